@@ -1,0 +1,236 @@
+//! Agent endpoints: create (with a new or a supplied key), list, get, change status.
+
+use crate::api::json::JsonBody;
+use crate::api::query::QueryParams;
+use crate::api::time::iso_ms;
+use crate::crypto::agent_keys::parse_public_key;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::agents::{Agent, AgentStatus};
+use crate::store::now_ms;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const MAX_NAME_CHARS: usize = 128;
+const MAX_ROLE_CHARS: usize = 64;
+/// Most agents one listing returns.
+const MAX_PAGE: i64 = 1000;
+
+/// Body of `POST /api/create-agent`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgentRequest {
+    name: Option<String>,
+    created_by: Option<String>,
+    role: Option<String>,
+    public_key: Option<String>,
+}
+
+/// Reply of `POST /api/create-agent`.
+#[derive(Debug, Serialize)]
+pub struct CreateAgentResponse {
+    agent_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
+    public_key: String,
+}
+
+/// An agent as listed (camelCase, as the original gateway lists stored entities).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    id: Uuid,
+    name: String,
+    role: String,
+    created_by: String,
+    public_key: String,
+    status: AgentStatus,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Agent> for AgentView {
+    fn from(a: Agent) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            role: a.role,
+            created_by: a.created_by,
+            public_key: a.public_key,
+            status: a.status,
+            created_at: iso_ms(a.created_at),
+            updated_at: iso_ms(a.updated_at),
+        }
+    }
+}
+
+/// `POST /api/create-agent`.
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateAgentRequest>,
+) -> Result<(StatusCode, Json<CreateAgentResponse>), ApiError> {
+    let (Some(name), Some(created_by), Some(role)) = (
+        non_empty(body.name),
+        non_empty(body.created_by),
+        non_empty(body.role),
+    ) else {
+        return Err(ApiError::bad_request(
+            "missing_fields",
+            "Missing required fields: name, created_by, and role are required.",
+        ));
+    };
+    let mut problems = Vec::new();
+    if name.chars().count() > MAX_NAME_CHARS {
+        problems.push(format!("name: at most {MAX_NAME_CHARS} characters"));
+    }
+    if created_by.chars().count() > MAX_NAME_CHARS {
+        problems.push(format!("created_by: at most {MAX_NAME_CHARS} characters"));
+    }
+    if !valid_role(&role) {
+        problems.push("role: 1 to 64 characters from a-z, 0-9, '_' and '-'".to_string());
+    }
+    let supplied_key = match body.public_key.as_deref() {
+        Some(pem) => match parse_public_key(pem) {
+            Ok((_, canonical)) => Some(canonical),
+            Err(e) => {
+                problems.push(format!("public_key: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    let (private_key, public_key) = match supplied_key {
+        Some(public) => (None, public),
+        None => {
+            let pair = state.key_pool.take().await;
+            state
+                .metrics
+                .key_pool_ready
+                .set(state.key_pool.ready() as i64);
+            (Some(pair.private_pem.to_string()), pair.public_pem)
+        }
+    };
+    let now = now_ms();
+    let agent = Agent {
+        id: Uuid::new_v4(),
+        name,
+        role,
+        created_by,
+        public_key: public_key.clone(),
+        status: AgentStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_agent(&agent).await?;
+    state.mirror.record_agent(&agent);
+    state.metrics.agent_creations.inc();
+    tracing::info!(agent_id = %agent.id, role = %agent.role, own_key = private_key.is_none(), "agent created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateAgentResponse {
+            agent_id: agent.id,
+            private_key,
+            public_key,
+        }),
+    ))
+}
+
+/// Query of `GET /api/agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListAgentsQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/agents`.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListAgentsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let offset = query.offset.unwrap_or(0).max(0);
+    let agents = state.store.list_agents(limit, offset).await?;
+    let agents: Vec<AgentView> = agents.into_iter().map(AgentView::from).collect();
+    Ok(Json(json!({ "agents": agents })))
+}
+
+/// `GET /api/agents/:id`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = find(&state, &id).await?;
+    Ok(Json(json!({ "agent": AgentView::from(agent) })))
+}
+
+/// Body of `PATCH /api/agents/:id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgentRequest {
+    status: AgentStatus,
+}
+
+/// `PATCH /api/agents/:id`: suspend or reactivate an agent. Takes effect on this instance at
+/// once and on every instance sharing the database within seconds.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateAgentRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| agent_not_found())?;
+    let agent = state
+        .store
+        .set_agent_status(id, body.status, now_ms())
+        .await?
+        .ok_or_else(agent_not_found)?;
+    state.mirror.record_agent(&agent);
+    tracing::info!(agent_id = %agent.id, status = agent.status.as_str(), "agent status changed");
+    Ok(Json(json!({ "agent": AgentView::from(agent) })))
+}
+
+/// Loads an agent by its id as given in a path or body; unknown or malformed ids are 404.
+pub async fn find(state: &AppState, id: &str) -> Result<Agent, ApiError> {
+    let id = Uuid::parse_str(id.trim()).map_err(|_| agent_not_found())?;
+    state.store.agent(id).await?.ok_or_else(agent_not_found)
+}
+
+/// The 404 for an unknown agent.
+pub fn agent_not_found() -> ApiError {
+    ApiError::not_found("agent_not_found", "Agent not found.")
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn valid_role(role: &str) -> bool {
+    (1..=MAX_ROLE_CHARS).contains(&role.len())
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_role;
+
+    #[test]
+    fn roles_are_lowercase_slugs() {
+        assert!(valid_role("scraper"));
+        assert!(valid_role("data_team-2"));
+        assert!(!valid_role("Scraper"));
+        assert!(!valid_role(""));
+        assert!(!valid_role("a b"));
+        assert!(!valid_role(&"a".repeat(65)));
+    }
+}

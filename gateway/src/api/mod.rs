@@ -1,0 +1,40 @@
+//! The HTTP API: every route, in one table, with the guard each group needs.
+//! Handlers are thin: they read the request, call the domain and shape the reply.
+
+pub mod agents;
+pub mod fallback;
+pub mod health;
+pub mod json;
+pub mod query;
+pub mod time;
+pub mod tokens;
+
+use crate::auth::admin::require_admin;
+use crate::state::AppState;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// All routes. Management routes require the admin key; generate-token checks its callers
+/// itself (admin key or agent signature); health and metrics are open.
+pub fn routes(state: AppState) -> Router {
+    let management = Router::new()
+        .route("/api/create-agent", post(agents::create))
+        .route("/api/agents", get(agents::list))
+        .route("/api/agents/{id}", get(agents::get).patch(agents::update))
+        .route("/api/admin/tokens", get(tokens::list))
+        .route("/api/admin/tokens/introspect", post(tokens::introspect))
+        .route("/api/admin/tokens/{token_id}/revoke", post(tokens::revoke))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let open = Router::new()
+        .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))
+        .route("/health", get(health::health))
+        .route("/api/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics));
+    management
+        .merge(open)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .with_state(state)
+}

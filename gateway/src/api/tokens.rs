@@ -1,0 +1,304 @@
+//! Token endpoints: minting (admin key or the agent's own signature), introspection,
+//! revocation and listing.
+
+use crate::api::agents::find as find_agent;
+use crate::api::json::{parse_json, read_body, JsonBody};
+use crate::api::query::QueryParams;
+use crate::api::time::{iso, iso_ms};
+use crate::auth::{authorize_minting, Caller};
+use crate::catalog::{Permission, ToolName};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::agents::AgentStatus;
+use crate::store::tokens::TokenRecord;
+use crate::tokens::rotation_recommended;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Path of the mint endpoint (also part of the message an agent signs).
+pub const GENERATE_TOKEN_PATH: &str = "/api/generate-token";
+/// Most tokens one listing returns.
+const MAX_PAGE: i64 = 1000;
+
+/// Body of `POST /api/generate-token`. Loosely typed so each problem gets its own message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateTokenRequest {
+    agent_id: Option<String>,
+    tools: Option<Value>,
+    permissions: Option<Value>,
+    expires_at: Option<String>,
+    ttl_minutes: Option<i64>,
+}
+
+/// Reply of `POST /api/generate-token`.
+#[derive(Debug, Serialize)]
+pub struct GenerateTokenResponse {
+    agent_token: String,
+    token_id: Uuid,
+    expires_at: String,
+    agent_name: String,
+}
+
+/// `POST /api/generate-token`.
+pub async fn generate(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<GenerateTokenResponse>), ApiError> {
+    let headers = request.headers().clone();
+    let method = request.method().as_str().to_owned();
+    let body = read_body(request, &state).await?;
+    let caller = authorize_minting(&state, &headers, &method, GENERATE_TOKEN_PATH, &body).await?;
+    let req: GenerateTokenRequest = parse_json(&headers, &body)?;
+
+    let (Some(agent_id), Some(tools), Some(permissions)) =
+        (req.agent_id, req.tools, req.permissions)
+    else {
+        return Err(missing_fields());
+    };
+    if req.expires_at.is_none() && req.ttl_minutes.is_none() {
+        return Err(missing_fields());
+    }
+    let agent = find_agent(&state, &agent_id).await;
+    if let Caller::Agent(signer) = caller {
+        // Checked before the agent look-up's answer is revealed: a signer learns nothing
+        // about other agents.
+        if agent.as_ref().map(|a| a.id).ok() != Some(signer) {
+            return Err(ApiError::forbidden(
+                "forbidden_agent",
+                "An agent can only mint tokens for itself",
+            ));
+        }
+    }
+    let tools: Vec<ToolName> = parse_names(&tools, "tools")?;
+    let permissions: Vec<Permission> = parse_names(&permissions, "permissions")?;
+    if tools.is_empty() || permissions.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_scope",
+            "tools and permissions must each name at least one entry",
+        ));
+    }
+    let now = Utc::now();
+    let expires_at = expiry(
+        &req.expires_at,
+        req.ttl_minutes,
+        now,
+        state.config.token_max_ttl(),
+    )?;
+    let agent = agent?;
+    if agent.status != AgentStatus::Active {
+        return Err(ApiError::bad_request(
+            "agent_not_active",
+            "Agent is not active.",
+        ));
+    }
+    let issued = state
+        .tokens
+        .issue(&agent, tools, permissions, now, expires_at)
+        .await?;
+    tracing::info!(agent_id = %agent.id, token_id = %issued.claims.jti,
+        by = if caller == Caller::Admin { "admin" } else { "agent" }, "token issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(GenerateTokenResponse {
+            agent_token: issued.token,
+            token_id: issued.claims.jti,
+            expires_at: iso(expires_at),
+            agent_name: agent.name,
+        }),
+    ))
+}
+
+fn missing_fields() -> ApiError {
+    ApiError::bad_request(
+        "missing_fields",
+        "Missing required fields: agent_id, tools, permissions, and expires_at (or ttl_minutes) are required.",
+    )
+}
+
+/// Parses an array of known names, deduplicated, in the order given.
+fn parse_names<T: FromStr + PartialEq>(value: &Value, field: &str) -> Result<Vec<T>, ApiError> {
+    let Some(items) = value.as_array() else {
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            "Tools and permissions must be arrays.",
+        ));
+    };
+    let mut names = Vec::with_capacity(items.len());
+    let mut unknown = Vec::new();
+    for item in items {
+        match item.as_str().map(T::from_str) {
+            Some(Ok(name)) => {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            _ => unknown.push(format!("{field}: unknown entry {item}")),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(
+            ApiError::bad_request("invalid_scope", format!("Unknown {field}"))
+                .with_details(json!(unknown)),
+        );
+    }
+    Ok(names)
+}
+
+/// The expiry from exactly one of `expires_at` (ISO 8601) and `ttl_minutes`.
+fn expiry(
+    expires_at: &Option<String>,
+    ttl_minutes: Option<i64>,
+    now: DateTime<Utc>,
+    max_ttl: Duration,
+) -> Result<DateTime<Utc>, ApiError> {
+    let at = match (expires_at, ttl_minutes) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "ambiguous_expiry",
+                "Give either expires_at or ttl_minutes, not both",
+            ))
+        }
+        (Some(text), None) => DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_expiry",
+                    "Invalid expires_at date format. Use ISO 8601 format.",
+                )
+            })?,
+        (None, Some(minutes)) => {
+            if minutes <= 0 {
+                return Err(ApiError::bad_request(
+                    "expiry_in_past",
+                    "Token expiry date must be in the future.",
+                ));
+            }
+            now + Duration::minutes(minutes.min(max_ttl.num_minutes() + 1))
+        }
+        (None, None) => return Err(missing_fields()),
+    };
+    if at <= now {
+        return Err(ApiError::bad_request(
+            "expiry_in_past",
+            "Token expiry date must be in the future.",
+        ));
+    }
+    // One second of grace absorbs the time between the client's clock read and ours.
+    if at > now + max_ttl + Duration::seconds(1) {
+        return Err(ApiError::bad_request(
+            "ttl_too_long",
+            format!(
+                "Token lifetime may not exceed {} minutes",
+                max_ttl.num_minutes()
+            ),
+        ));
+    }
+    Ok(at)
+}
+
+/// Body of `POST /api/admin/tokens/introspect`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectRequest {
+    agent_token: String,
+}
+
+/// `POST /api/admin/tokens/introspect`: the validation verdict and, when valid, the claims.
+pub async fn introspect(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<IntrospectRequest>,
+) -> Json<Value> {
+    let now = Utc::now();
+    match state.tokens.validate(&body.agent_token, now).await {
+        Ok(c) => Json(json!({
+            "active": true,
+            "token_id": c.jti,
+            "agent_id": c.sub,
+            "agent_name": c.name,
+            "agent_role": c.role,
+            "tools": c.tools,
+            "permissions": c.permissions,
+            "issued_at": iso_ms(c.iat * 1000),
+            "expires_at": iso_ms(c.exp * 1000),
+            "rotation_recommended": rotation_recommended(&c, now),
+        })),
+        Err(rejection) => Json(json!({ "active": false, "reason": rejection.public_reason() })),
+    }
+}
+
+/// `POST /api/admin/tokens/:token_id/revoke`. Revoking twice keeps the first time.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(token_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let not_found = || ApiError::not_found("token_not_found", "Token not found");
+    let token_id = Uuid::parse_str(token_id.trim()).map_err(|_| not_found())?;
+    let record = state
+        .tokens
+        .revoke(token_id, Utc::now())
+        .await?
+        .ok_or_else(not_found)?;
+    tracing::info!(token_id = %token_id, agent_id = %record.agent_id, "token revoked");
+    Ok(Json(json!({
+        "message": "Token revoked successfully",
+        "tokenId": record.token_id,
+        "revokedAt": record.revoked_at.map(iso_ms),
+    })))
+}
+
+/// Query of `GET /api/admin/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListTokensQuery {
+    agent_id: Option<Uuid>,
+    limit: Option<i64>,
+}
+
+/// A token as listed: never the token string, only its record.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenView {
+    id: Uuid,
+    token_id: Uuid,
+    agent_id: Uuid,
+    tools: Vec<ToolName>,
+    permissions: Vec<Permission>,
+    issued_at: String,
+    expires_at: String,
+    is_revoked: bool,
+    revoked_at: Option<String>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(r: TokenRecord) -> Self {
+        Self {
+            id: r.token_id,
+            token_id: r.token_id,
+            agent_id: r.agent_id,
+            tools: r.claims.tools,
+            permissions: r.claims.permissions,
+            issued_at: iso_ms(r.issued_at),
+            expires_at: iso_ms(r.expires_at),
+            is_revoked: r.revoked_at.is_some(),
+            revoked_at: r.revoked_at.map(iso_ms),
+        }
+    }
+}
+
+/// `GET /api/admin/tokens`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListTokensQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let records = state.store.list_tokens(query.agent_id, limit).await?;
+    let views: Vec<TokenView> = records.into_iter().map(TokenView::from).collect();
+    Ok(Json(json!(views)))
+}

@@ -1,0 +1,190 @@
+//! Assembles the gateway from its configuration: storage, state, background tasks, routes
+//! and the tower layers every request passes through, then serves it until shutdown.
+
+use crate::api;
+use crate::auth::admin::AdminKey;
+use crate::auth::replay_guard::ReplayGuard;
+use crate::config::Config;
+use crate::crypto::agent_keys::AgentKeyPool;
+use crate::crypto::token::TokenSealer;
+use crate::metrics::{track_http, Metrics};
+use crate::state::{AppState, Shared};
+use crate::store::Store;
+use crate::tokens::mirror::AccessMirror;
+use crate::tokens::TokenService;
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Request, Response, StatusCode};
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// Header carrying the request id (kept from the client when present, generated otherwise).
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A built gateway, ready to serve.
+pub struct App {
+    /// The complete router with its layers.
+    pub router: Router,
+    /// Shared state (tests and the CLI inspect it).
+    pub state: AppState,
+    tasks: BackgroundTasks,
+}
+
+/// Background tasks, aborted when the app is dropped.
+struct BackgroundTasks(Vec<JoinHandle<()>>);
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Connects storage (applying migrations), loads the in-memory state and builds the router.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let store = Store::connect(&config.settings.database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    store.migrate().await.context("applying migrations")?;
+    let metrics = Arc::new(Metrics::new());
+    let mirror = AccessMirror::load(&store)
+        .await
+        .context("loading agents and revocations")?;
+    let redis = match &config.settings.redis_url {
+        Some(url) => Some(connect_redis(url).await?),
+        None => None,
+    };
+    let replay_guard = match &redis {
+        Some(conn) => ReplayGuard::Redis {
+            conn: conn.clone(),
+            prefix: config.settings.redis_key_prefix.clone(),
+        },
+        None => ReplayGuard::local(),
+    };
+    let sealer = TokenSealer::new(
+        &config.secrets.signing_secret,
+        config
+            .secrets
+            .previous_signing_secret
+            .as_deref()
+            .map(|s| s.as_slice()),
+    );
+    let tokens = TokenService::new(
+        sealer,
+        Arc::clone(&mirror),
+        store.clone(),
+        Arc::clone(&metrics),
+    );
+    let key_pool = AgentKeyPool::start(usize::from(config.settings.key_pool_size));
+    let admin_key = AdminKey::new(&config.secrets.admin_api_key);
+    let sync_task = mirror.spawn_sync(store.clone());
+    let state = AppState::new(Shared {
+        config,
+        store,
+        metrics: Arc::clone(&metrics),
+        tokens,
+        mirror,
+        key_pool,
+        replay_guard,
+        admin_key,
+        redis,
+        started_at: Instant::now(),
+    });
+    let router = with_layers(api::routes(state.clone()), metrics);
+    Ok(App {
+        router,
+        state,
+        tasks: BackgroundTasks(vec![sync_task]),
+    })
+}
+
+async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+    let connect = redis::aio::ConnectionManager::new(client);
+    tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .context("REDIS_URL: Redis did not answer within 5 s")?
+        .context("REDIS_URL: cannot connect to Redis")
+}
+
+/// The layers every request passes, outermost first: secrets hidden from traces, a request
+/// id, one log line per response, a JSON 500 for any panic, metrics, and the body limit.
+fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<Body>| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        })
+        .on_request(())
+        .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
+            let status = response.status().as_u16();
+            let latency_ms = latency.as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::warn!(status, latency_ms, "response");
+            } else {
+                tracing::info!(status, latency_ms, "response");
+            }
+        });
+    router
+        .layer(axum::middleware::from_fn_with_state(metrics, track_http))
+        .layer(DefaultBodyLimit::max(api::json::MAX_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("x-agent-signature"),
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("a handler panicked; answered 500");
+    let body = r#"{"error":"Internal server error","code":"internal"}"#;
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+impl App {
+    /// Serves on `listener` until `shutdown` completes, then drains in-flight requests and
+    /// closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let App {
+            router,
+            state,
+            tasks,
+        } = self;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        drop(tasks);
+        state.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The admin API key: a constant-time check of `Authorization: Bearer <key>`, and the
+//! middleware that guards every management route with it.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The admin key, held only as its SHA-256 digest so comparisons take the same time
+/// whatever the length or content of the presented key.
+#[derive(Clone)]
+pub struct AdminKey {
+    digest: [u8; 32],
+}
+
+impl AdminKey {
+    /// Wraps the configured admin key.
+    pub fn new(key: &str) -> Self {
+        Self {
+            digest: Sha256::digest(key.as_bytes()).into(),
+        }
+    }
+
+    /// True when the headers carry `Authorization: Bearer <the admin key>`.
+    pub fn matches(&self, headers: &HeaderMap) -> bool {
+        let Some(presented) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+        else {
+            return false;
+        };
+        let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+        digest.ct_eq(&self.digest).into()
+    }
+}
+
+/// The 401 every management route answers without the admin key.
+pub fn unauthorized() -> ApiError {
+    ApiError::unauthorized("unauthorized", "Missing or invalid admin API key")
+}
+
+/// Middleware: lets the request through only with the admin key.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.admin_key.matches(request.headers()) {
+        next.run(request).await
+    } else {
+        unauthorized().into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn accepts_only_the_exact_bearer_key() {
+        let key = AdminKey::new("correct-horse-battery-staple-000");
+        let mut h = HeaderMap::new();
+        assert!(!key.matches(&h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer correct-horse-battery-staple-000"),
+        );
+        assert!(key.matches(&h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer correct-horse-battery-staple-001"),
+        );
+        assert!(!key.matches(&h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("correct-horse-battery-staple-000"),
+        );
+        assert!(!key.matches(&h));
+    }
+}

@@ -1,0 +1,100 @@
+//! The gateway's configuration: one typed struct, read once at start.
+//!
+//! Every setting comes from an environment variable (a `.env` file in the working directory
+//! is loaded first if present) or the matching command-line flag. Secrets are read from the
+//! environment only, never from flags, so that they do not show in the process list.
+
+mod secrets;
+
+pub use secrets::{generate_secret_lines, SecretError, Secrets};
+
+use clap::{Args, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Whether the gateway runs for a developer or in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Missing secrets are generated once and kept in `<DATA_DIR>/dev-secrets.env`.
+    Development,
+    /// Every secret must be set; a missing or malformed one stops the start.
+    Production,
+}
+
+/// Settings of `gateway serve` and `gateway migrate`, from flags or environment variables.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, env = "BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/gateway.db")]
+    pub database_url: String,
+
+    /// Redis for state shared between gateway instances; unset keeps that state in process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key this gateway writes (lets several deployments share a Redis).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gw:")]
+    pub redis_key_prefix: String,
+
+    /// `development` generates missing secrets; `production` requires them.
+    #[arg(long, env = "GATEWAY_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
+
+    /// Longest token lifetime that generate-token accepts, in minutes.
+    #[arg(long, env = "TOKEN_MAX_TTL_MINUTES", default_value_t = 1440,
+          value_parser = clap::value_parser!(u32).range(1..=525_600))]
+    pub token_max_ttl_minutes: u32,
+
+    /// Pre-generated RSA-2048 agent keys kept ready (0 generates each key on demand).
+    #[arg(long, env = "KEY_POOL_SIZE", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub key_pool_size: u16,
+
+    /// Folder for local state: the development secrets file (and SQLite's default database).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Log output: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the gateway needs to start: settings plus resolved secrets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Non-secret settings.
+    pub settings: Settings,
+    /// Key-encryption key, token sealing secret(s) and the admin API key.
+    pub secrets: Secrets,
+}
+
+impl Config {
+    /// Resolves the secrets for `settings` from the environment (and, in development, from
+    /// or into the development secrets file).
+    pub fn resolve(settings: Settings) -> Result<Self, SecretError> {
+        let secrets = Secrets::resolve(settings.environment, &settings.data_dir)?;
+        Ok(Self { settings, secrets })
+    }
+
+    /// Longest accepted token lifetime.
+    pub fn token_max_ttl(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.settings.token_max_ttl_minutes))
+    }
+}

@@ -1,0 +1,148 @@
+//! The `gateway` command: serve the API, apply migrations, or generate secrets.
+
+use clap::{Args, Parser, Subcommand};
+use gateway::config::{generate_secret_lines, Config, Environment, Settings};
+use gateway::store::Store;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+const SECRETS_HELP: &str = "\
+Secrets are read from the environment only (or a .env file), never from flags:
+  KEK_BASE64               32 random bytes in base64: encrypts secrets stored at rest
+  SIGNING_SECRET           at least 32 bytes: seals agent tokens
+  SIGNING_SECRET_PREVIOUS  optional: the previous SIGNING_SECRET, still accepted while rotating
+  ADMIN_API_KEY            at least 24 characters: 'Authorization: Bearer <key>' for management
+In development, missing secrets are generated once into <DATA_DIR>/dev-secrets.env (mode 0600).
+In production, a missing or malformed secret stops the start. `gateway keys generate` prints
+fresh values.";
+
+/// 4RUNR Gateway: lets AI agents call external tools without holding the tools' credentials.
+#[derive(Parser)]
+#[command(name = "gateway", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway (applies pending migrations first).
+    #[command(after_help = SECRETS_HELP)]
+    Serve(Settings),
+    /// Apply pending database migrations and exit.
+    Migrate(MigrateArgs),
+    /// Key material.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// Database: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/gateway.db")]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print fresh KEK_BASE64, SIGNING_SECRET and ADMIN_API_KEY lines for an env file.
+    Generate,
+}
+
+fn main() -> ExitCode {
+    // A .env file in the working directory fills in variables the environment lacks.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(settings) => runtime.block_on(serve(settings)),
+        Command::Migrate(args) => runtime.block_on(migrate(args)),
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            print!("{}", generate_secret_lines());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    gateway::telemetry::init(settings.log_format);
+    let config = Config::resolve(settings)?;
+    let settings = &config.settings;
+    if settings.environment == Environment::Development {
+        let origin = if config.secrets.generated {
+            "generated now"
+        } else {
+            "from the environment or the development secrets file"
+        };
+        eprintln!(
+            "development mode: admin API key ({origin}): {}",
+            config.secrets.admin_api_key.as_str()
+        );
+    }
+    let address = SocketAddr::new(settings.bind, settings.port);
+    let app = gateway::app::build(config.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address} (PORT/BIND): {e}"))?;
+    tracing::info!(%address, environment = ?config.settings.environment,
+        database = backend_name(&app.state.store), redis = config.settings.redis_url.is_some(),
+        "gateway listening");
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&args.database_url).await?;
+    store.migrate().await?;
+    store.close().await;
+    eprintln!("migrations applied");
+    Ok(())
+}
+
+fn backend_name(store: &Store) -> &'static str {
+    match store.backend() {
+        gateway::store::Backend::Sqlite => "sqlite",
+        gateway::store::Backend::Postgres => "postgres",
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

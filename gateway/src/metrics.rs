@@ -1,0 +1,153 @@
+//! Prometheus metrics: one registry with the process metrics and the gateway's families.
+//!
+//! No label takes values that grow with the number of agents or tokens: routes are the
+//! matched route templates, never raw paths.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Request duration buckets in seconds, from 100 µs to 10 s.
+const HTTP_DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The gateway's metric families.
+pub struct Metrics {
+    registry: Registry,
+    /// Agents created.
+    pub agent_creations: IntCounter,
+    /// Tokens issued.
+    pub token_generations: IntCounter,
+    /// Token validations by result (`valid`, `malformed`, `bad_seal`, `unknown_key`,
+    /// `expired`, `revoked`, `agent_not_active`).
+    pub token_validations: IntCounterVec,
+    /// Validations refused because the token had expired.
+    pub token_expirations: IntCounter,
+    /// HTTP requests by route template and status code.
+    pub http_requests: IntCounterVec,
+    /// HTTP request duration by route template.
+    pub http_duration: HistogramVec,
+    /// Agent key pairs ready in the pool.
+    pub key_pool_ready: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every family (and the process collector on Linux).
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric name");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let agent_creations = counter("gateway_agent_creations_total", "Agents created.");
+        let token_generations = counter("gateway_token_generations_total", "Tokens issued.");
+        let token_validations = counter_vec(
+            "gateway_token_validations_total",
+            "Token validations by result.",
+            &["result"],
+        );
+        let token_expirations = counter(
+            "gateway_token_expirations_total",
+            "Token validations refused because the token had expired.",
+        );
+        let http_requests = counter_vec(
+            "gateway_http_requests_total",
+            "HTTP requests by route template and status code.",
+            &["route", "code"],
+        );
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_http_request_duration_seconds",
+                "HTTP request duration by route template.",
+            )
+            .buckets(HTTP_DURATION_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(http_duration.clone()))
+            .expect("unique metric");
+        let key_pool_ready = IntGauge::new(
+            "gateway_agent_key_pool_ready",
+            "Agent key pairs ready in the pool.",
+        )
+        .expect("valid metric name");
+        registry
+            .register(Box::new(key_pool_ready.clone()))
+            .expect("unique metric");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique process collector");
+        Self {
+            registry,
+            agent_creations,
+            token_generations,
+            token_validations,
+            token_expirations,
+            http_requests,
+            http_duration,
+            key_pool_ready,
+        }
+    }
+
+    /// The registry, for modules that register families of their own.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Renders every family in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Invariant: encoding into a Vec cannot fail for well-formed families.
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into memory");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts every request by route template and status, and times it.
+pub async fn track_http(
+    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .http_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .with_label_values(&[&route, response.status().as_str()])
+        .inc();
+    response
+}

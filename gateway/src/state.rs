@@ -1,0 +1,55 @@
+//! The state every handler shares, behind one `Arc`.
+
+use crate::auth::admin::AdminKey;
+use crate::auth::replay_guard::ReplayGuard;
+use crate::config::Config;
+use crate::crypto::agent_keys::AgentKeyPool;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::tokens::mirror::AccessMirror;
+use crate::tokens::TokenService;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+pub struct Shared {
+    /// Configuration read at start.
+    pub config: Config,
+    /// Database.
+    pub store: Store,
+    /// Metric families.
+    pub metrics: Arc<Metrics>,
+    /// Token issue and validation.
+    pub tokens: TokenService,
+    /// In-memory agent status and revocations.
+    pub mirror: Arc<AccessMirror>,
+    /// Ready RSA key pairs for new agents.
+    pub key_pool: AgentKeyPool,
+    /// Used agent signatures.
+    pub replay_guard: ReplayGuard,
+    /// The admin API key (as a digest).
+    pub admin_key: AdminKey,
+    /// Redis connection, when `REDIS_URL` is set.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// When this process started serving.
+    pub started_at: Instant,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

@@ -1,0 +1,247 @@
+//! Bad input gets a clear JSON error with a stable code, never a 500, and changes nothing.
+
+mod common;
+
+use common::{read, Backend, Fixture, ADMIN_KEY};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn raw(
+    f: &Fixture,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = f
+        .gateway
+        .client
+        .request(method, f.gateway.url(path))
+        .bearer_auth(ADMIN_KEY)
+        .body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+/// One bad request: path, content type, body, expected status and code.
+type BadBody = (&'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+
+async fn malformed_bodies_get_stable_codes(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let json_ct = Some("application/json");
+    let cases: Vec<BadBody> = vec![
+        (
+            "/api/create-agent",
+            json_ct,
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/api/create-agent",
+            json_ct,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "missing_body",
+        ),
+        (
+            "/api/create-agent",
+            None,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "missing_body",
+        ),
+        (
+            "/api/create-agent",
+            json_ct,
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "/api/create-agent",
+            json_ct,
+            b"null".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "/api/create-agent",
+            json_ct,
+            b"{} trailing".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/api/create-agent",
+            Some("text/plain"),
+            b"{}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/create-agent",
+            json_ct,
+            vec![b' '; 2 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "/api/generate-token",
+            json_ct,
+            b"{\xff}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/api/generate-token",
+            json_ct,
+            b"{}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "missing_fields",
+        ),
+        (
+            "/api/admin/tokens/introspect",
+            json_ct,
+            b"{\"agent_token\": 5}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+    ];
+    for (path, ct, body, status, code) in cases {
+        let (got, answer) = raw(&f, Method::POST, path, ct, body).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{path} {ct:?}: {answer}"
+        );
+        assert!(answer["error"].is_string());
+    }
+}
+
+async fn token_requests_are_validated_in_order(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let (agent, _) = f.gateway.create_agent("a", "scraper").await;
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let far = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let cases = vec![
+        (
+            json!({"agent_id": agent, "tools": "serpapi", "permissions": ["read"], "ttl_minutes": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["teleport"], "permissions": ["read"], "ttl_minutes": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["admin"], "ttl_minutes": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            json!({"agent_id": agent, "tools": [], "permissions": ["read"], "ttl_minutes": 5}),
+            StatusCode::BAD_REQUEST,
+            "empty_scope",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"]}),
+            StatusCode::BAD_REQUEST,
+            "missing_fields",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "expires_at": "tomorrow"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_expiry",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "expires_at": past}),
+            StatusCode::BAD_REQUEST,
+            "expiry_in_past",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "expires_at": far}),
+            StatusCode::BAD_REQUEST,
+            "ttl_too_long",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 0}),
+            StatusCode::BAD_REQUEST,
+            "expiry_in_past",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 100000}),
+            StatusCode::BAD_REQUEST,
+            "ttl_too_long",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 5, "expires_at": far}),
+            StatusCode::BAD_REQUEST,
+            "ambiguous_expiry",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": "5"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 5, "scope": "all"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({"agent_id": unknown, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 5}),
+            StatusCode::NOT_FOUND,
+            "agent_not_found",
+        ),
+        (
+            json!({"agent_id": "nope", "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 5}),
+            StatusCode::NOT_FOUND,
+            "agent_not_found",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = f
+            .gateway
+            .admin(Method::POST, "/api/generate-token", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (_, listed) = f
+        .gateway
+        .admin(Method::GET, "/api/admin/tokens", None)
+        .await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        0,
+        "no token issued by bad input"
+    );
+}
+
+async fn unknown_routes_and_methods_answer_json(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let (status, body) = raw(&f, Method::GET, "/api/nothing-here", None, vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+    assert_eq!(body["error"], "Route GET:/api/nothing-here not found");
+    let (status, body) = raw(&f, Method::DELETE, "/api/create-agent", None, vec![]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "method_not_allowed");
+    let (status, body) = raw(&f, Method::GET, "/api/admin/tokens?limit=abc", None, vec![]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "invalid_query");
+}
+
+on_both_backends!(
+    malformed_bodies_get_stable_codes,
+    token_requests_are_validated_in_order,
+    unknown_routes_and_methods_answer_json,
+);

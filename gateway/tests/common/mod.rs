@@ -1,0 +1,297 @@
+//! Test harness: starts the real gateway on 127.0.0.1:0 against a fresh SQLite file or a
+//! fresh PostgreSQL database, and offers a small HTTP client for it.
+
+#![allow(dead_code)]
+
+use gateway::config::{Config, Environment, LogFormat, Secrets, Settings};
+use gateway::state::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+/// Admin key of every test gateway.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+/// Token sealing secret of every test gateway (unless a test sets another).
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef0123";
+
+/// Where the test gateway keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL server used by the tests (a fresh database is created per gateway).
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Redis used by the tests (each test uses its own key prefix).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// A database for one test: a SQLite file in a temporary folder, or a PostgreSQL database
+/// dropped when this value is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("gateway.db").display()),
+                dir,
+                postgres_name: None,
+            },
+            Backend::Postgres => {
+                let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
+                run_postgres_admin(&format!("CREATE DATABASE {name}")).await;
+                let admin = postgres_admin_url();
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                Self {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+async fn run_postgres_admin(sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (see README: make test)");
+    sqlx::Executor::execute(&mut conn, sql)
+        .await
+        .expect("admin statement");
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = self.postgres_name.take() {
+            // Drop runs outside any runtime guarantee: use a short-lived one on its own thread.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(run_postgres_admin(&format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Settings for a test gateway on `database_url`.
+pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
+    Settings {
+        port: 0,
+        bind: "127.0.0.1".parse().unwrap(),
+        database_url: database_url.to_string(),
+        redis_url: None,
+        redis_key_prefix: format!("gwtest:{}:", uuid::Uuid::new_v4().simple()),
+        environment: Environment::Production,
+        token_max_ttl_minutes: 1440,
+        key_pool_size: 1,
+        data_dir,
+        log_format: LogFormat::Text,
+    }
+}
+
+/// Secrets of a test gateway, with the given sealing secret.
+pub fn secrets(signing_secret: &str) -> Secrets {
+    Secrets::from_values(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        signing_secret,
+        None,
+        ADMIN_KEY,
+        false,
+    )
+    .expect("valid test secrets")
+}
+
+/// A running gateway.
+pub struct TestGateway {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestGateway {
+    /// Starts a gateway with `settings` and `secrets`.
+    pub async fn start_with(settings: Settings, secrets: Secrets) -> Self {
+        let app = gateway::app::build(Config { settings, secrets })
+            .await
+            .expect("gateway builds");
+        let state = app.state.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops serving and waits for the drain to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request with the admin key and an optional JSON body.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_KEY);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    /// Creates an agent with a generated key; returns (agent_id, private key PEM).
+    pub async fn create_agent(&self, name: &str, role: &str) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/create-agent",
+                Some(serde_json::json!({"name": name, "created_by": "tests", "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["agent_id"].as_str().unwrap().to_string(),
+            body["private_key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Mints a token for `agent_id` with the admin key; returns (token, token_id).
+    pub async fn mint(&self, agent_id: &str) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/generate-token",
+                Some(serde_json::json!({
+                    "agent_id": agent_id, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 30
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["agent_token"].as_str().unwrap().to_string(),
+            body["token_id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Introspects a token with the admin key.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/admin/tokens/introspect",
+                Some(serde_json::json!({ "agent_token": token })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Status and JSON body of a response (`Value::Null` for an empty or non-JSON body).
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A gateway with its own fresh database.
+pub struct Fixture {
+    pub gateway: TestGateway,
+    pub database: TestDatabase,
+}
+
+impl Fixture {
+    pub async fn start(backend: Backend) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let gateway = TestGateway::start_with(
+            settings(&database.url, database.data_dir()),
+            secrets(SIGNING_SECRET),
+        )
+        .await;
+        Self { gateway, database }
+    }
+}
+
+/// Declares one `#[tokio::test]` per backend for an `async fn(Backend)` scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}

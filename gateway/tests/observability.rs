@@ -1,0 +1,92 @@
+//! Health, readiness and metrics.
+
+mod common;
+
+use common::{Backend, Fixture};
+use reqwest::StatusCode;
+
+async fn metrics_count_creations_issues_and_validations(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let (agent, _) = f.gateway.create_agent("a", "scraper").await;
+    let (token, _) = f.gateway.mint(&agent).await;
+    f.gateway.introspect(&token).await;
+    f.gateway.introspect("garbage").await;
+    let response = f
+        .gateway
+        .client
+        .get(f.gateway.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "gateway_agent_creations_total 1",
+        "gateway_token_generations_total 1",
+        "gateway_token_validations_total{result=\"valid\"} 1",
+        "gateway_token_validations_total{result=\"malformed\"} 1",
+        "gateway_http_requests_total{code=\"201\",route=\"/api/create-agent\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(text.contains("gateway_http_request_duration_seconds_bucket{route=\"/api/admin/tokens/introspect\",le=\"0.0001\"}"));
+    assert!(text.contains("process_resident_memory_bytes"));
+    assert!(!text.contains(&agent), "no agent id in any label");
+}
+
+async fn ready_reports_each_dependency(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let response = f
+        .gateway
+        .client
+        .get(f.gateway.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["redis"], "not_configured");
+
+    f.gateway.state.store.close().await;
+    let response = f
+        .gateway
+        .client
+        .get(f.gateway.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["failing"], serde_json::json!(["database"]));
+}
+
+async fn health_reports_version_and_uptime(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let body: serde_json::Value = f
+        .gateway
+        .client
+        .get(f.gateway.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["uptime"].as_f64().unwrap() >= 0.0);
+}
+
+on_both_backends!(
+    metrics_count_creations_issues_and_validations,
+    ready_reports_each_dependency,
+    health_reports_version_and_uptime,
+);
