@@ -26,7 +26,13 @@ async fn raw(
 }
 
 /// One bad request: path, content type, body, expected status and code.
-type BadBody = (&'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+type BadBody = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
 
 async fn malformed_bodies_get_stable_codes(backend: Backend) {
     let f = Fixture::start(backend).await;
