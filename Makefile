@@ -4,18 +4,36 @@
 export CARGO_BUILD_JOBS ?= 2
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build release help
+.PHONY: run test lint fmt build release help plugins wasm-target
+
+# Plugins built to WebAssembly components: the defaults go live in policies-wasm/, the test
+# fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
+# world feature of the SDK, and cargo would merge features across packages built together.
+DEFAULT_PLUGINS := spec-policy chaos
+FIXTURE_PLUGINS := deny-all loop-forever grow-memory always-trap bad-answer
+WASM_OUT := target/wasm32-wasip2/release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-run: release ## Build and start the gateway on SQLite (data/), port 3000
+run: plugins release ## Build plugins and gateway, start it on SQLite (data/), port 3000
 	./target/release/gateway serve
+
+wasm-target: ## Install the wasm32-wasip2 target (no-op when present)
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+plugins: wasm-target ## Build the default plugins into policies-wasm/ and the fixtures into target/plugin-fixtures/
+	@set -e; for p in $(DEFAULT_PLUGINS) $(FIXTURE_PLUGINS); do \
+	  $(CARGO) build --quiet --release --target wasm32-wasip2 -p $$p; done
+	@mkdir -p target/plugin-fixtures
+	@for p in $(DEFAULT_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm policies-wasm/$$p.wasm; done
+	@for p in $(FIXTURE_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugin-fixtures/$$p.wasm; done
+	@ls -l policies-wasm/*.wasm target/plugin-fixtures/*.wasm | awk '{print $$5, $$9}'
 
 release: ## Build the release binary
 	$(CARGO) build --release -p gateway
 
-test: ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
+test: plugins ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
 	$(CARGO) test --workspace
 
 lint: ## Format check and clippy with warnings as errors

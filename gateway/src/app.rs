@@ -8,6 +8,8 @@ use crate::config::Config;
 use crate::crypto::agent_keys::AgentKeyPool;
 use crate::crypto::token::TokenSealer;
 use crate::metrics::{track_http, Metrics};
+use crate::plugins::counters::Counters;
+use crate::plugins::registry::PluginRegistry;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::tokens::mirror::AccessMirror;
@@ -39,6 +41,7 @@ pub struct App {
     /// Shared state (tests and the CLI inspect it).
     pub state: AppState,
     tasks: BackgroundTasks,
+    _plugin_watcher: Option<notify::RecommendedWatcher>,
 }
 
 /// Background tasks, aborted when the app is dropped.
@@ -89,7 +92,34 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     );
     let key_pool = AgentKeyPool::start(usize::from(config.settings.key_pool_size));
     let admin_key = AdminKey::new(&config.secrets.admin_api_key);
-    let sync_task = mirror.spawn_sync(store.clone());
+    let counters = match &redis {
+        Some(conn) => Counters::Redis {
+            conn: conn.clone(),
+            prefix: config.settings.redis_key_prefix.clone(),
+        },
+        None => Counters::local(),
+    };
+    let plugins = Arc::new(PluginRegistry::new(
+        config.settings.plugins_dir.clone(),
+        counters,
+        Arc::clone(&metrics),
+    ));
+    plugins.reload().await.map_err(|e| {
+        anyhow::anyhow!(
+            "loading plugins from PLUGINS_DIR ({}): {e}",
+            config.settings.plugins_dir.display()
+        )
+    })?;
+    let mut tasks = vec![mirror.spawn_sync(store.clone())];
+    let plugin_watcher = if config.settings.plugins_dir.is_dir() {
+        let (watcher, task) = crate::plugins::watch::spawn(Arc::clone(&plugins))
+            .context("watching PLUGINS_DIR for changes")?;
+        tasks.push(task);
+        Some(watcher)
+    } else {
+        tracing::warn!(dir = %config.settings.plugins_dir.display(), "PLUGINS_DIR does not exist: no policy or chaos plugin is loaded");
+        None
+    };
     let state = AppState::new(Shared {
         config,
         store,
@@ -99,6 +129,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         key_pool,
         replay_guard,
         admin_key,
+        plugins,
         redis,
         started_at: Instant::now(),
     });
@@ -106,7 +137,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     Ok(App {
         router,
         state,
-        tasks: BackgroundTasks(vec![sync_task]),
+        tasks: BackgroundTasks(tasks),
+        _plugin_watcher: plugin_watcher,
     })
 }
 
@@ -179,11 +211,13 @@ impl App {
             router,
             state,
             tasks,
+            _plugin_watcher,
         } = self;
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
         drop(tasks);
+        drop(_plugin_watcher);
         state.store.close().await;
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod metrics;
+pub mod plugins;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -32,7 +32,25 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// Agent key pairs ready in the pool.
     pub key_pool_ready: IntGauge,
+    /// Plugin calls by plugin and outcome (`allow`, `deny`, `fault`, `none`, `filtered`, `failure`).
+    pub plugin_evaluations: IntCounterVec,
+    /// Plugin failures by plugin and kind (`trap`, `timeout`, `memory`, `invalid`).
+    pub plugin_failures: IntCounterVec,
+    /// Plugin call duration by plugin, from 1 µs.
+    pub plugin_duration: HistogramVec,
+    /// Plugin set reloads by result (`ok`, `error`).
+    pub plugin_reloads: IntCounterVec,
+    /// Policy denials by tool, action and code.
+    pub policy_denials: IntCounterVec,
+    /// Chaos faults injected by tool and fault.
+    pub chaos_injections: IntCounterVec,
 }
+
+/// Plugin call duration buckets in seconds, from 1 µs to 100 ms.
+const PLUGIN_DURATION_BUCKETS: &[f64] = &[
+    0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025, 0.005, 0.01, 0.025, 0.1,
+];
 
 impl Metrics {
     /// Creates and registers every family (and the process collector on Linux).
@@ -80,6 +98,43 @@ impl Metrics {
         registry
             .register(Box::new(http_duration.clone()))
             .expect("unique metric");
+        let plugin_evaluations = counter_vec(
+            "gateway_plugin_evaluations_total",
+            "Plugin calls by plugin and outcome.",
+            &["plugin", "outcome"],
+        );
+        let plugin_failures = counter_vec(
+            "gateway_plugin_failures_total",
+            "Plugin failures by plugin and kind (trap, timeout, memory, invalid).",
+            &["plugin", "kind"],
+        );
+        let plugin_reloads = counter_vec(
+            "gateway_plugin_reloads_total",
+            "Plugin set reloads by result.",
+            &["result"],
+        );
+        let policy_denials = counter_vec(
+            "gateway_policy_denials_total",
+            "Policy denials by tool, action and code.",
+            &["tool", "action", "code"],
+        );
+        let chaos_injections = counter_vec(
+            "gateway_chaos_injections_total",
+            "Chaos faults injected by tool and fault.",
+            &["tool", "fault"],
+        );
+        let plugin_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_plugin_duration_seconds",
+                "Plugin call duration by plugin.",
+            )
+            .buckets(PLUGIN_DURATION_BUCKETS.to_vec()),
+            &["plugin"],
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(plugin_duration.clone()))
+            .expect("unique metric");
         let key_pool_ready = IntGauge::new(
             "gateway_agent_key_pool_ready",
             "Agent key pairs ready in the pool.",
@@ -103,6 +158,12 @@ impl Metrics {
             http_requests,
             http_duration,
             key_pool_ready,
+            plugin_evaluations,
+            plugin_failures,
+            plugin_duration,
+            plugin_reloads,
+            policy_denials,
+            chaos_injections,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Shared {
     pub replay_guard: ReplayGuard,
     /// The admin API key (as a digest).
     pub admin_key: AdminKey,
+    /// The live policy and chaos plugins.
+    pub plugins: Arc<crate::plugins::registry::PluginRegistry>,
     /// Redis connection, when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// When this process started serving.

@@ -89,9 +89,9 @@ macro_rules! export_policy {
                         &request,
                         response_json,
                     )
-        }
+                }
             }
-            $crate::guest::policy::export!(GatewayPolicyExport with_types_in $crate::guest::policy);
+    $crate::guest::policy::export!(GatewayPolicyExport with_types_in $crate::guest::policy);
         };
     };
 }

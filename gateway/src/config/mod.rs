@@ -62,6 +62,10 @@ pub struct Settings {
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Folder with `plugins.toml` and the plugin `.wasm` files; watched for changes.
+    #[arg(long, env = "PLUGINS_DIR", default_value = "policies-wasm")]
+    pub plugins_dir: PathBuf,
+
     /// Log output: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

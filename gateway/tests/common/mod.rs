@@ -109,6 +109,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         environment: Environment::Production,
         token_max_ttl_minutes: 1440,
         key_pool_size: 1,
+        plugins_dir: data_dir.join("plugins"),
         data_dir,
         log_format: LogFormat::Text,
     }

@@ -1,0 +1,222 @@
+//! `plugins.toml`: which plugin runs for which tools and roles, with what configuration,
+//! limits and failure mode.
+//!
+//! ```toml
+//! [[binding]]
+//! plugin = "spec-policy.wasm"      # a file in the plugin directory
+//! tools = ["*"]                    # or a list of tool names
+//! roles = []                       # empty: every role
+//! config_from = "policies"         # the merged PolicySpec of the request's agent and role
+//! # config = { key = "value" }     # or a static configuration (any TOML table)
+//! timeout_ms = 10
+//! memory_mb = 16
+//! fail = "closed"                  # closed (policies' default) | open (chaos' default)
+//! reuse = true                     # reuse live instances if the plugin is stateless
+//! ```
+
+use super::engine::MAX_MEMORY_BYTES;
+use super::plugin::CallLimits;
+use crate::catalog::ToolName;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Bindings, evaluated in file order.
+    #[serde(default)]
+    pub binding: Vec<BindingSpec>,
+}
+
+/// Where a binding's configuration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigSource {
+    /// The policies stored through `/api/policies`, merged for the request's agent and role.
+    Policies,
+    /// The chaos rules set through `/api/admin/chaos` (and `FF_CHAOS`).
+    #[serde(rename = "chaos_rules")]
+    ChaosRules,
+}
+
+/// What happens to a request when the plugin fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// The request is refused (403 `policy_error`).
+    Closed,
+    /// The plugin is skipped.
+    Open,
+}
+
+/// One `[[binding]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingSpec {
+    /// Plugin file name in the plugin directory.
+    pub plugin: String,
+    /// Binding name (default: the file name without `.wasm`).
+    pub name: Option<String>,
+    /// Expected world; checked against the file when given.
+    pub world: Option<super::World>,
+    /// Tools this binding applies to (`"*"` for all).
+    pub tools: Vec<String>,
+    /// Roles it applies to (empty: all).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Static configuration, handed to the plugin as JSON.
+    pub config: Option<toml::Value>,
+    /// Dynamic configuration source.
+    pub config_from: Option<ConfigSource>,
+    /// Call deadline in milliseconds (default 10).
+    pub timeout_ms: Option<u64>,
+    /// Memory cap in MiB (default 16).
+    pub memory_mb: Option<u64>,
+    /// Failure mode (default: closed for policies, open for chaos).
+    pub fail: Option<FailMode>,
+    /// Reuse live instances when the plugin is stateless (default true).
+    pub reuse: Option<bool>,
+}
+
+/// A manifest problem, naming the binding.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid TOML or not of the expected shape.
+    #[error("plugins.toml: {0}")]
+    Parse(String),
+    /// A binding's values are out of range.
+    #[error("plugins.toml binding {binding}: {problem}")]
+    Invalid {
+        /// Binding name.
+        binding: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        for b in &manifest.binding {
+            b.check()?;
+        }
+        Ok(manifest)
+    }
+}
+
+impl BindingSpec {
+    /// The binding's name.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.plugin
+                .strip_suffix(".wasm")
+                .unwrap_or(&self.plugin)
+                .to_string()
+        })
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        let invalid = |problem: String| ManifestError::Invalid {
+            binding: self.name(),
+            problem,
+        };
+        if self.plugin.contains('/')
+            || self.plugin.contains("..")
+            || !self.plugin.ends_with(".wasm")
+        {
+            return Err(invalid(
+                "plugin must be a .wasm file name in the plugin directory".into(),
+            ));
+        }
+        if self.tools.is_empty() {
+            return Err(invalid("tools must name at least one tool or \"*\"".into()));
+        }
+        for tool in &self.tools {
+            if tool != "*" && tool.parse::<ToolName>().is_err() {
+                return Err(invalid(format!("unknown tool {tool:?}")));
+            }
+        }
+        if self.config.is_some() && self.config_from.is_some() {
+            return Err(invalid("give config or config_from, not both".into()));
+        }
+        if let Some(t) = self.timeout_ms {
+            if !(1..=10_000).contains(&t) {
+                return Err(invalid("timeout_ms must be 1 to 10000".into()));
+            }
+        }
+        if let Some(m) = self.memory_mb {
+            if m == 0 || m as usize > MAX_MEMORY_BYTES >> 20 {
+                return Err(invalid(format!(
+                    "memory_mb must be 1 to {}",
+                    MAX_MEMORY_BYTES >> 20
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The call limits of this binding.
+    pub fn limits(&self) -> CallLimits {
+        let default = CallLimits::default();
+        CallLimits {
+            timeout: self
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(default.timeout),
+            memory_bytes: self
+                .memory_mb
+                .map(|m| (m as usize) << 20)
+                .unwrap_or(default.memory_bytes),
+        }
+    }
+
+    /// The static configuration as JSON text (`{}` when none).
+    pub fn config_json(&self) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok())
+            .unwrap_or_else(|| "{}".to_string())
+    }
+
+    /// True when the binding applies to `tool` and `role`.
+    pub fn applies_to(&self, tool: &str, role: &str) -> bool {
+        self.tools.iter().any(|t| t == "*" || t == tool)
+            && (self.roles.is_empty() || self.roles.iter().any(|r| r == role))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_binding_with_defaults() {
+        let m = Manifest::parse(
+            "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"serpapi\"]\nconfig = { limit = 3 }\n",
+        )
+        .unwrap();
+        let b = &m.binding[0];
+        assert_eq!(b.name(), "deny-all");
+        assert_eq!(b.limits(), CallLimits::default());
+        assert_eq!(b.config_json(), r#"{"limit":3}"#);
+        assert!(b.applies_to("serpapi", "any"));
+        assert!(!b.applies_to("openai", "any"));
+    }
+
+    #[test]
+    fn rejects_bad_bindings_naming_them() {
+        for bad in [
+            "[[binding]]\nplugin = \"../x.wasm\"\ntools = [\"*\"]",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = []",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"teleport\"]",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ntimeout_ms = 0",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nmemory_mb = 4096",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ncolour = \"red\"",
+        ] {
+            assert!(Manifest::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The WebAssembly plugin host: policies and chaos rules as sandboxed components.
+//!
+//! - [`engine`]: the process-wide wasmtime engine (pooling allocator, epoch deadlines).
+//! - [`bindings`]: host-side bindings generated from `sdk/wit`.
+//! - [`sandbox`]: what a plugin instance may touch (a WASI context that grants nothing,
+//!   the host imports, the memory cap).
+//! - [`counters`]: the quota counters behind `counter-add`.
+//! - [`plugin`]: one compiled, validated plugin and how it is called.
+//! - [`manifest`]: `plugins.toml`, which binds plugins to tools and roles.
+//! - [`registry`]: the live set, swapped atomically on reload.
+//! - [`watch`]: hot reload of the plugin directory.
+
+pub mod bindings;
+pub mod counters;
+pub mod engine;
+pub mod manifest;
+pub mod plugin;
+pub mod registry;
+pub mod sandbox;
+pub mod watch;
+
+pub use plugin::{CallFailure, FailureKind, Plugin, World};

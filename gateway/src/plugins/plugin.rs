@@ -1,0 +1,464 @@
+//! One plugin: a compiled, validated component, and the calls into it under a deadline and
+//! a memory cap. Any trap, timeout, memory exhaustion or malformed answer is a
+//! [`CallFailure`]; the instance that failed is discarded and the next call starts clean.
+
+use super::bindings::chaos_world::{Chaos, ChaosPre};
+use super::bindings::policy_world::{Policy, PolicyPre};
+use super::bindings::{Decision, Fault, PluginInfo, Request};
+use super::engine::{engine, ticks_for};
+use super::sandbox::{CallContext, Sandbox};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+/// The contract major version this gateway speaks.
+pub const CONTRACT_MAJOR: u64 = 1;
+/// Largest plugin file accepted.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+/// Longest deny reason or fault message accepted from a plugin.
+const MAX_MESSAGE: usize = 1024;
+/// Largest filtered response accepted from a plugin.
+const MAX_FILTERED_RESPONSE: usize = 8 << 20;
+/// Longest delay a chaos plugin may ask for.
+const MAX_FAULT_DELAY_MS: u32 = 60_000;
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum World {
+    /// Allows or denies calls.
+    Policy,
+    /// Injects faults.
+    Chaos,
+}
+
+impl World {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Policy => "policy",
+            World::Chaos => "chaos",
+        }
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Over [`MAX_PLUGIN_BYTES`].
+    #[error("plugin file is larger than {} MiB", MAX_PLUGIN_BYTES >> 20)]
+    TooLarge,
+    /// Not a valid WebAssembly component.
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    /// Imports something the gateway does not offer (another contract version, or a
+    /// capability such as sockets that plugins do not get).
+    #[error("plugin needs imports this gateway does not offer (built for another contract?): {0}")]
+    Link(String),
+    /// Exports neither world.
+    #[error("plugin exports neither the `policy` nor the `chaos` world of gateway:plugin@1")]
+    NoWorld,
+    /// Built for another contract major version.
+    #[error("plugin was built for contract {0}; this gateway speaks {CONTRACT_MAJOR}.x")]
+    Contract(String),
+    /// The `info` dry call failed.
+    #[error("plugin failed its dry call: {0}")]
+    DryCall(CallFailure),
+}
+
+/// How a call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin trapped (panic, unreachable, host import failure).
+    Trap,
+    /// It ran past its deadline.
+    Timeout,
+    /// It asked for more memory than its cap.
+    Memory,
+    /// Its answer broke the contract.
+    Invalid,
+}
+
+impl FailureKind {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Memory => "memory",
+            FailureKind::Invalid => "invalid",
+        }
+    }
+}
+
+/// A failed call: its kind and a message for logs (never for API callers).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} ({message})", kind.as_str())]
+pub struct CallFailure {
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// Detail for the log.
+    pub message: String,
+}
+
+impl CallFailure {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Invalid,
+            message: message.into(),
+        }
+    }
+}
+
+enum Pre {
+    Policy(PolicyPre<Sandbox>),
+    Chaos(ChaosPre<Sandbox>),
+}
+
+enum Live {
+    Policy(Policy),
+    Chaos(Chaos),
+}
+
+/// Limits of one binding's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Deadline of one call (instantiation included).
+    pub timeout: Duration,
+    /// Linear memory cap.
+    pub memory_bytes: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_millis(10),
+            memory_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A compiled, validated plugin.
+pub struct Plugin {
+    /// Name (from its file or upload).
+    pub name: String,
+    /// What the plugin says about itself.
+    pub info: PluginInfo,
+    /// Which world it implements.
+    pub world: World,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// File size in bytes.
+    pub size: usize,
+    pre: Pre,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("world", &self.world)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+fn scratch_context(name: &str) -> CallContext {
+    CallContext {
+        plugin: Arc::from(name),
+        config: Arc::from("{}"),
+        counters: super::counters::Counters::local(),
+        now_ms: 0,
+    }
+}
+
+impl Plugin {
+    /// Compiles and validates a plugin: component, imports, world, contract version and a
+    /// dry call of `info`. Blocking (compilation): call it off the async runtime's workers.
+    pub fn load(name: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+        if bytes.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge);
+        }
+        let engine = engine();
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = compile_cached(&sha256, bytes)?;
+        let mut linker: Linker<Sandbox> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = if let Ok(p) = PolicyPre::new(instance_pre.clone()) {
+            Pre::Policy(p)
+        } else if let Ok(c) = ChaosPre::new(instance_pre) {
+            Pre::Chaos(c)
+        } else {
+            return Err(LoadError::NoWorld);
+        };
+        let world = match pre {
+            Pre::Policy(_) => World::Policy,
+            Pre::Chaos(_) => World::Chaos,
+        };
+        let mut plugin = Self {
+            name: name.to_string(),
+            info: PluginInfo {
+                name: name.to_string(),
+                version: String::new(),
+                contract: String::new(),
+                stateless: false,
+            },
+            world,
+            sha256,
+            size: bytes.len(),
+            pre,
+        };
+        let info = block_on_dry_call(plugin.call_info()).map_err(LoadError::DryCall)?;
+        let major = info
+            .contract
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u64>().ok());
+        if major != Some(CONTRACT_MAJOR) {
+            return Err(LoadError::Contract(info.contract));
+        }
+        plugin.info = info;
+        Ok(plugin)
+    }
+
+    async fn call_info(&self) -> Result<PluginInfo, CallFailure> {
+        let limits = CallLimits {
+            timeout: Duration::from_millis(1000),
+            ..CallLimits::default()
+        };
+        let (mut store, live) = self
+            .instantiate(limits, scratch_context(&self.name))
+            .await?;
+        let result = match &live {
+            Live::Policy(p) => p.call_info(&mut store).await,
+            Live::Chaos(c) => c.call_info(&mut store).await,
+        };
+        result.map_err(|e| classify(e, store.data()))
+    }
+
+    async fn instantiate(
+        &self,
+        limits: CallLimits,
+        call: CallContext,
+    ) -> Result<(Store<Sandbox>, Live), CallFailure> {
+        let mut store = Store::new(engine(), Sandbox::new(limits.memory_bytes, call));
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(ticks_for(limits.timeout));
+        let live = match &self.pre {
+            Pre::Policy(p) => p.instantiate_async(&mut store).await.map(Live::Policy),
+            Pre::Chaos(c) => c.instantiate_async(&mut store).await.map(Live::Chaos),
+        };
+        match live {
+            Ok(live) => Ok((store, live)),
+            Err(e) => Err(classify(e, store.data())),
+        }
+    }
+}
+
+/// Compiled components by SHA-256, so a plugin bound twice, reloaded unchanged, or loaded by
+/// several gateways in one process is compiled once.
+static COMPILED: std::sync::LazyLock<Mutex<std::collections::HashMap<String, Component>>> =
+    std::sync::LazyLock::new(Default::default);
+/// Most compiled components kept.
+const MAX_COMPILED: usize = 64;
+
+fn compile_cached(sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+    if let Some(component) = COMPILED.lock().get(sha256) {
+        return Ok(component.clone());
+    }
+    let component =
+        Component::new(engine(), bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    let mut cache = COMPILED.lock();
+    if cache.len() >= MAX_COMPILED {
+        cache.clear();
+    }
+    cache.insert(sha256.to_string(), component.clone());
+    Ok(component)
+}
+
+/// Runs a future that never waits on I/O to completion on the current thread.
+fn block_on_dry_call<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    // A plugin's `info` call uses no host I/O (scratch in-process counters), so a minimal
+    // single-threaded runtime suffices and works from any thread, inside a runtime or not.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .map(|rt| rt.block_on(future))
+            })
+            .join()
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    .unwrap_or_else(|e| panic!("cannot start a runtime for a plugin dry call: {e}"))
+}
+
+/// Maps a wasmtime error to a failure kind, using what the sandbox observed.
+fn classify(error: wasmtime::Error, sandbox: &Sandbox) -> CallFailure {
+    let kind = if sandbox.memory.refused {
+        FailureKind::Memory
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        if *trap == Trap::Interrupt {
+            FailureKind::Timeout
+        } else {
+            FailureKind::Trap
+        }
+    } else if sandbox.host_error.is_some() {
+        FailureKind::Trap
+    } else {
+        // Lifting errors (invalid UTF-8, bad discriminants, out-of-bounds pointers) and
+        // other non-trap errors mean the answer broke the contract.
+        FailureKind::Invalid
+    };
+    CallFailure {
+        kind,
+        message: format!("{error:#}"),
+    }
+}
+
+/// A plugin bound with limits and an isolation mode: what the gateway calls per request.
+pub struct Invoker {
+    /// The plugin.
+    pub plugin: Arc<Plugin>,
+    limits: CallLimits,
+    reuse: Option<Mutex<Vec<(Store<Sandbox>, Live)>>>,
+    max_idle: usize,
+}
+
+impl Invoker {
+    /// An invoker. `reuse` keeps up to `max_idle` live instances (only honoured for plugins
+    /// that declare themselves stateless); otherwise every call gets a fresh instance.
+    pub fn new(plugin: Arc<Plugin>, limits: CallLimits, reuse: bool, max_idle: usize) -> Self {
+        let reuse = (reuse && plugin.info.stateless).then(|| Mutex::new(Vec::new()));
+        Self {
+            plugin,
+            limits,
+            reuse,
+            max_idle,
+        }
+    }
+
+    /// True when this invoker reuses live instances.
+    pub fn reuses_instances(&self) -> bool {
+        self.reuse.is_some()
+    }
+
+    async fn checkout(&self, call: CallContext) -> Result<(Store<Sandbox>, Live), CallFailure> {
+        let idle = self.reuse.as_ref().and_then(|pool| pool.lock().pop());
+        match idle {
+            Some((mut store, live)) => {
+                store.data_mut().begin_call(call);
+                store.set_epoch_deadline(ticks_for(self.limits.timeout));
+                Ok((store, live))
+            }
+            None => self.plugin.instantiate(self.limits, call).await,
+        }
+    }
+
+    fn checkin(&self, store: Store<Sandbox>, live: Live) {
+        if let Some(pool) = &self.reuse {
+            let mut pool = pool.lock();
+            if pool.len() < self.max_idle {
+                pool.push((store, live));
+            }
+        }
+    }
+
+    /// Calls `evaluate` of a policy plugin.
+    pub async fn evaluate(
+        &self,
+        call: CallContext,
+        request: &Request,
+    ) -> Result<Decision, CallFailure> {
+        let (mut store, live) = self.checkout(call).await?;
+        let Live::Policy(policy) = &live else {
+            return Err(CallFailure::invalid("not a policy plugin"));
+        };
+        let decision = policy
+            .call_evaluate(&mut store, request)
+            .await
+            .map_err(|e| classify(e, store.data()))?;
+        if let Decision::Deny(denial) = &decision {
+            let code_ok = !denial.code.is_empty()
+                && denial.code.len() <= 64
+                && denial
+                    .code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !code_ok || denial.reason.len() > MAX_MESSAGE {
+                return Err(CallFailure::invalid(
+                    "deny code must be 1-64 of [a-z0-9_] and the reason at most 1024 bytes",
+                ));
+            }
+        }
+        self.checkin(store, live);
+        Ok(decision)
+    }
+
+    /// Calls `filter-response` of a policy plugin; the answer must be JSON.
+    pub async fn filter_response(
+        &self,
+        call: CallContext,
+        request: &Request,
+        response_json: &str,
+    ) -> Result<String, CallFailure> {
+        let (mut store, live) = self.checkout(call).await?;
+        let Live::Policy(policy) = &live else {
+            return Err(CallFailure::invalid("not a policy plugin"));
+        };
+        let filtered = policy
+            .call_filter_response(&mut store, request, response_json)
+            .await
+            .map_err(|e| classify(e, store.data()))?;
+        if filtered.len() > MAX_FILTERED_RESPONSE
+            || serde_json::from_str::<serde::de::IgnoredAny>(&filtered).is_err()
+        {
+            return Err(CallFailure::invalid("filter-response did not return JSON"));
+        }
+        self.checkin(store, live);
+        Ok(filtered)
+    }
+
+    /// Calls `inject` of a chaos plugin.
+    pub async fn inject(&self, call: CallContext, request: &Request) -> Result<Fault, CallFailure> {
+        let (mut store, live) = self.checkout(call).await?;
+        let Live::Chaos(chaos) = &live else {
+            return Err(CallFailure::invalid("not a chaos plugin"));
+        };
+        let fault = chaos
+            .call_inject(&mut store, request)
+            .await
+            .map_err(|e| classify(e, store.data()))?;
+        let valid = match &fault {
+            Fault::None | Fault::Timeout => true,
+            Fault::Delay(ms) => *ms <= MAX_FAULT_DELAY_MS,
+            Fault::Error(e) => (400..=599).contains(&e.status) && e.message.len() <= MAX_MESSAGE,
+            Fault::DelayThenError(e) => {
+                e.ms <= MAX_FAULT_DELAY_MS
+                    && (400..=599).contains(&e.status)
+                    && e.message.len() <= MAX_MESSAGE
+            }
+        };
+        if !valid {
+            return Err(CallFailure::invalid(
+                "fault out of range (delay over 60 s, status outside 400-599 or message over 1024 bytes)",
+            ));
+        }
+        self.checkin(store, live);
+        Ok(fault)
+    }
+}

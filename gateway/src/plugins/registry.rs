@@ -1,0 +1,489 @@
+//! The live plugin set: loaded from the plugin directory, swapped atomically on reload, and
+//! asked per request for the policies and chaos rules of a tool and role.
+//!
+//! A reload compiles and validates everything first; only a fully valid set replaces the
+//! live one, so a broken file never takes a working plugin down. Requests hold the set
+//! they started with until they finish.
+
+use super::bindings::{Decision, Fault, Request};
+use super::counters::Counters;
+use super::manifest::{BindingSpec, ConfigSource, FailMode, Manifest};
+use super::plugin::{CallFailure, FailureKind, Invoker, LoadError, Plugin, World};
+use super::sandbox::CallContext;
+use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Name of the bindings file in the plugin directory.
+pub const MANIFEST_FILE: &str = "plugins.toml";
+/// Live instances kept per reusing binding.
+const MAX_IDLE_INSTANCES: usize = 16;
+
+/// A plugin bound to tools and roles.
+pub struct Binding {
+    /// Binding name.
+    pub name: String,
+    /// Its `plugins.toml` entry.
+    pub spec: BindingSpec,
+    /// The plugin, with this binding's limits.
+    pub invoker: Invoker,
+    /// Static configuration JSON.
+    pub config: Arc<str>,
+    /// What a failure does.
+    pub fail: FailMode,
+}
+
+impl Binding {
+    /// The plugin's world.
+    pub fn world(&self) -> World {
+        self.invoker.plugin.world
+    }
+}
+
+/// One generation of loaded bindings.
+pub struct PluginSet {
+    /// Bindings in manifest order.
+    pub bindings: Vec<Arc<Binding>>,
+    /// When this set went live.
+    pub loaded_at: DateTime<Utc>,
+}
+
+impl PluginSet {
+    fn empty() -> Self {
+        Self {
+            bindings: Vec::new(),
+            loaded_at: Utc::now(),
+        }
+    }
+
+    /// Bindings of `world` that apply to `tool` and `role`, in manifest order.
+    pub fn applicable<'a>(
+        &'a self,
+        world: World,
+        tool: &'a str,
+        role: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
+        self.bindings
+            .iter()
+            .filter(move |b| b.world() == world && b.spec.applies_to(tool, role))
+    }
+
+    /// True when some applicable policy takes its configuration from stored policies.
+    pub fn needs_policy_config(&self, tool: &str, role: &str) -> bool {
+        self.applicable(World::Policy, tool, role)
+            .any(|b| b.spec.config_from == Some(ConfigSource::Policies))
+    }
+}
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The manifest is unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] super::manifest::ManifestError),
+    /// A file could not be read.
+    #[error("{file}: {cause}")]
+    Read {
+        /// File.
+        file: String,
+        /// Cause.
+        cause: std::io::Error,
+    },
+    /// A plugin failed validation.
+    #[error("{file}: {cause}")]
+    Plugin {
+        /// File.
+        file: String,
+        /// Cause.
+        cause: LoadError,
+    },
+    /// A binding names the wrong world.
+    #[error("binding {binding}: plugin implements {actual}, binding expects {expected}")]
+    WorldMismatch {
+        /// Binding.
+        binding: String,
+        /// Declared world.
+        expected: &'static str,
+        /// The plugin's world.
+        actual: &'static str,
+    },
+}
+
+/// The verdict of all policies bound to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOutcome {
+    /// Every policy allowed (or none applies).
+    Allow,
+    /// A policy denied; the first denial wins.
+    Deny {
+        /// Binding that denied.
+        binding: String,
+        /// Its code.
+        code: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A fail-closed policy failed.
+    Failed {
+        /// Binding that failed.
+        binding: String,
+        /// How.
+        kind: FailureKind,
+    },
+}
+
+/// The last reload error, for the admin API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadFailure {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The plugin registry.
+pub struct PluginRegistry {
+    dir: PathBuf,
+    live: ArcSwap<PluginSet>,
+    counters: Counters,
+    metrics: Arc<Metrics>,
+    last_error: Mutex<Option<ReloadFailure>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl PluginRegistry {
+    /// A registry over `dir`, with nothing loaded yet.
+    pub fn new(dir: PathBuf, counters: Counters, metrics: Arc<Metrics>) -> Self {
+        Self {
+            dir,
+            live: ArcSwap::from_pointee(PluginSet::empty()),
+            counters,
+            metrics,
+            last_error: Mutex::new(None),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The plugin directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live set (held by a request until it finishes).
+    pub fn current(&self) -> Arc<PluginSet> {
+        self.live.load_full()
+    }
+
+    /// The last reload failure, if the last reload failed.
+    pub fn last_error(&self) -> Option<ReloadFailure> {
+        self.last_error.lock().clone()
+    }
+
+    /// Re-reads the directory and swaps in the new set when all of it is valid. Compilation
+    /// runs on the blocking pool; reloads are serialised.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), Arc<ReloadError>> {
+        let _guard = self.reload_lock.lock().await;
+        let registry = Arc::clone(self);
+        let previous = self.current();
+        let built = tokio::task::spawn_blocking(move || registry.build(&previous))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match built {
+            Ok(set) => {
+                let names: Vec<&str> = set.bindings.iter().map(|b| b.name.as_str()).collect();
+                tracing::info!(bindings = ?names, dir = %self.dir.display(), "plugin set loaded");
+                self.live.store(Arc::new(set));
+                *self.last_error.lock() = None;
+                self.metrics.plugin_reloads.with_label_values(&["ok"]).inc();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "plugin reload refused; the previous set stays live");
+                *self.last_error.lock() = Some(ReloadFailure {
+                    at: Utc::now(),
+                    error: e.to_string(),
+                });
+                self.metrics
+                    .plugin_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                Err(Arc::new(e))
+            }
+        }
+    }
+
+    fn build(&self, previous: &PluginSet) -> Result<PluginSet, ReloadError> {
+        let manifest_path = self.dir.join(MANIFEST_FILE);
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => Manifest::parse(&text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+            Err(cause) => {
+                return Err(ReloadError::Read {
+                    file: MANIFEST_FILE.into(),
+                    cause,
+                })
+            }
+        };
+        let known: HashMap<&str, &Arc<Plugin>> = previous
+            .bindings
+            .iter()
+            .map(|b| (b.invoker.plugin.sha256.as_str(), &b.invoker.plugin))
+            .collect();
+        let mut compiled: HashMap<String, Arc<Plugin>> = HashMap::new();
+        let mut bindings = Vec::with_capacity(manifest.binding.len());
+        for spec in manifest.binding {
+            let file = spec.plugin.clone();
+            let plugin = match compiled.get(&file) {
+                Some(p) => Arc::clone(p),
+                None => {
+                    let bytes =
+                        std::fs::read(self.dir.join(&file)).map_err(|cause| ReloadError::Read {
+                            file: file.clone(),
+                            cause,
+                        })?;
+                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                    let plugin = match known.get(sha.as_str()) {
+                        Some(p) => Arc::clone(p),
+                        None => Arc::new(Plugin::load(&spec.name(), &bytes).map_err(|cause| {
+                            ReloadError::Plugin {
+                                file: file.clone(),
+                                cause,
+                            }
+                        })?),
+                    };
+                    compiled.insert(file.clone(), Arc::clone(&plugin));
+                    plugin
+                }
+            };
+            if let Some(expected) = spec.world {
+                if expected != plugin.world {
+                    return Err(ReloadError::WorldMismatch {
+                        binding: spec.name(),
+                        expected: expected.as_str(),
+                        actual: plugin.world.as_str(),
+                    });
+                }
+            }
+            let fail = spec.fail.unwrap_or(match plugin.world {
+                World::Policy => FailMode::Closed,
+                World::Chaos => FailMode::Open,
+            });
+            bindings.push(Arc::new(Binding {
+                name: spec.name(),
+                config: Arc::from(spec.config_json()),
+                invoker: Invoker::new(
+                    plugin,
+                    spec.limits(),
+                    spec.reuse.unwrap_or(true),
+                    MAX_IDLE_INSTANCES,
+                ),
+                fail,
+                spec,
+            }));
+        }
+        Ok(PluginSet {
+            bindings,
+            loaded_at: Utc::now(),
+        })
+    }
+
+    fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
+        CallContext {
+            plugin: Arc::from(binding.name.as_str()),
+            config,
+            counters: self.counters.clone(),
+            now_ms,
+        }
+    }
+
+    fn record_failure(&self, binding: &Binding, failure: &CallFailure) {
+        tracing::warn!(plugin = %binding.name, kind = failure.kind.as_str(), error = %failure.message,
+            fail = ?binding.fail, "plugin call failed");
+        self.metrics
+            .plugin_failures
+            .with_label_values(&[&binding.name, failure.kind.as_str()])
+            .inc();
+        self.metrics
+            .plugin_evaluations
+            .with_label_values(&[&binding.name, "failure"])
+            .inc();
+    }
+
+    fn observe(&self, binding: &Binding, started: Instant) {
+        self.metrics
+            .plugin_duration
+            .with_label_values(&[&binding.name])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Runs every policy bound to the request's tool and role. `policy_config` is the merged
+    /// stored policy for bindings with `config_from = "policies"`.
+    pub async fn evaluate(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+    ) -> PolicyOutcome {
+        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
+            let config = match binding.spec.config_from {
+                Some(ConfigSource::Policies) => {
+                    policy_config.clone().unwrap_or_else(|| Arc::from("{}"))
+                }
+                _ => Arc::clone(&binding.config),
+            };
+            let started = Instant::now();
+            let result = binding
+                .invoker
+                .evaluate(self.call_context(binding, config, request.now_ms), request)
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(Decision::Allow) => {
+                    self.metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&binding.name, "allow"])
+                        .inc();
+                }
+                Ok(Decision::Deny(denial)) => {
+                    self.metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&binding.name, "deny"])
+                        .inc();
+                    self.metrics
+                        .policy_denials
+                        .with_label_values(&[&request.tool, &request.action, &denial.code])
+                        .inc();
+                    return PolicyOutcome::Deny {
+                        binding: binding.name.clone(),
+                        code: denial.code,
+                        reason: denial.reason,
+                    };
+                }
+                Err(failure) => {
+                    self.record_failure(binding, &failure);
+                    if binding.fail == FailMode::Closed {
+                        self.metrics
+                            .policy_denials
+                            .with_label_values(&[&request.tool, &request.action, "policy_error"])
+                            .inc();
+                        return PolicyOutcome::Failed {
+                            binding: binding.name.clone(),
+                            kind: failure.kind,
+                        };
+                    }
+                }
+            }
+        }
+        PolicyOutcome::Allow
+    }
+
+    /// Runs the chaos rules bound to the request's tool and role; the first fault wins.
+    /// Chaos fails open: a failing plugin injects nothing. `chaos_rules` is the configuration
+    /// of bindings with `config_from = "chaos_rules"`.
+    pub async fn inject(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        chaos_rules: Arc<str>,
+    ) -> Option<Fault> {
+        for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
+            let config = match binding.spec.config_from {
+                Some(ConfigSource::ChaosRules) => Arc::clone(&chaos_rules),
+                _ => Arc::clone(&binding.config),
+            };
+            let started = Instant::now();
+            let result = binding
+                .invoker
+                .inject(self.call_context(binding, config, request.now_ms), request)
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(Fault::None) => {
+                    self.metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&binding.name, "none"])
+                        .inc();
+                }
+                Ok(fault) => {
+                    self.metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&binding.name, "fault"])
+                        .inc();
+                    self.metrics
+                        .chaos_injections
+                        .with_label_values(&[&request.tool, fault_label(&fault)])
+                        .inc();
+                    return Some(fault);
+                }
+                Err(failure) => self.record_failure(binding, &failure),
+            }
+        }
+        None
+    }
+
+    /// Runs every policy's response filter, in order, over a successful response.
+    /// A failing filter is skipped when the binding fails open, and withholds the response
+    /// (`Err`) when it fails closed.
+    pub async fn filter_response(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+        response_json: String,
+    ) -> Result<String, PolicyOutcome> {
+        let mut response = response_json;
+        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
+            let config = match binding.spec.config_from {
+                Some(ConfigSource::Policies) => {
+                    policy_config.clone().unwrap_or_else(|| Arc::from("{}"))
+                }
+                _ => Arc::clone(&binding.config),
+            };
+            let started = Instant::now();
+            let result = binding
+                .invoker
+                .filter_response(
+                    self.call_context(binding, config, request.now_ms),
+                    request,
+                    &response,
+                )
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(filtered) => {
+                    self.metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&binding.name, "filtered"])
+                        .inc();
+                    response = filtered;
+                }
+                Err(failure) => {
+                    self.record_failure(binding, &failure);
+                    if binding.fail == FailMode::Closed {
+                        return Err(PolicyOutcome::Failed {
+                            binding: binding.name.clone(),
+                            kind: failure.kind,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// Metric label of a fault.
+pub fn fault_label(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::None => "none",
+        Fault::Delay(_) => "delay",
+        Fault::Error(_) => "error",
+        Fault::Timeout => "timeout",
+        Fault::DelayThenError(_) => "delay_then_error",
+    }
+}

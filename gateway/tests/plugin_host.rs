@@ -1,0 +1,307 @@
+//! The plugin host against real components: the hostile fixtures are contained and the next
+//! call is served; the default plugins answer like their native code; reloads swap the live
+//! set atomically and never let a broken file replace a working one.
+//! Needs `make plugins` (which `make test` runs first).
+
+use gateway::metrics::Metrics;
+use gateway::plugins::bindings::{Decision, Fault, Request};
+use gateway::plugins::counters::Counters;
+use gateway::plugins::plugin::{CallLimits, Invoker};
+use gateway::plugins::registry::{PluginRegistry, PolicyOutcome};
+use gateway::plugins::sandbox::CallContext;
+use gateway::plugins::{FailureKind, Plugin, World};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn built(dir: &str, name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    built("target/plugin-fixtures", name)
+}
+
+fn default_plugin(name: &str) -> Vec<u8> {
+    built("policies-wasm", name)
+}
+
+fn request(tool: &str, action: &str, params: &str) -> Request {
+    Request {
+        correlation_id: "c1".into(),
+        agent_id: "agent-1".into(),
+        agent_name: "scraper-1".into(),
+        agent_role: "scraper".into(),
+        tool: tool.into(),
+        action: action.into(),
+        params: params.into(),
+        intent: None,
+        token_tools: vec![tool.into()],
+        token_permissions: vec!["read".into()],
+        now_ms: 1_767_614_400_000,
+        seed: 7,
+    }
+}
+
+fn context(config: &str) -> CallContext {
+    CallContext {
+        plugin: Arc::from("test"),
+        config: Arc::from(config),
+        counters: Counters::local(),
+        now_ms: 1_767_614_400_000,
+    }
+}
+
+/// Deadline for calls that must not time out: generous, because tests share two cores and
+/// epoch deadlines count wall-clock time.
+const RELAXED: Duration = Duration::from_secs(2);
+
+fn invoker_with(bytes: &[u8], reuse: bool, timeout: Duration) -> Invoker {
+    let plugin = Plugin::load("test", bytes).expect("plugin loads");
+    let limits = CallLimits {
+        timeout,
+        ..CallLimits::default()
+    };
+    Invoker::new(Arc::new(plugin), limits, reuse, 4)
+}
+
+fn invoker(bytes: &[u8], reuse: bool) -> Invoker {
+    invoker_with(bytes, reuse, RELAXED)
+}
+
+#[tokio::test]
+async fn each_hostile_fixture_is_contained_and_the_next_call_is_served() {
+    let deny_all = invoker(&fixture("deny-all"), true);
+    let cases = [
+        ("loop-forever", FailureKind::Timeout),
+        ("grow-memory", FailureKind::Memory),
+        ("always-trap", FailureKind::Trap),
+        ("bad-answer", FailureKind::Invalid),
+    ];
+    for (name, kind) in cases {
+        for reuse in [false, true] {
+            let timeout = if kind == FailureKind::Timeout {
+                Duration::from_millis(20)
+            } else {
+                RELAXED
+            };
+            let hostile = invoker_with(&fixture(name), reuse, timeout);
+            for attempt in 0..2 {
+                let failure = hostile
+                    .evaluate(context("{}"), &request("serpapi", "search", "{}"))
+                    .await
+                    .expect_err("hostile plugin fails");
+                assert_eq!(
+                    failure.kind, kind,
+                    "{name} reuse={reuse} attempt={attempt}: {failure}"
+                );
+            }
+            let decision = deny_all
+                .evaluate(context("{}"), &request("serpapi", "search", "{}"))
+                .await
+                .expect("next call is served");
+            assert!(matches!(decision, Decision::Deny(ref d) if d.code == "deny_all"));
+        }
+    }
+    let bad = invoker(&fixture("bad-answer"), false);
+    let failure = bad
+        .filter_response(context("{}"), &request("serpapi", "search", "{}"), "{}")
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Invalid);
+}
+
+#[tokio::test]
+async fn plugin_check_reports_world_contract_and_digest() {
+    let plugin = Plugin::load("spec-policy", &default_plugin("spec-policy")).unwrap();
+    assert_eq!(plugin.world, World::Policy);
+    assert_eq!(plugin.info.name, "spec-policy");
+    assert!(plugin.info.contract.starts_with("1."));
+    assert!(plugin.info.stateless);
+    assert_eq!(plugin.sha256.len(), 64);
+    let chaos = Plugin::load("chaos", &default_plugin("chaos")).unwrap();
+    assert_eq!(chaos.world, World::Chaos);
+    assert!(Plugin::load("garbage", b"not wasm at all").is_err());
+}
+
+#[tokio::test]
+async fn spec_policy_component_agrees_with_its_native_rules() {
+    let spec = serde_json::json!({"scopes": ["serpapi:search", "http_fetch:get"],
+        "guards": {"allowedDomains": ["google.com"]},
+        "quotas": [{"action": "serpapi:search", "limit": 1, "window": "24h", "resetStrategy": "fixed"}]})
+    .to_string();
+    for reuse in [false, true] {
+        let policy = invoker(&default_plugin("spec-policy"), reuse);
+        let ctx = context(&spec);
+        let search = request("serpapi", "search", r#"{"q":"x"}"#);
+        assert_eq!(
+            policy.evaluate(ctx.clone(), &search).await.unwrap(),
+            Decision::Allow
+        );
+        let Decision::Deny(denial) = policy.evaluate(ctx.clone(), &search).await.unwrap() else {
+            panic!("second search is over quota")
+        };
+        assert_eq!(denial.code, "quota_exceeded");
+        let evil = request("http_fetch", "get", r#"{"url":"https://evilgoogle.com"}"#);
+        let Decision::Deny(denial) = policy.evaluate(ctx.clone(), &evil).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(denial.code, "domain_not_allowed");
+        let mail = request("gmail_send", "send", "{}");
+        let Decision::Deny(denial) = policy.evaluate(ctx, &mail).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(denial.code, "scope_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn chaos_component_is_deterministic_per_seed() {
+    let chaos = invoker(&default_plugin("chaos"), true);
+    let config = r#"{"rules":{"*":{"mode":"mock503","pct":50,"min_ms":300,"max_ms":1500}}}"#;
+    let mut hits = 0;
+    for seed in 0..200 {
+        let mut r = request("serpapi", "search", "{}");
+        r.seed = seed;
+        let first = chaos.inject(context(config), &r).await.unwrap();
+        let again = chaos.inject(context(config), &r).await.unwrap();
+        assert_eq!(first, again);
+        if let Fault::DelayThenError(e) = first {
+            assert!((300..=1500).contains(&e.ms) && e.status == 503);
+            hits += 1;
+        }
+    }
+    assert!((60..=140).contains(&hits), "{hits} of 200 at 50 %");
+}
+
+fn registry(dir: &std::path::Path) -> Arc<PluginRegistry> {
+    Arc::new(PluginRegistry::new(
+        dir.to_path_buf(),
+        Counters::local(),
+        Arc::new(Metrics::new()),
+    ))
+}
+
+const DENY_ALL_MANIFEST: &str =
+    "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\ntimeout_ms = 2000\n";
+const SPEC_MANIFEST: &str =
+    "[[binding]]\nplugin = \"spec-policy.wasm\"\ntools = [\"*\"]\ntimeout_ms = 2000\n\
+    config = { scopes = [\"serpapi:search\"] }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_swaps_the_set_without_failing_requests_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deny-all.wasm"), fixture("deny-all")).unwrap();
+    std::fs::write(
+        dir.path().join("spec-policy.wasm"),
+        default_plugin("spec-policy"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("plugins.toml"), DENY_ALL_MANIFEST).unwrap();
+    let registry = registry(dir.path());
+    registry.reload().await.unwrap();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let registry = Arc::clone(&registry);
+        let stop = Arc::clone(&stop);
+        workers.push(tokio::spawn(async move {
+            let (mut allowed, mut denied) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let set = registry.current();
+                match registry
+                    .evaluate(&set, &request("serpapi", "search", "{}"), None)
+                    .await
+                {
+                    PolicyOutcome::Allow => allowed += 1,
+                    PolicyOutcome::Deny { .. } => denied += 1,
+                    PolicyOutcome::Failed { binding, kind } => {
+                        panic!("request failed in {binding}: {kind:?}")
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            (allowed, denied)
+        }));
+    }
+    for round in 0..6 {
+        let manifest = if round % 2 == 0 {
+            SPEC_MANIFEST
+        } else {
+            DENY_ALL_MANIFEST
+        };
+        std::fs::write(dir.path().join("plugins.toml"), manifest).unwrap();
+        registry.reload().await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut allowed, mut denied) = (0, 0);
+    for w in workers {
+        let (a, d) = w.await.unwrap();
+        allowed += a;
+        denied += d;
+    }
+    assert!(
+        allowed > 0 && denied > 0,
+        "both sets served: {allowed} allowed, {denied} denied"
+    );
+}
+
+#[tokio::test]
+async fn broken_file_keeps_the_previous_set_live() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deny-all.wasm"), fixture("deny-all")).unwrap();
+    std::fs::write(dir.path().join("plugins.toml"), DENY_ALL_MANIFEST).unwrap();
+    let registry = registry(dir.path());
+    registry.reload().await.unwrap();
+    let before = registry.current();
+
+    std::fs::write(dir.path().join("deny-all.wasm"), b"\0asm garbage").unwrap();
+    assert!(registry.reload().await.is_err());
+    assert!(
+        Arc::ptr_eq(&before, &registry.current()),
+        "live set unchanged"
+    );
+    assert!(registry
+        .last_error()
+        .unwrap()
+        .error
+        .contains("deny-all.wasm"));
+    let outcome = registry
+        .evaluate(
+            &registry.current(),
+            &request("serpapi", "search", "{}"),
+            None,
+        )
+        .await;
+    assert!(matches!(outcome, PolicyOutcome::Deny { ref code, .. } if code == "deny_all"));
+
+    std::fs::write(dir.path().join("plugins.toml"), "[[binding]]\nplugin = 42").unwrap();
+    assert!(registry.reload().await.is_err());
+    assert!(Arc::ptr_eq(&before, &registry.current()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copying_a_plugin_into_the_directory_makes_it_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    registry.reload().await.unwrap();
+    let (_watcher, _task) = gateway::plugins::watch::spawn(Arc::clone(&registry)).unwrap();
+    assert!(registry.current().bindings.is_empty());
+
+    std::fs::write(dir.path().join("deny-all.wasm"), fixture("deny-all")).unwrap();
+    std::fs::write(dir.path().join("plugins.toml"), DENY_ALL_MANIFEST).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while registry.current().bindings.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(registry.current().bindings[0].name, "deny-all");
+}

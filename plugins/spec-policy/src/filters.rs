@@ -1,0 +1,108 @@
+//! Response filters: redaction, truncation, blocked patterns, PII masking and the response
+//! size guard, applied to the JSON of a successful response.
+
+use crate::spec::PolicySpec;
+use serde_json::Value;
+
+const REDACTED: &str = "[REDACTED]";
+const BLOCKED: &str = "[BLOCKED]";
+
+/// Applies the spec's response filters to `response_json`. Non-JSON input is returned as is.
+pub fn apply(spec: &PolicySpec, response_json: String) -> String {
+    let filters = &spec.response_filters;
+    let pii = pii_patterns(&spec.guards.pii_filters);
+    let nothing_to_do = filters.redact_fields.is_empty()
+        && filters.truncate_fields.is_empty()
+        && filters.block_patterns.is_empty()
+        && pii.is_empty()
+        && spec.guards.max_response_size.is_none();
+    if nothing_to_do {
+        return response_json;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(&response_json) else {
+        return response_json;
+    };
+    let blocked: Vec<String> = filters
+        .block_patterns
+        .iter()
+        .map(|p| p.to_lowercase())
+        .collect();
+    walk(&mut value, None, spec, &blocked, &pii);
+    let out = value.to_string();
+    match spec.guards.max_response_size {
+        Some(max) if out.len() as u64 > max => serde_json::json!({
+            "withheld": true,
+            "reason": format!("Response exceeds {max} bytes allowed by policy"),
+        })
+        .to_string(),
+        _ => out,
+    }
+}
+
+fn walk(
+    value: &mut Value,
+    key: Option<&str>,
+    spec: &PolicySpec,
+    blocked: &[String],
+    pii: &[(regex_lite::Regex, &str)],
+) {
+    let filters = &spec.response_filters;
+    if let Some(key) = key {
+        if filters.redact_fields.iter().any(|f| f == key) {
+            *value = Value::String(REDACTED.into());
+            return;
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                walk(v, Some(k), spec, blocked, pii);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                walk(v, key, spec, blocked, pii);
+            }
+        }
+        Value::String(text) => {
+            let lower = text.to_lowercase();
+            if blocked.iter().any(|p| !p.is_empty() && lower.contains(p)) {
+                *text = BLOCKED.into();
+                return;
+            }
+            for (pattern, label) in pii {
+                if pattern.is_match(text) {
+                    *text = pattern.replace_all(text, *label).into_owned();
+                }
+            }
+            if let Some(rule) =
+                key.and_then(|k| filters.truncate_fields.iter().find(|t| t.field == k))
+            {
+                if text.chars().count() > rule.max_length {
+                    *text = text.chars().take(rule.max_length).collect();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Patterns of the requested PII kinds with their replacement labels.
+/// More specific kinds come first, so an SSN is not masked as a phone number.
+fn pii_patterns(kinds: &[String]) -> Vec<(regex_lite::Regex, &'static str)> {
+    ["email", "ssn", "credit_card", "phone"]
+        .into_iter()
+        .filter(|kind| kinds.iter().any(|k| k == kind))
+        .filter_map(|kind| {
+            let (pattern, label) = match kind {
+                "email" => (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[EMAIL]"),
+                "phone" => (r"\+?\d[\d\s().-]{7,}\d", "[PHONE]"),
+                "ssn" => (r"\b\d{3}-\d{2}-\d{4}\b", "[SSN]"),
+                "credit_card" => (r"\b(?:\d[ -]?){13,19}\b", "[CARD]"),
+                _ => return None,
+            };
+            // Invariant: the patterns above are valid.
+            regex_lite::Regex::new(pattern).ok().map(|r| (r, label))
+        })
+        .collect()
+}

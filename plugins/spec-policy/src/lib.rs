@@ -1,0 +1,67 @@
+//! `spec-policy`: the gateway's default policy plugin. It evaluates the PolicySpec that the
+//! gateway hands it as configuration (the merged spec of the request's agent and role):
+//! scopes, intent, guards (request size, domains, time window), schedule and quotas, in that
+//! order, and filters successful responses (redaction, truncation, blocked patterns, PII).
+//!
+//! It fixes the original gateway's defects: domains match on label boundaries for every
+//! http_fetch action, time windows and schedules use their time zone, an hour of 0 counts,
+//! quotas are consumed only when everything else allowed, and deny reasons do not disclose
+//! the allowed scopes or domains.
+
+mod clock;
+mod domains;
+mod filters;
+mod quotas;
+mod rules;
+pub mod spec;
+
+use gateway_sdk::{Decision, Host, LogLevel, PluginInfo, Policy, Request};
+use spec::PolicySpec;
+
+/// The plugin.
+pub struct SpecPolicy;
+
+/// Reads the spec from the host's configuration; `None` (and a log line) when it is not a
+/// valid PolicySpec.
+fn load_spec(host: &dyn Host) -> Option<PolicySpec> {
+    let config = host.config();
+    match serde_json::from_str::<PolicySpec>(&config) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            host.log(
+                LogLevel::Error,
+                &format!("configuration is not a valid PolicySpec: {e}"),
+            );
+            None
+        }
+    }
+}
+
+impl Policy for SpecPolicy {
+    fn info() -> PluginInfo {
+        PluginInfo::new("spec-policy", env!("CARGO_PKG_VERSION"), true)
+    }
+
+    fn evaluate(host: &dyn Host, request: &Request) -> Decision {
+        match load_spec(host) {
+            Some(spec) => rules::evaluate(host, &spec, request),
+            None => Decision::deny(
+                "policy_misconfigured",
+                "The policy for this agent is not valid",
+            ),
+        }
+    }
+
+    fn filter_response(host: &dyn Host, request: &Request, response_json: String) -> String {
+        let _ = request;
+        match load_spec(host) {
+            Some(spec) => filters::apply(&spec, response_json),
+            None => response_json,
+        }
+    }
+}
+
+gateway_sdk::export_policy!(SpecPolicy);
+
+#[cfg(test)]
+mod tests;

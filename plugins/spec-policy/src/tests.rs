@@ -1,0 +1,320 @@
+//! Every rule of the spec, through the SDK's mock host.
+
+use crate::SpecPolicy;
+use gateway_sdk::testing::MockHost;
+use gateway_sdk::{Decision, Policy, Request};
+use serde_json::json;
+
+/// 2026-01-05 (a Monday) 12:00 UTC.
+const MONDAY_NOON_UTC: u64 = 1_767_614_400_000;
+const HOUR: u64 = 3_600_000;
+const DAY: u64 = 24 * HOUR;
+
+fn request(tool: &str, action: &str, params: serde_json::Value, now_ms: u64) -> Request {
+    Request {
+        correlation_id: "c1".into(),
+        agent_id: "agent-1".into(),
+        agent_name: "scraper-1".into(),
+        agent_role: "scraper".into(),
+        tool: tool.into(),
+        action: action.into(),
+        params: params.to_string(),
+        now_ms,
+        ..Request::default()
+    }
+}
+
+fn evaluate(spec: serde_json::Value, req: &Request) -> Decision {
+    let host = MockHost::new(&spec.to_string(), req.now_ms);
+    SpecPolicy::evaluate(&host, req)
+}
+
+fn code(decision: &Decision) -> &str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Deny { code, .. } => code,
+    }
+}
+
+fn search() -> Request {
+    request("serpapi", "search", json!({"q": "rust"}), MONDAY_NOON_UTC)
+}
+
+#[test]
+fn empty_spec_denies_everything() {
+    assert_eq!(code(&evaluate(json!({}), &search())), "scope_not_allowed");
+}
+
+#[test]
+fn invalid_config_denies_without_trapping() {
+    let host = MockHost::new("not json", MONDAY_NOON_UTC);
+    assert_eq!(
+        code(&SpecPolicy::evaluate(&host, &search())),
+        "policy_misconfigured"
+    );
+}
+
+#[test]
+fn scope_must_be_listed_and_reason_does_not_disclose_others() {
+    let spec = json!({"scopes": ["serpapi:search"]});
+    assert_eq!(evaluate(spec.clone(), &search()), Decision::Allow);
+    let denied = evaluate(
+        spec,
+        &request("gmail_send", "send", json!({}), MONDAY_NOON_UTC),
+    );
+    let Decision::Deny { code, reason } = denied else {
+        panic!()
+    };
+    assert_eq!(code, "scope_not_allowed");
+    assert!(!reason.contains("serpapi"), "{reason}");
+}
+
+#[test]
+fn intent_mismatch_is_denied_only_when_both_are_given() {
+    let spec = json!({"scopes": ["serpapi:search"], "intent": "data_collection"});
+    assert_eq!(evaluate(spec.clone(), &search()), Decision::Allow);
+    let mut r = search();
+    r.intent = Some("outreach".into());
+    assert_eq!(code(&evaluate(spec.clone(), &r)), "intent_mismatch");
+    r.intent = Some("data_collection".into());
+    assert_eq!(evaluate(spec.clone(), &r), Decision::Allow);
+    let by_param = request(
+        "serpapi",
+        "search",
+        json!({"q": "x", "intent": "spam"}),
+        MONDAY_NOON_UTC,
+    );
+    assert_eq!(code(&evaluate(spec, &by_param)), "intent_mismatch");
+}
+
+#[test]
+fn max_request_size_counts_params_bytes() {
+    let spec = json!({"scopes": ["serpapi:search"], "guards": {"maxRequestSize": 20}});
+    assert_eq!(evaluate(spec.clone(), &search()), Decision::Allow);
+    let big = request(
+        "serpapi",
+        "search",
+        json!({"q": "x".repeat(50)}),
+        MONDAY_NOON_UTC,
+    );
+    assert_eq!(code(&evaluate(spec, &big)), "request_too_large");
+}
+
+#[test]
+fn domains_match_on_label_boundaries_for_every_http_fetch_action() {
+    let spec = json!({"scopes": ["http_fetch:get", "http_fetch:head"],
+        "guards": {"allowedDomains": ["google.com"], "blockedDomains": ["bad.google.com"]}});
+    let fetch = |action: &str, url: &str| {
+        code(&evaluate(
+            spec.clone(),
+            &request("http_fetch", action, json!({"url": url}), MONDAY_NOON_UTC),
+        ))
+        .to_string()
+    };
+    assert_eq!(fetch("get", "https://google.com/x"), "allow");
+    assert_eq!(fetch("get", "https://www.google.com/x"), "allow");
+    assert_eq!(fetch("head", "https://WWW.Google.COM./"), "allow");
+    assert_eq!(
+        fetch("get", "https://evilgoogle.com/"),
+        "domain_not_allowed"
+    );
+    assert_eq!(
+        fetch("head", "https://evilgoogle.com/"),
+        "domain_not_allowed"
+    );
+    assert_eq!(
+        fetch("get", "https://google.com.evil.net/"),
+        "domain_not_allowed"
+    );
+    assert_eq!(fetch("get", "https://bad.google.com/"), "domain_blocked");
+    assert_eq!(fetch("get", "https://x.bad.google.com/"), "domain_blocked");
+    assert_eq!(fetch("get", "not a url"), "invalid_url");
+    assert_eq!(fetch("get", "ftp://google.com/"), "invalid_url");
+}
+
+#[test]
+fn time_window_uses_its_time_zone_and_can_span_midnight() {
+    let spec = |start: &str, end: &str, tz: &str| {
+        json!({"scopes": ["serpapi:search"],
+        "guards": {"timeWindow": {"start": start, "end": end, "timezone": tz}}})
+    };
+    // 12:00 UTC = 07:00 in New York (EST, January).
+    assert_eq!(
+        code(&evaluate(
+            spec("09:00", "17:00", "America/New_York"),
+            &search()
+        )),
+        "outside_time_window"
+    );
+    assert_eq!(
+        code(&evaluate(
+            spec("06:00", "08:00", "America/New_York"),
+            &search()
+        )),
+        "allow"
+    );
+    assert_eq!(
+        code(&evaluate(spec("22:00", "02:00", "UTC"), &search())),
+        "outside_time_window"
+    );
+    assert_eq!(
+        code(&evaluate(spec("11:00", "02:00", "UTC"), &search())),
+        "allow"
+    );
+    assert_eq!(
+        code(&evaluate(spec("00:00", "12:00", "UTC"), &search())),
+        "allow",
+        "inclusive end"
+    );
+    assert_eq!(
+        code(&evaluate(spec("09:00", "17:00", "Mars/Base"), &search())),
+        "policy_misconfigured"
+    );
+}
+
+#[test]
+fn schedule_follows_daylight_saving_in_its_zone() {
+    // New York moved to EDT on 2026-03-08. 13:30 UTC is 08:30 EST on Friday 2026-03-06 and
+    // 09:30 EDT on Monday 2026-03-09.
+    let spec = json!({"scopes": ["serpapi:search"], "schedule": {"timezone": "America/New_York",
+        "allowedDays": [1, 2, 3, 4, 5], "allowedHours": {"start": 9, "end": 17}}});
+    let friday_before = 1_772_803_800_000; // 2026-03-06T13:30:00Z
+    let monday_after = friday_before + 3 * DAY; // 2026-03-09T13:30:00Z
+    let sunday = friday_before + 2 * DAY;
+    let at = |ms| {
+        code(&evaluate(
+            spec.clone(),
+            &request("serpapi", "search", json!({}), ms),
+        ))
+        .to_string()
+    };
+    assert_eq!(at(friday_before), "outside_schedule");
+    assert_eq!(at(monday_after), "allow");
+    assert_eq!(
+        at(sunday + 4 * HOUR),
+        "outside_schedule",
+        "Sunday is not allowed"
+    );
+}
+
+#[test]
+fn schedule_end_hour_is_allowed_until_59_and_hour_zero_counts() {
+    let spec = |start: u32, end: u32| {
+        json!({"scopes": ["serpapi:search"],
+        "schedule": {"timezone": "UTC", "allowedHours": {"start": start, "end": end}}})
+    };
+    let at = |s, ms| code(&evaluate(s, &request("serpapi", "search", json!({}), ms))).to_string();
+    let midnight = MONDAY_NOON_UTC - 12 * HOUR;
+    assert_eq!(at(spec(0, 0), midnight + 59 * 60_000), "allow");
+    assert_eq!(at(spec(0, 0), midnight + HOUR), "outside_schedule");
+    assert_eq!(
+        at(spec(1, 5), midnight),
+        "outside_schedule",
+        "start 0 is not ignored"
+    );
+    let disabled =
+        json!({"scopes": ["serpapi:search"], "schedule": {"enabled": false, "allowedDays": []}});
+    assert_eq!(at(disabled, midnight), "allow");
+}
+
+#[test]
+fn fixed_quota_allows_limit_then_denies_until_the_window_resets() {
+    let spec = json!({"scopes": ["serpapi:search"],
+        "quotas": [{"action": "serpapi:search", "limit": 2, "window": "1h", "resetStrategy": "fixed"}]});
+    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let mut r = search();
+    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+    let Decision::Deny { code, reason } = SpecPolicy::evaluate(&host, &r) else {
+        panic!()
+    };
+    assert_eq!(code, "quota_exceeded");
+    assert!(
+        reason.contains("resets at 2026-01-05T13:00:00Z"),
+        "{reason}"
+    );
+    r.now_ms += HOUR;
+    host.set_now_ms(r.now_ms);
+    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+}
+
+#[test]
+fn sliding_quota_counts_part_of_the_previous_window() {
+    let spec = json!({"scopes": ["serpapi:search"],
+        "quotas": [{"action": "serpapi:search", "limit": 4, "window": "1h"}]});
+    let start = MONDAY_NOON_UTC; // aligned to the hour
+    let host = MockHost::new(&spec.to_string(), start);
+    let mut r = search();
+    for _ in 0..4 {
+        assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+    }
+    // A quarter into the next hour, 3/4 of the previous 4 calls still count: 3 + 1 <= 4.
+    r.now_ms = start + HOUR + HOUR / 4;
+    host.set_now_ms(r.now_ms);
+    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+    assert_eq!(code(&SpecPolicy::evaluate(&host, &r)), "quota_exceeded");
+}
+
+#[test]
+fn quota_is_not_consumed_by_denied_calls() {
+    let spec = json!({"scopes": ["serpapi:search", "http_fetch:get"],
+        "guards": {"allowedDomains": ["example.com"]},
+        "quotas": [{"action": "http_fetch:get", "limit": 1, "window": "24h", "resetStrategy": "fixed"},
+                   {"action": "http_fetch:get", "limit": 5, "window": "1h", "resetStrategy": "fixed"}]});
+    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let bad = request(
+        "http_fetch",
+        "get",
+        json!({"url": "https://evil.com"}),
+        MONDAY_NOON_UTC,
+    );
+    assert_eq!(
+        code(&SpecPolicy::evaluate(&host, &bad)),
+        "domain_not_allowed"
+    );
+    let good = request(
+        "http_fetch",
+        "get",
+        json!({"url": "https://example.com"}),
+        MONDAY_NOON_UTC,
+    );
+    assert_eq!(SpecPolicy::evaluate(&host, &good), Decision::Allow);
+    assert_eq!(code(&SpecPolicy::evaluate(&host, &good)), "quota_exceeded");
+    // The refused call gave back its unit of the hourly quota.
+    let hourly = format!("quota:agent-1:http_fetch:get:1h:{}", MONDAY_NOON_UTC / HOUR);
+    assert_eq!(host.counter(&hourly), 1);
+}
+
+#[test]
+fn response_filters_redact_truncate_block_and_mask_pii() {
+    let spec = json!({"scopes": ["serpapi:search"],
+        "guards": {"piiFilters": ["email", "ssn"]},
+        "responseFilters": {"redactFields": ["api_key"], "truncateFields": [{"field": "content", "maxLength": 5}],
+                            "blockPatterns": ["Private_Key"]}});
+    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let response = json!({"api_key": "sk-1", "nested": [{"api_key": {"deep": 1}, "content": "0123456789"}],
+        "note": "contains a PRIVATE_KEY here", "who": "mail bob@example.com, ssn 123-45-6789"});
+    let out: serde_json::Value = serde_json::from_str(&SpecPolicy::filter_response(
+        &host,
+        &search(),
+        response.to_string(),
+    ))
+    .unwrap();
+    assert_eq!(out["api_key"], "[REDACTED]");
+    assert_eq!(out["nested"][0]["api_key"], "[REDACTED]");
+    assert_eq!(out["nested"][0]["content"], "01234");
+    assert_eq!(out["note"], "[BLOCKED]");
+    assert_eq!(out["who"], "mail [EMAIL], ssn [SSN]");
+}
+
+#[test]
+fn oversized_response_is_withheld() {
+    let spec = json!({"scopes": ["serpapi:search"], "guards": {"maxResponseSize": 10}});
+    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let out = SpecPolicy::filter_response(
+        &host,
+        &search(),
+        json!({"data": "x".repeat(100)}).to_string(),
+    );
+    assert!(out.contains("\"withheld\":true"), "{out}");
+}
