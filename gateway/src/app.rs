@@ -61,6 +61,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying migrations")?;
+    crate::policies::seed_defaults(&store)
+        .await
+        .context("seeding the default role policies")?;
+    let policies = crate::policies::PolicyBook::load(&store)
+        .await
+        .context("loading policies")?;
     let metrics = Arc::new(Metrics::new());
     let mirror = AccessMirror::load(&store)
         .await
@@ -110,7 +116,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             config.settings.plugins_dir.display()
         )
     })?;
-    let mut tasks = vec![mirror.spawn_sync(store.clone())];
+    let mut tasks = vec![
+        mirror.spawn_sync(store.clone()),
+        policies.spawn_sync(store.clone()),
+    ];
     let plugin_watcher = if config.settings.plugins_dir.is_dir() {
         let (watcher, task) = crate::plugins::watch::spawn(Arc::clone(&plugins))
             .context("watching PLUGINS_DIR for changes")?;
@@ -120,6 +129,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!(dir = %config.settings.plugins_dir.display(), "PLUGINS_DIR does not exist: no policy or chaos plugin is loaded");
         None
     };
+    let chaos_rules = crate::chaos_rules::ChaosRules::new(config.settings.chaos_on_start);
     let state = AppState::new(Shared {
         config,
         store,
@@ -130,6 +140,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         replay_guard,
         admin_key,
         plugins,
+        policies,
+        chaos_rules,
         redis,
         started_at: Instant::now(),
     });

@@ -36,6 +36,10 @@ pub struct Shared {
     pub admin_key: AdminKey,
     /// The live policy and chaos plugins.
     pub plugins: Arc<crate::plugins::registry::PluginRegistry>,
+    /// Active policies and merged specs.
+    pub policies: Arc<crate::policies::PolicyBook>,
+    /// Chaos rules applied by the chaos plugin.
+    pub chaos_rules: crate::chaos_rules::ChaosRules,
     /// Redis connection, when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// When this process started serving.

@@ -2,9 +2,12 @@
 //! Handlers are thin: they read the request, call the domain and shape the reply.
 
 pub mod agents;
+pub mod chaos;
 pub mod fallback;
 pub mod health;
 pub mod json;
+pub mod plugins;
+pub mod policies;
 pub mod query;
 pub mod time;
 pub mod tokens;
@@ -12,7 +15,7 @@ pub mod tokens;
 use crate::auth::admin::require_admin;
 use crate::state::AppState;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 /// All routes. Management routes require the admin key; generate-token checks its callers
@@ -25,6 +28,21 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/admin/tokens", get(tokens::list))
         .route("/api/admin/tokens/introspect", post(tokens::introspect))
         .route("/api/admin/tokens/{token_id}/revoke", post(tokens::revoke))
+        .route("/api/admin/plugins", get(plugins::list))
+        .route("/api/admin/plugins/reload", post(plugins::reload))
+        .route("/api/admin/plugins/evaluate", post(plugins::evaluate))
+        .route("/api/admin/chaos", get(chaos::list))
+        .route("/api/admin/chaos/tool", post(chaos::set))
+        .route("/api/admin/chaos/tool/{tool}", delete(chaos::clear))
+        .route("/api/policies", post(policies::create).get(policies::list))
+        .route("/api/policies/merged/{agent_id}", get(policies::merged))
+        .route(
+            "/api/policies/{id}",
+            get(policies::get)
+                .patch(policies::update)
+                .delete(policies::delete),
+        )
+        .route("/api/policy-logs", get(policies::logs))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let open = Router::new()
         .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))

@@ -66,9 +66,22 @@ pub struct Settings {
     #[arg(long, env = "PLUGINS_DIR", default_value = "policies-wasm")]
     pub plugins_dir: PathBuf,
 
+    /// `on` starts with the original's global chaos rule (20 % of calls: 300–1500 ms, then 503).
+    #[arg(long = "ff-chaos", env = "FF_CHAOS", default_value = "off", value_parser = parse_switch)]
+    pub chaos_on_start: bool,
+
     /// Log output: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Parses an on/off switch (`on`, `off`, `true`, `false`, `1`, `0`).
+fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" | "" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
 }
 
 /// How log lines are written.

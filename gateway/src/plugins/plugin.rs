@@ -123,6 +123,9 @@ enum Live {
     Chaos(Chaos),
 }
 
+/// A live instance with its store, ready for another call.
+type IdleInstance = (Store<Sandbox>, Live);
+
 /// Limits of one binding's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallLimits {
@@ -335,7 +338,7 @@ pub struct Invoker {
     /// The plugin.
     pub plugin: Arc<Plugin>,
     limits: CallLimits,
-    reuse: Option<Mutex<Vec<(Store<Sandbox>, Live)>>>,
+    reuse: Option<Mutex<Vec<IdleInstance>>>,
     max_idle: usize,
 }
 

@@ -6,6 +6,7 @@
 //! submodules.
 
 pub mod agents;
+pub mod policies;
 pub mod tokens;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -110,6 +110,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         token_max_ttl_minutes: 1440,
         key_pool_size: 1,
         plugins_dir: data_dir.join("plugins"),
+        chaos_on_start: false,
         data_dir,
         log_format: LogFormat::Text,
     }
@@ -262,7 +263,35 @@ pub struct Fixture {
     pub database: TestDatabase,
 }
 
+/// Copies the default plugins (built by `make plugins`) and their bindings into `dir`.
+pub fn install_default_plugins(dir: &std::path::Path) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies-wasm");
+    std::fs::create_dir_all(dir).unwrap();
+    for file in ["plugins.toml", "spec-policy.wasm", "chaos.wasm"] {
+        std::fs::copy(root.join(file), dir.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e} (run `make plugins`)"));
+    }
+}
+
 impl Fixture {
+    /// A gateway with the default plugins (spec-policy and chaos) loaded.
+    pub async fn with_default_plugins(backend: Backend) -> Self {
+        Self::with_default_plugins_and(backend, |_| {}).await
+    }
+
+    /// Same, with settings adjusted by `tweak`.
+    pub async fn with_default_plugins_and(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let mut settings = settings(&database.url, database.data_dir());
+        tweak(&mut settings);
+        install_default_plugins(&settings.plugins_dir);
+        let gateway = TestGateway::start_with(settings, secrets(SIGNING_SECRET)).await;
+        Self { gateway, database }
+    }
+
     pub async fn start(backend: Backend) -> Self {
         let database = TestDatabase::create(backend).await;
         let gateway = TestGateway::start_with(

@@ -8,10 +8,10 @@
 //! quotas are consumed only when everything else allowed, and deny reasons do not disclose
 //! the allowed scopes or domains.
 
-mod clock;
+pub mod clock;
 mod domains;
 mod filters;
-mod quotas;
+pub mod quotas;
 mod rules;
 pub mod spec;
 

@@ -11,7 +11,7 @@ use gateway_sdk::{Decision, Host, Request};
 /// Evaluates `request` against `spec`.
 pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decision {
     let scope = format!("{}:{}", request.tool, request.action);
-    if !spec.scopes.iter().any(|s| *s == scope) {
+    if !spec.scopes.contains(&scope) {
         return Decision::deny(
             "scope_not_allowed",
             format!("Scope '{scope}' is not allowed for this agent"),

@@ -1,33 +1,37 @@
 //! The PolicySpec document (the original gateway's schema, camelCase keys), as this plugin
 //! receives it in its configuration: the merged spec of the request's agent and role.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A merged policy specification. Unknown keys are ignored.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PolicySpec {
     /// Allowed `tool:action` pairs.
     pub scopes: Vec<String>,
     /// Required intent, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
     /// Request guards.
     pub guards: Guards,
     /// Usage quotas.
     pub quotas: Vec<Quota>,
     /// Days and hours when calls are allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
     /// Rewrites of successful responses.
     pub response_filters: ResponseFilters,
 }
 
 /// Request guards.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Guards {
     /// Largest accepted `params` JSON, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_request_size: Option<u64>,
     /// Largest response passed through, in bytes of JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_response_size: Option<u64>,
     /// http_fetch targets allowed (a domain matches itself and its subdomains).
     pub allowed_domains: Vec<String>,
@@ -36,12 +40,13 @@ pub struct Guards {
     /// Kinds of personal data masked in responses: email, phone, ssn, credit_card.
     pub pii_filters: Vec<String>,
     /// Time of day when calls are allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_window: Option<TimeWindow>,
 }
 
 /// A daily window `start`–`end` ("HH:MM", inclusive) in a time zone. A window whose end is
 /// before its start spans midnight.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TimeWindow {
     /// Start, "HH:MM".
@@ -53,7 +58,7 @@ pub struct TimeWindow {
 }
 
 /// A usage quota on one scope.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
     /// The `tool:action` it counts.
@@ -68,7 +73,7 @@ pub struct Quota {
 }
 
 /// How a quota window moves.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ResetStrategy {
     /// The last `window` before now (estimated from two fixed windows).
@@ -79,7 +84,7 @@ pub enum ResetStrategy {
 }
 
 /// Days and hours when calls are allowed.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     /// When false the schedule is ignored.
@@ -103,7 +108,7 @@ fn utc() -> String {
 }
 
 /// Allowed hours `start`..=`end` (0–23): the end hour is allowed until :59.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct AllowedHours {
     /// First allowed hour (default 0).
@@ -113,7 +118,7 @@ pub struct AllowedHours {
 }
 
 /// Rewrites of successful responses.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ResponseFilters {
     /// Keys whose values are replaced by "[REDACTED]", at any depth.
@@ -125,11 +130,137 @@ pub struct ResponseFilters {
 }
 
 /// One truncation rule.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TruncateField {
     /// Key.
     pub field: String,
     /// Most characters kept.
     pub max_length: usize,
+}
+
+/// Tool actions a scope may name.
+const KNOWN_SCOPES: &[&str] = &[
+    "serpapi:search",
+    "http_fetch:get",
+    "http_fetch:head",
+    "openai:chat",
+    "openai:complete",
+    "gmail_send:send",
+    "gmail_send:profile",
+];
+
+impl PolicySpec {
+    /// Everything wrong with the spec, as `path: problem` lines (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.scopes.is_empty() {
+            out.push("scopes: at least one tool:action is required".to_string());
+        }
+        for (i, scope) in self.scopes.iter().enumerate() {
+            if !KNOWN_SCOPES.contains(&scope.as_str()) {
+                out.push(format!("scopes[{i}]: unknown tool:action {scope:?}"));
+            }
+        }
+        if let Some(w) = &self.guards.time_window {
+            for (name, value) in [("start", &w.start), ("end", &w.end)] {
+                if let Some(v) = value {
+                    if crate::clock::parse_hh_mm(v).is_none() {
+                        out.push(format!(
+                            "guards.timeWindow.{name}: expected HH:MM, got {v:?}"
+                        ));
+                    }
+                }
+            }
+            if let Some(tz) = &w.timezone {
+                if tz.parse::<chrono_tz::Tz>().is_err() {
+                    out.push(format!(
+                        "guards.timeWindow.timezone: unknown time zone {tz:?}"
+                    ));
+                }
+            }
+        }
+        for kind in &self.guards.pii_filters {
+            if !matches!(kind.as_str(), "email" | "phone" | "ssn" | "credit_card") {
+                out.push(format!(
+                    "guards.piiFilters: unknown kind {kind:?} (email, phone, ssn, credit_card)"
+                ));
+            }
+        }
+        for (i, q) in self.quotas.iter().enumerate() {
+            if crate::quotas::window_ms(&q.window).is_none() {
+                out.push(format!(
+                    "quotas[{i}].window: expected a number and s, m, h or d, got {:?}",
+                    q.window
+                ));
+            }
+            if !KNOWN_SCOPES.contains(&q.action.as_str()) {
+                out.push(format!(
+                    "quotas[{i}].action: unknown tool:action {:?}",
+                    q.action
+                ));
+            }
+        }
+        if let Some(s) = &self.schedule {
+            if s.timezone.parse::<chrono_tz::Tz>().is_err() {
+                out.push(format!(
+                    "schedule.timezone: unknown time zone {:?}",
+                    s.timezone
+                ));
+            }
+            if s.allowed_days.iter().flatten().any(|d| *d > 6) {
+                out.push("schedule.allowedDays: days are 0 (Sunday) to 6 (Saturday)".to_string());
+            }
+            if let Some(h) = &s.allowed_hours {
+                if h.start.is_some_and(|v| v > 23) || h.end.is_some_and(|v| v > 23) {
+                    out.push("schedule.allowedHours: hours are 0 to 23".to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn push_unique(into: &mut Vec<String>, from: &[String]) {
+    for item in from {
+        if !into.contains(item) {
+            into.push(item.clone());
+        }
+    }
+}
+
+/// Merges specs in order: lists are united (quotas and truncations concatenated), and for
+/// single values (intent, request guards, time window, schedule) the later spec wins.
+/// The gateway passes role policies first and the agent's own policies last, so an agent's
+/// policy overrides its role's.
+pub fn merge(specs: &[PolicySpec]) -> PolicySpec {
+    let mut merged = PolicySpec::default();
+    for spec in specs {
+        push_unique(&mut merged.scopes, &spec.scopes);
+        if spec.intent.is_some() {
+            merged.intent.clone_from(&spec.intent);
+        }
+        let (g, m) = (&spec.guards, &mut merged.guards);
+        if g.max_request_size.is_some() {
+            m.max_request_size = g.max_request_size;
+        }
+        if g.max_response_size.is_some() {
+            m.max_response_size = g.max_response_size;
+        }
+        push_unique(&mut m.allowed_domains, &g.allowed_domains);
+        push_unique(&mut m.blocked_domains, &g.blocked_domains);
+        push_unique(&mut m.pii_filters, &g.pii_filters);
+        if g.time_window.is_some() {
+            m.time_window.clone_from(&g.time_window);
+        }
+        merged.quotas.extend(spec.quotas.iter().cloned());
+        if spec.schedule.is_some() {
+            merged.schedule.clone_from(&spec.schedule);
+        }
+        let (f, m) = (&spec.response_filters, &mut merged.response_filters);
+        push_unique(&mut m.redact_fields, &f.redact_fields);
+        push_unique(&mut m.block_patterns, &f.block_patterns);
+        m.truncate_fields.extend(f.truncate_fields.iter().cloned());
+    }
+    merged
 }

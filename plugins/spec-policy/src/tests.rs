@@ -318,3 +318,43 @@ fn oversized_response_is_withheld() {
     );
     assert!(out.contains("\"withheld\":true"), "{out}");
 }
+
+#[test]
+fn merge_unites_lists_and_lets_later_specs_win() {
+    use crate::spec::{merge, PolicySpec};
+    let role: PolicySpec =
+        serde_json::from_value(json!({"scopes": ["serpapi:search"], "intent": "role",
+        "guards": {"allowedDomains": ["a.com"], "maxRequestSize": 10},
+        "quotas": [{"action": "serpapi:search", "limit": 1, "window": "1h"}]}))
+        .unwrap();
+    let agent: PolicySpec =
+        serde_json::from_value(json!({"scopes": ["http_fetch:get", "serpapi:search"],
+        "intent": "agent", "guards": {"allowedDomains": ["b.com"]},
+        "quotas": [{"action": "serpapi:search", "limit": 2, "window": "1h"}]}))
+        .unwrap();
+    let m = merge(&[role, agent]);
+    assert_eq!(m.scopes, vec!["serpapi:search", "http_fetch:get"]);
+    assert_eq!(m.intent.as_deref(), Some("agent"));
+    assert_eq!(m.guards.allowed_domains, vec!["a.com", "b.com"]);
+    assert_eq!(m.guards.max_request_size, Some(10));
+    assert_eq!(m.quotas.len(), 2);
+}
+
+#[test]
+fn problems_name_each_bad_field() {
+    let spec: crate::spec::PolicySpec = serde_json::from_value(json!({"scopes": ["serpapi:fly"],
+        "guards": {"timeWindow": {"start": "25:00", "timezone": "Nowhere/City"}},
+        "quotas": [{"action": "serpapi:search", "limit": 1, "window": "soon"}],
+        "schedule": {"timezone": "UTC", "allowedDays": [7]}}))
+    .unwrap();
+    let problems = spec.problems().join("\n");
+    for needle in [
+        "scopes[0]",
+        "timeWindow.start",
+        "timeWindow.timezone",
+        "quotas[0].window",
+        "allowedDays",
+    ] {
+        assert!(problems.contains(needle), "{needle} in {problems}");
+    }
+}

@@ -1,0 +1,92 @@
+//! Chaos admin endpoints: set, clear and list the fault rules at runtime, without restart.
+
+use crate::api::json::JsonBody;
+use crate::catalog::ToolName;
+use crate::chaos_rules::ChaosRule;
+use crate::config::Environment;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Body of `POST /api/admin/chaos/tool`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetChaosRequest {
+    tool: String,
+    mode: String,
+    pct: f64,
+    min_ms: Option<u32>,
+    max_ms: Option<u32>,
+}
+
+fn refuse_in_production(state: &AppState) -> Result<(), ApiError> {
+    if state.config.settings.environment == Environment::Production {
+        return Err(ApiError::forbidden(
+            "chaos_not_allowed",
+            "Chaos injection not allowed in production",
+        ));
+    }
+    Ok(())
+}
+
+fn check_tool(tool: &str) -> Result<(), ApiError> {
+    if tool == "*" || tool.parse::<ToolName>().is_ok() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(vec![format!(
+            "tool: unknown tool {tool:?} (serpapi, openai, gmail_send, http_fetch or *)"
+        )]))
+    }
+}
+
+/// `POST /api/admin/chaos/tool`.
+pub async fn set(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SetChaosRequest>,
+) -> Result<Json<Value>, ApiError> {
+    refuse_in_production(&state)?;
+    check_tool(&body.tool)?;
+    let default = ChaosRule::feature_flag_default();
+    let rule = ChaosRule {
+        mode: body.mode,
+        pct: body.pct,
+        min_ms: body.min_ms.unwrap_or(default.min_ms),
+        max_ms: body.max_ms.unwrap_or(default.max_ms),
+    };
+    rule.check().map_err(|e| ApiError::validation(vec![e]))?;
+    state.chaos_rules.set(&body.tool, rule.clone());
+    tracing::warn!(tool = %body.tool, mode = %rule.mode, pct = rule.pct, "chaos rule set");
+    Ok(Json(json!({
+        "message": format!("Chaos enabled for {}", body.tool),
+        "tool": body.tool,
+        "mode": rule.mode,
+        "pct": rule.pct,
+        "min_ms": rule.min_ms,
+        "max_ms": rule.max_ms,
+        "activeChaos": state.chaos_rules.active(),
+    })))
+}
+
+/// `DELETE /api/admin/chaos/tool/{tool}`.
+pub async fn clear(
+    State(state): State<AppState>,
+    Path(tool): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    refuse_in_production(&state)?;
+    check_tool(&tool)?;
+    let removed = state.chaos_rules.clear(&tool);
+    tracing::warn!(%tool, removed, "chaos rule cleared");
+    Ok(Json(json!({
+        "message": format!("Chaos cleared for {tool}"),
+        "tool": tool,
+        "activeChaos": state.chaos_rules.active(),
+    })))
+}
+
+/// `GET /api/admin/chaos` (allowed in production too).
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "activeChaos": state.chaos_rules.active() }))
+}

@@ -1,0 +1,180 @@
+//! Plugin admin endpoints: what is loaded (with counters and the last reload error), a
+//! manual reload, and a dry run of a request through the live policies and chaos rules.
+
+use crate::api::json::JsonBody;
+use crate::api::time::iso;
+use crate::error::ApiError;
+use crate::plugins::bindings::{Fault, Request};
+use crate::plugins::manifest::FailMode;
+use crate::plugins::registry::PolicyOutcome;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// `GET /api/admin/plugins`.
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let set = state.plugins.current();
+    let metrics = &state.metrics;
+    let plugins: Vec<Value> = set
+        .bindings
+        .iter()
+        .map(|b| {
+            let p = &b.invoker.plugin;
+            let count = |outcome: &str| {
+                metrics
+                    .plugin_evaluations
+                    .with_label_values(&[&b.name, outcome])
+                    .get()
+            };
+            let failures = |kind: &str| {
+                metrics
+                    .plugin_failures
+                    .with_label_values(&[&b.name, kind])
+                    .get()
+            };
+            let limits = b.spec.limits();
+            json!({
+                "name": b.name,
+                "file": b.spec.plugin,
+                "world": p.world.as_str(),
+                "version": p.info.version,
+                "contract": p.info.contract,
+                "sha256": p.sha256,
+                "size": p.size,
+                "tools": b.spec.tools,
+                "roles": b.spec.roles,
+                "timeout_ms": limits.timeout.as_millis() as u64,
+                "memory_mb": limits.memory_bytes >> 20,
+                "fail": if b.fail == FailMode::Closed { "closed" } else { "open" },
+                "reuse_instances": b.invoker.reuses_instances(),
+                "loaded_at": iso(set.loaded_at),
+                "counters": {
+                    "allow": count("allow"), "deny": count("deny"), "filtered": count("filtered"),
+                    "fault": count("fault"), "none": count("none"), "failure": count("failure"),
+                },
+                "failures": {
+                    "trap": failures("trap"), "timeout": failures("timeout"),
+                    "memory": failures("memory"), "invalid": failures("invalid"),
+                },
+            })
+        })
+        .collect();
+    Json(json!({
+        "dir": state.plugins.dir().display().to_string(),
+        "loaded_at": iso(set.loaded_at),
+        "plugins": plugins,
+        "last_error": state.plugins.last_error(),
+    }))
+}
+
+/// `POST /api/admin/plugins/reload`: re-reads the plugin directory now.
+pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match state.plugins.reload().await {
+        Ok(()) => {
+            let names: Vec<String> = state
+                .plugins
+                .current()
+                .bindings
+                .iter()
+                .map(|b| b.name.clone())
+                .collect();
+            Ok(Json(json!({ "reloaded": true, "plugins": names })))
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "plugin_invalid",
+            "The plugin set did not validate; the previous set stays live",
+        )
+        .with_details(json!([e.to_string()]))),
+    }
+}
+
+/// Body of `POST /api/admin/plugins/evaluate`: a request record (snake_case fields).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    agent_name: String,
+    agent_role: String,
+    tool: String,
+    action: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    intent: Option<String>,
+    #[serde(default)]
+    token_tools: Vec<String>,
+    #[serde(default)]
+    token_permissions: Vec<String>,
+    #[serde(default)]
+    now_ms: Option<u64>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+/// `POST /api/admin/plugins/evaluate`: what the live policies and chaos rules would do with
+/// a request. Consumes quota like a real request would.
+pub async fn evaluate(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EvaluateRequest>,
+) -> Json<Value> {
+    let params = match body.params {
+        Value::String(text) => text,
+        Value::Null => "{}".to_string(),
+        other => other.to_string(),
+    };
+    let request = Request {
+        correlation_id: body.correlation_id.unwrap_or_else(|| "dry-run".into()),
+        agent_id: body.agent_id,
+        agent_name: body.agent_name,
+        agent_role: body.agent_role,
+        tool: body.tool,
+        action: body.action,
+        params,
+        intent: body.intent,
+        token_tools: body.token_tools,
+        token_permissions: body.token_permissions,
+        now_ms: body
+            .now_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis().max(0) as u64),
+        seed: body.seed.unwrap_or_else(rand::random),
+    };
+    let set = state.plugins.current();
+    let policy_config = crate::policies::config_for(&state, &set, &request).await;
+    let decision = match state.plugins.evaluate(&set, &request, policy_config).await {
+        PolicyOutcome::Allow => json!({ "decision": "allow" }),
+        PolicyOutcome::Deny {
+            binding,
+            code,
+            reason,
+        } => {
+            json!({ "decision": "deny", "plugin": binding, "code": code, "reason": reason })
+        }
+        PolicyOutcome::Failed { binding, kind } => {
+            json!({ "decision": "error", "plugin": binding, "code": "policy_error", "failure": kind.as_str() })
+        }
+    };
+    let fault = match state
+        .plugins
+        .inject(&set, &request, state.chaos_rules.config())
+        .await
+    {
+        None | Some(Fault::None) => json!({ "fault": "none" }),
+        Some(Fault::Delay(ms)) => json!({ "fault": "delay", "ms": ms }),
+        Some(Fault::Error(e)) => {
+            json!({ "fault": "error", "status": e.status, "message": e.message })
+        }
+        Some(Fault::Timeout) => json!({ "fault": "timeout" }),
+        Some(Fault::DelayThenError(e)) => {
+            json!({ "fault": "delay_then_error", "ms": e.ms, "status": e.status, "message": e.message })
+        }
+    };
+    Json(json!({ "policy": decision, "chaos": fault, "seed": request.seed }))
+}

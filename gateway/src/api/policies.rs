@@ -1,0 +1,257 @@
+//! Policy endpoints (the original's `/api/policies` surface): create, list, get, update,
+//! delete, the merged spec of an agent, and the policy decision log.
+
+use crate::api::agents::find as find_agent;
+use crate::api::json::JsonBody;
+use crate::api::query::QueryParams;
+use crate::api::time::iso_ms;
+use crate::error::ApiError;
+use crate::policies::normalise;
+use crate::state::AppState;
+use crate::store::now_ms;
+use crate::store::policies::{new_policy_id, PolicyFilter, PolicyLogRow, PolicyRow};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Body of `POST /api/policies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePolicyRequest {
+    name: Option<String>,
+    description: Option<String>,
+    spec: Option<Value>,
+    agent_id: Option<String>,
+    role: Option<String>,
+}
+
+/// The wire form of a policy; `spec_as_string` reproduces the original's create reply, where
+/// `spec` is a JSON string.
+fn view(p: &PolicyRow, spec_as_string: bool) -> Value {
+    let spec = if spec_as_string {
+        Value::String(p.spec.clone())
+    } else {
+        serde_json::from_str(&p.spec).unwrap_or(Value::Null)
+    };
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "agentId": p.agent_id,
+        "role": p.role,
+        "spec": spec,
+        "specHash": p.spec_hash,
+        "active": p.active != 0,
+        "createdAt": iso_ms(p.created_at),
+        "updatedAt": iso_ms(p.updated_at),
+    })
+}
+
+fn policy_not_found() -> ApiError {
+    ApiError::not_found("policy_not_found", "Policy not found")
+}
+
+async fn refresh(state: &AppState) {
+    if let Err(e) = state.policies.sync(&state.store).await {
+        tracing::warn!(error = %e, "policy refresh after a change failed; the next tick retries");
+    }
+}
+
+/// `POST /api/policies`.
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreatePolicyRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let (Some(name), Some(spec)) = (name, body.spec) else {
+        return Err(ApiError::validation(vec![
+            "name and spec are required".into()
+        ]));
+    };
+    let (agent_id, role) = match (body.agent_id, body.role) {
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing_target",
+                "Either agentId or role must be provided",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "ambiguous_target",
+                "Cannot specify both agentId and role",
+            ))
+        }
+        (Some(agent), None) => (Some(find_agent(&state, &agent).await?.id.to_string()), None),
+        (None, Some(role)) => (None, Some(role)),
+    };
+    let (_, spec, spec_hash) = normalise(spec).map_err(ApiError::validation)?;
+    let now = now_ms();
+    let policy = PolicyRow {
+        id: new_policy_id(),
+        name,
+        description: body.description,
+        agent_id,
+        role,
+        spec,
+        spec_hash,
+        active: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_policy(&policy).await?;
+    refresh(&state).await;
+    tracing::info!(policy_id = %policy.id, "policy created");
+    Ok((StatusCode::CREATED, Json(view(&policy, true))))
+}
+
+/// Query of `GET /api/policies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListPoliciesQuery {
+    agent_id: Option<String>,
+    role: Option<String>,
+    active: Option<bool>,
+}
+
+/// `GET /api/policies`.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ListPoliciesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state
+        .store
+        .list_policies(&PolicyFilter {
+            agent_id: q.agent_id,
+            role: q.role,
+            active: q.active,
+        })
+        .await?;
+    Ok(Json(Value::Array(
+        rows.iter().map(|p| view(p, false)).collect(),
+    )))
+}
+
+/// `GET /api/policies/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let policy = state
+        .store
+        .policy(&id)
+        .await?
+        .ok_or_else(policy_not_found)?;
+    Ok(Json(view(&policy, false)))
+}
+
+/// Body of `PATCH /api/policies/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePolicyRequest {
+    name: Option<String>,
+    description: Option<String>,
+    spec: Option<Value>,
+    active: Option<bool>,
+}
+
+/// `PATCH /api/policies/{id}`: a new `spec` replaces the whole spec.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdatePolicyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let mut policy = state
+        .store
+        .policy(&id)
+        .await?
+        .ok_or_else(policy_not_found)?;
+    if let Some(name) = body.name {
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(ApiError::validation(vec!["name: must not be empty".into()]));
+        }
+        policy.name = name;
+    }
+    if body.description.is_some() {
+        policy.description = body.description;
+    }
+    if let Some(spec) = body.spec {
+        let (_, spec, hash) = normalise(spec).map_err(ApiError::validation)?;
+        policy.spec = spec;
+        policy.spec_hash = hash;
+    }
+    if let Some(active) = body.active {
+        policy.active = i64::from(active);
+    }
+    policy.updated_at = now_ms().max(policy.updated_at + 1);
+    if !state.store.update_policy(&policy).await? {
+        return Err(policy_not_found());
+    }
+    refresh(&state).await;
+    Ok(Json(view(&policy, false)))
+}
+
+/// `DELETE /api/policies/{id}`: 204 with an empty body.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.delete_policy(&id).await? {
+        return Err(policy_not_found());
+    }
+    refresh(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/policies/merged/{agent_id}`.
+pub async fn merged(
+    State(state): State<AppState>,
+    Path(agent_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = find_agent(&state, &agent_id).await?;
+    let merged = state.policies.merged(&agent.id.to_string(), &agent.role);
+    Ok(Json(json!({
+        "agentId": agent.id,
+        "agentRole": agent.role,
+        "mergedSpec": merged.spec,
+        "sourcePolicies": merged.sources,
+    })))
+}
+
+/// Query of `GET /api/policy-logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyLogsQuery {
+    policy_id: Option<String>,
+    agent_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/policy-logs`: newest first; `policyId` takes precedence over `agentId`.
+pub async fn logs(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<PolicyLogsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation(vec!["limit: 1 to 100".into()]));
+    }
+    let rows = state
+        .store
+        .list_policy_logs(q.policy_id.as_deref(), q.agent_id.as_deref(), limit)
+        .await?;
+    let view = |r: &PolicyLogRow| {
+        json!({
+            "id": r.id, "policyId": r.policy_id, "agentId": r.agent_id, "tool": r.tool,
+            "action": r.action, "decision": r.decision, "reason": r.reason,
+            "requestData": r.request_data, "responseData": r.response_data,
+            "createdAt": iso_ms(r.created_at),
+        })
+    };
+    Ok(Json(Value::Array(rows.iter().map(view).collect())))
+}

@@ -1,0 +1,103 @@
+//! The chaos rules that the `chaos` plugin applies, changed at runtime through the admin API
+//! (and seeded by `FF_CHAOS=on`). Held in memory as the JSON configuration the plugin reads.
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Longest delay a rule may ask for, ms.
+const MAX_DELAY_MS: u32 = 60_000;
+
+/// One rule, as the plugin reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChaosRule {
+    /// `timeout`, `500`, `jitter` or `mock503`.
+    pub mode: String,
+    /// Share of calls hit, 0–100.
+    pub pct: f64,
+    /// Shortest delay, ms.
+    pub min_ms: u32,
+    /// Longest delay, ms.
+    pub max_ms: u32,
+}
+
+impl ChaosRule {
+    /// The original gateway's `FF_CHAOS=on` rule: 20 % of calls held 300–1500 ms, then 503.
+    pub fn feature_flag_default() -> Self {
+        Self {
+            mode: "mock503".into(),
+            pct: 20.0,
+            min_ms: 300,
+            max_ms: 1500,
+        }
+    }
+
+    /// Checks the rule; returns what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if !matches!(self.mode.as_str(), "timeout" | "500" | "jitter" | "mock503") {
+            return Err("mode must be one of timeout, 500, jitter, mock503".into());
+        }
+        if !(0.0..=100.0).contains(&self.pct) {
+            return Err("pct must be between 0 and 100".into());
+        }
+        if self.min_ms > self.max_ms || self.max_ms > MAX_DELAY_MS {
+            return Err("min_ms must not exceed max_ms, and max_ms at most 60000".into());
+        }
+        Ok(())
+    }
+}
+
+/// The rules by tool (`"*"` for every tool).
+pub struct ChaosRules {
+    rules: Mutex<BTreeMap<String, ChaosRule>>,
+    config: Mutex<Arc<str>>,
+}
+
+impl ChaosRules {
+    /// Rules, starting with the `FF_CHAOS` rule when `feature_flag` is on.
+    pub fn new(feature_flag: bool) -> Self {
+        let rules = Self {
+            rules: Mutex::new(BTreeMap::new()),
+            config: Mutex::new(Arc::from(r#"{"rules":{}}"#)),
+        };
+        if feature_flag {
+            rules.set("*", ChaosRule::feature_flag_default());
+        }
+        rules
+    }
+
+    /// Sets the rule of `tool`.
+    pub fn set(&self, tool: &str, rule: ChaosRule) {
+        let mut rules = self.rules.lock();
+        rules.insert(tool.to_string(), rule);
+        self.publish(&rules);
+    }
+
+    /// Removes the rule of `tool`; true when there was one.
+    pub fn clear(&self, tool: &str) -> bool {
+        let mut rules = self.rules.lock();
+        let removed = rules.remove(tool).is_some();
+        self.publish(&rules);
+        removed
+    }
+
+    /// The rules now, as `[[tool, rule], …]` (the original's `activeChaos` shape).
+    pub fn active(&self) -> Vec<(String, ChaosRule)> {
+        self.rules
+            .lock()
+            .iter()
+            .map(|(t, r)| (t.clone(), r.clone()))
+            .collect()
+    }
+
+    /// The plugin configuration for the current rules.
+    pub fn config(&self) -> Arc<str> {
+        Arc::clone(&self.config.lock())
+    }
+
+    fn publish(&self, rules: &BTreeMap<String, ChaosRule>) {
+        let json = serde_json::json!({ "rules": rules }).to_string();
+        *self.config.lock() = Arc::from(json);
+    }
+}

@@ -1,0 +1,205 @@
+//! The `policies` and `policy_logs` tables.
+
+use super::{Store, StoreError};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+/// A stored policy. `spec` is the normalised PolicySpec JSON.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PolicyRow {
+    /// Policy id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The agent it applies to (exclusive with `role`).
+    pub agent_id: Option<String>,
+    /// The role it applies to (exclusive with `agent_id`).
+    pub role: Option<String>,
+    /// Normalised PolicySpec JSON.
+    pub spec: String,
+    /// SHA-256 of the canonical spec JSON (every nesting level counts).
+    pub spec_hash: String,
+    /// 1 active, 0 inactive.
+    pub active: i64,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Last change, unix ms.
+    pub updated_at: i64,
+}
+
+/// Filters of a policy listing.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFilter {
+    /// Only this agent's policies.
+    pub agent_id: Option<String>,
+    /// Only this role's policies.
+    pub role: Option<String>,
+    /// Only active (true) or inactive (false) policies.
+    pub active: Option<bool>,
+}
+
+/// A logged policy decision.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PolicyLogRow {
+    /// Log id.
+    pub id: String,
+    /// Policy that decided, when known.
+    pub policy_id: Option<String>,
+    /// Agent.
+    pub agent_id: String,
+    /// Tool.
+    pub tool: String,
+    /// Action.
+    pub action: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Deny reason.
+    pub reason: Option<String>,
+    /// Request summary (JSON), when recorded.
+    pub request_data: Option<String>,
+    /// Response summary (JSON), when recorded.
+    pub response_data: Option<String>,
+    /// Time, unix ms.
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, name, description, agent_id, role, spec, spec_hash, active, created_at, updated_at";
+
+impl Store {
+    /// Inserts a policy.
+    pub async fn insert_policy(&self, p: &PolicyRow) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO policies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(&p.agent_id)
+        .bind(&p.role)
+        .bind(&p.spec)
+        .bind(&p.spec_hash)
+        .bind(p.active)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a policy's mutable fields; false when it does not exist.
+    pub async fn update_policy(&self, p: &PolicyRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE policies SET name = $1, description = $2, spec = $3, spec_hash = $4, \
+             active = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(&p.spec)
+        .bind(&p.spec_hash)
+        .bind(p.active)
+        .bind(p.updated_at)
+        .bind(&p.id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a policy; false when it does not exist.
+    pub async fn delete_policy(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM policies WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The policy with this id.
+    pub async fn policy(&self, id: &str) -> Result<Option<PolicyRow>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM policies WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Policies matching `filter`, oldest first.
+    pub async fn list_policies(&self, filter: &PolicyFilter) -> Result<Vec<PolicyRow>, StoreError> {
+        // Each optional filter is "($n IS NULL OR column = $n)", so one statement serves all.
+        let active = filter.active.map(i64::from);
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM policies \
+             WHERE ($1 IS NULL OR agent_id = $1) AND ($2 IS NULL OR role = $2) \
+             AND ($3 IS NULL OR active = $3) ORDER BY created_at, id"
+        ))
+        .bind(&filter.agent_id)
+        .bind(&filter.role)
+        .bind(active)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Number of policies ever stored (to seed defaults on a first start).
+    pub async fn count_policies(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM policies")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
+    /// Records policy decisions.
+    pub async fn insert_policy_logs(&self, rows: &[PolicyLogRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO policy_logs (id, policy_id, agent_id, tool, action, decision, reason, \
+                 request_data, response_data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&r.id)
+            .bind(&r.policy_id)
+            .bind(&r.agent_id)
+            .bind(&r.tool)
+            .bind(&r.action)
+            .bind(&r.decision)
+            .bind(&r.reason)
+            .bind(&r.request_data)
+            .bind(&r.response_data)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Policy decisions, newest first, by policy (preferred) or agent.
+    pub async fn list_policy_logs(
+        &self,
+        policy_id: Option<&str>,
+        agent_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PolicyLogRow>, StoreError> {
+        let (column, value) = match (policy_id, agent_id) {
+            (Some(p), _) => ("policy_id", Some(p)),
+            (None, Some(a)) => ("agent_id", Some(a)),
+            (None, None) => ("agent_id", None),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT id, policy_id, agent_id, tool, action, decision, reason, request_data, \
+             response_data, created_at FROM policy_logs WHERE ($1 IS NULL OR {column} = $1) \
+             ORDER BY created_at DESC, id LIMIT $2"
+        ))
+        .bind(value)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+/// A fresh policy id.
+pub fn new_policy_id() -> String {
+    Uuid::new_v4().to_string()
+}

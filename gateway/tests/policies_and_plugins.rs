@@ -1,0 +1,353 @@
+//! Policies API, the default plugins evaluating them, chaos rules at runtime and the plugin
+//! admin API, over HTTP against SQLite and PostgreSQL.
+
+mod common;
+
+use common::{Backend, Fixture};
+use gateway::config::Environment;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// 2026-01-05 (a Monday) 12:00 UTC: inside every default schedule but the engager's.
+const MONDAY_NOON_UTC: u64 = 1_767_614_400_000;
+
+async fn evaluate(
+    f: &Fixture,
+    agent: &str,
+    role: &str,
+    tool: &str,
+    action: &str,
+    params: Value,
+) -> Value {
+    let (status, body) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/admin/plugins/evaluate",
+            Some(
+                json!({"agent_id": agent, "agent_role": role, "tool": tool, "action": action,
+                        "params": params, "now_ms": MONDAY_NOON_UTC, "seed": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn default_role_policies_are_seeded_and_enforced(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (status, policies) = f.gateway.admin(Method::GET, "/api/policies", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let roles: Vec<&str> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, vec!["scraper", "enricher", "engager"]);
+
+    let (agent, _) = f.gateway.create_agent("s", "scraper").await;
+    let allowed = evaluate(
+        &f,
+        &agent,
+        "scraper",
+        "serpapi",
+        "search",
+        json!({"q": "rust"}),
+    )
+    .await;
+    assert_eq!(allowed["policy"]["decision"], "allow", "{allowed}");
+    let denied = evaluate(&f, &agent, "scraper", "gmail_send", "send", json!({})).await;
+    assert_eq!(denied["policy"]["code"], "scope_not_allowed");
+    let lookalike = evaluate(
+        &f,
+        &agent,
+        "scraper",
+        "http_fetch",
+        "get",
+        json!({"url": "https://evilgoogle.com"}),
+    )
+    .await;
+    assert_eq!(lookalike["policy"]["code"], "domain_not_allowed");
+    let unknown_role = evaluate(&f, &agent, "nobody", "serpapi", "search", json!({})).await;
+    assert_eq!(
+        unknown_role["policy"]["code"], "scope_not_allowed",
+        "no policy denies everything"
+    );
+}
+
+async fn agent_policy_extends_its_role_and_is_managed_through_the_api(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (agent, _) = f.gateway.create_agent("s", "scraper").await;
+    let spec = json!({"scopes": ["gmail_send:profile"], "ignoredKey": 1});
+    let (status, created) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(json!({"name": "extra", "agentId": agent, "spec": spec})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        created["spec"].is_string(),
+        "create returns spec as a string, like the original"
+    );
+    assert!(!created["spec"].as_str().unwrap().contains("ignoredKey"));
+    let id = created["id"].as_str().unwrap().to_string();
+    let hash = created["specHash"].as_str().unwrap().to_string();
+
+    let profile = evaluate(&f, &agent, "scraper", "gmail_send", "profile", json!({})).await;
+    assert_eq!(profile["policy"]["decision"], "allow", "{profile}");
+    let (_, merged) = f
+        .gateway
+        .admin(Method::GET, &format!("/api/policies/merged/{agent}"), None)
+        .await;
+    assert_eq!(merged["agentRole"], "scraper");
+    assert_eq!(
+        merged["sourcePolicies"].as_array().unwrap().last().unwrap(),
+        &json!(id)
+    );
+    assert!(merged["mergedSpec"]["scopes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("serpapi:search")));
+
+    let (status, patched) = f
+        .gateway
+        .admin(
+            Method::PATCH,
+            &format!("/api/policies/{id}"),
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["active"], false);
+    let profile = evaluate(&f, &agent, "scraper", "gmail_send", "profile", json!({})).await;
+    assert_eq!(
+        profile["policy"]["code"], "scope_not_allowed",
+        "inactive policy no longer applies"
+    );
+
+    let (_, patched) = f
+        .gateway
+        .admin(Method::PATCH, &format!("/api/policies/{id}"),
+               Some(json!({"spec": {"scopes": ["gmail_send:profile"], "guards": {"maxRequestSize": 5}}})))
+        .await;
+    assert_ne!(
+        patched["specHash"],
+        json!(hash),
+        "nested fields change the hash"
+    );
+
+    let (status, _) = f
+        .gateway
+        .admin(Method::DELETE, &format!("/api/policies/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = f
+        .gateway
+        .admin(Method::GET, &format!("/api/policies/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "policy_not_found");
+}
+
+async fn invalid_policies_are_refused_with_details(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (agent, _) = f.gateway.create_agent("s", "scraper").await;
+    let good = json!({"scopes": ["serpapi:search"]});
+    let cases = [
+        (
+            json!({"name": "x", "spec": good}),
+            StatusCode::BAD_REQUEST,
+            "missing_target",
+        ),
+        (
+            json!({"name": "x", "spec": good, "role": "r", "agentId": agent}),
+            StatusCode::BAD_REQUEST,
+            "ambiguous_target",
+        ),
+        (
+            json!({"name": "x", "spec": good, "agentId": "00000000-0000-4000-8000-000000000000"}),
+            StatusCode::NOT_FOUND,
+            "agent_not_found",
+        ),
+        (
+            json!({"name": "", "spec": good, "role": "r"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+        (
+            json!({"name": "x", "role": "r", "spec": {"scopes": ["serpapi:fly"]}}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+        (
+            json!({"name": "x", "role": "r", "spec": {"scopes": "all"}}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+        (
+            json!({"name": "x", "role": "r", "spec": {"scopes": ["serpapi:search"], "schedule": {"timezone": "Moon/Base"}}}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = f
+            .gateway
+            .admin(Method::POST, "/api/policies", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (_, all) = f.gateway.admin(Method::GET, "/api/policies", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "only the seeded defaults");
+    let (status, logs) = f
+        .gateway
+        .admin(Method::GET, "/api/policy-logs?limit=10", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(logs.is_array());
+}
+
+async fn chaos_rules_change_at_runtime(backend: Backend) {
+    let f =
+        Fixture::with_default_plugins_and(backend, |s| s.environment = Environment::Development)
+            .await;
+    let (agent, _) = f.gateway.create_agent("s", "scraper").await;
+    let before = evaluate(&f, &agent, "scraper", "serpapi", "search", json!({})).await;
+    assert_eq!(before["chaos"]["fault"], "none");
+
+    let (status, body) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/admin/chaos/tool",
+            Some(json!({"tool": "serpapi", "mode": "500", "pct": 100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["activeChaos"][0][0], "serpapi");
+    let during = evaluate(&f, &agent, "scraper", "serpapi", "search", json!({})).await;
+    assert_eq!(
+        during["chaos"],
+        json!({"fault": "error", "status": 500, "message": "Chaos: simulated 500 error"})
+    );
+    let other_tool = evaluate(
+        &f,
+        &agent,
+        "scraper",
+        "http_fetch",
+        "get",
+        json!({"url": "https://google.com"}),
+    )
+    .await;
+    assert_eq!(other_tool["chaos"]["fault"], "none");
+
+    let (status, _) = f
+        .gateway
+        .admin(Method::DELETE, "/api/admin/chaos/tool/serpapi", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = evaluate(&f, &agent, "scraper", "serpapi", "search", json!({})).await;
+    assert_eq!(after["chaos"]["fault"], "none");
+
+    for bad in [
+        json!({"tool": "teleport", "mode": "500", "pct": 1}),
+        json!({"tool": "serpapi", "mode": "boom", "pct": 1}),
+        json!({"tool": "serpapi", "mode": "500", "pct": 101}),
+    ] {
+        let (status, body) = f
+            .gateway
+            .admin(Method::POST, "/api/admin/chaos/tool", Some(bad))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("validation_failed"))
+        );
+    }
+}
+
+async fn chaos_changes_are_refused_in_production(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (status, body) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/admin/chaos/tool",
+            Some(json!({"tool": "serpapi", "mode": "500", "pct": 100})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("chaos_not_allowed"))
+    );
+    let (status, body) = f.gateway.admin(Method::GET, "/api/admin/chaos", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"activeChaos": []})));
+}
+
+async fn plugin_admin_lists_reloads_and_reports_errors(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (status, body) = f
+        .gateway
+        .admin(Method::GET, "/api/admin/plugins", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["spec-policy", "chaos"]);
+    assert_eq!(body["plugins"][0]["world"], "policy");
+    assert_eq!(body["plugins"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(body["plugins"][0]["reuse_instances"], true);
+    assert!(body["last_error"].is_null());
+
+    let (status, body) = f
+        .gateway
+        .admin(Method::POST, "/api/admin/plugins/reload", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let dir = f.gateway.state.config.settings.plugins_dir.clone();
+    std::fs::write(
+        dir.join("plugins.toml"),
+        "[[binding]]\nplugin = \"missing.wasm\"\ntools = [\"*\"]\n",
+    )
+    .unwrap();
+    let (status, body) = f
+        .gateway
+        .admin(Method::POST, "/api/admin/plugins/reload", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["code"], "plugin_invalid");
+    let (_, listed) = f
+        .gateway
+        .admin(Method::GET, "/api/admin/plugins", None)
+        .await;
+    assert_eq!(
+        listed["plugins"].as_array().unwrap().len(),
+        2,
+        "previous set still live"
+    );
+    assert!(listed["last_error"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing.wasm"));
+}
+
+on_both_backends!(
+    default_role_policies_are_seeded_and_enforced,
+    agent_policy_extends_its_role_and_is_managed_through_the_api,
+    invalid_policies_are_refused_with_details,
+    chaos_rules_change_at_runtime,
+    chaos_changes_are_refused_in_production,
+    plugin_admin_lists_reloads_and_reports_errors,
+);
