@@ -105,11 +105,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         },
         None => Counters::local(),
     };
-    let plugins = Arc::new(PluginRegistry::new(
-        config.settings.plugins_dir.clone(),
-        counters,
-        Arc::clone(&metrics),
-    ));
+    let plugins = Arc::new(
+        PluginRegistry::new(
+            config.settings.plugins_dir.clone(),
+            counters,
+            Arc::clone(&metrics),
+        )
+        .with_store(store.clone()),
+    );
     plugins.reload().await.map_err(|e| {
         anyhow::anyhow!(
             "loading plugins from PLUGINS_DIR ({}): {e}",
@@ -119,6 +122,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let mut tasks = vec![
         mirror.spawn_sync(store.clone()),
         policies.spawn_sync(store.clone()),
+        plugins.spawn_upload_sync(),
     ];
     let plugin_watcher = if config.settings.plugins_dir.is_dir() {
         let (watcher, task) = crate::plugins::watch::spawn(Arc::clone(&plugins))
@@ -126,7 +130,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tasks.push(task);
         Some(watcher)
     } else {
-        tracing::warn!(dir = %config.settings.plugins_dir.display(), "PLUGINS_DIR does not exist: no policy or chaos plugin is loaded");
+        tracing::warn!(dir = %config.settings.plugins_dir.display(), "PLUGINS_DIR does not exist: no plugin file is loaded (uploaded plugins still are)");
         None
     };
     let chaos_rules = crate::chaos_rules::ChaosRules::new(config.settings.chaos_on_start);

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use gateway::config::{generate_secret_lines, Config, Environment, Settings};
 use gateway::store::Store;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const SECRETS_HELP: &str = "\
@@ -35,6 +36,37 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Inspect or try a WebAssembly plugin, outside any gateway.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate a plugin and print its world, contract version, exports, size and sha256.
+    Check {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+    },
+    /// Run a plugin once on a request; exit 0 when it answered, 2 when it failed.
+    Test {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+        /// The request record (JSON, snake_case fields of the WIT `request` record).
+        #[arg(long)]
+        request: PathBuf,
+        /// The plugin configuration (JSON); `{}` when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Call deadline in milliseconds.
+        #[arg(long, default_value_t = 10)]
+        timeout_ms: u64,
+        /// Memory cap in MiB (1 to 64).
+        #[arg(long, default_value_t = 16)]
+        memory_mb: u64,
     },
 }
 
@@ -71,6 +103,7 @@ fn main() -> ExitCode {
             print!("{}", generate_secret_lines());
             Ok(())
         }
+        Command::Plugin { command } => return runtime.block_on(plugin_command(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +140,51 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+async fn plugin_command(command: PluginCommand) -> ExitCode {
+    use gateway::plugins::cli;
+    match command {
+        PluginCommand::Check { file } => {
+            match tokio::task::spawn_blocking(move || cli::check(&file)).await {
+                Ok(Ok(report)) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Ok(Err(e)) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        PluginCommand::Test {
+            file,
+            request,
+            config,
+            timeout_ms,
+            memory_mb,
+        } => {
+            let limits = cli::limits(timeout_ms, memory_mb);
+            match cli::test(&file, &request, config.as_deref(), limits).await {
+                Ok(outcome) => {
+                    println!("{}", outcome.report);
+                    if outcome.answered {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(2)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {

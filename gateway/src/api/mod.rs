@@ -14,8 +14,9 @@ pub mod tokens;
 
 use crate::auth::admin::require_admin;
 use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 /// All routes. Management routes require the admin key; generate-token checks its callers
@@ -31,6 +32,16 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/admin/plugins", get(plugins::list))
         .route("/api/admin/plugins/reload", post(plugins::reload))
         .route("/api/admin/plugins/evaluate", post(plugins::evaluate))
+        .route(
+            "/api/admin/plugins/{name}",
+            put(plugins::upload)
+                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BODY))
+                .delete(plugins::remove),
+        )
+        .route(
+            "/api/admin/plugins/{name}/rollback",
+            post(plugins::rollback),
+        )
         .route("/api/admin/chaos", get(chaos::list))
         .route("/api/admin/chaos/tool", post(chaos::set))
         .route("/api/admin/chaos/tool/{tool}", delete(chaos::clear))

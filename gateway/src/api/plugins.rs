@@ -36,8 +36,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
                     .get()
             };
             let limits = b.spec.limits();
+            let (source, version) = match b.source {
+                crate::plugins::registry::Source::File => ("file", None),
+                crate::plugins::registry::Source::Upload(v) => ("upload", Some(v)),
+            };
             json!({
                 "name": b.name,
+                "source": source,
+                "upload_version": version,
                 "file": b.spec.plugin,
                 "world": p.world.as_str(),
                 "version": p.info.version,
@@ -177,4 +183,157 @@ pub async fn evaluate(
         }
     };
     Json(json!({ "policy": decision, "chaos": fault, "seed": request.seed }))
+}
+
+/// Body of `PUT /api/admin/plugins/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// The component, base64.
+    wasm_base64: String,
+    /// The binding: the `plugins.toml` keys except `plugin` and `name`.
+    binding: Value,
+}
+
+/// Largest upload body (a 32 MiB plugin in base64, plus its binding).
+pub const MAX_UPLOAD_BODY: usize = 48 << 20;
+
+fn valid_plugin_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn plugin_invalid(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "plugin_invalid",
+        "The plugin did not validate; nothing was changed",
+    )
+    .with_details(json!([detail]))
+}
+
+/// `PUT /api/admin/plugins/{name}`: validates the plugin and its binding, stores them as a new
+/// version, and makes it live here (and on every instance sharing the database within ~1 s).
+pub async fn upload(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    JsonBody(body): JsonBody<UploadRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use base64::Engine;
+    if !valid_plugin_name(&name) {
+        return Err(ApiError::validation(vec![
+            "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
+        ]));
+    }
+    let wasm = base64::engine::general_purpose::STANDARD
+        .decode(body.wasm_base64.trim())
+        .map_err(|_| ApiError::validation(vec!["wasm_base64: not valid base64".into()]))?;
+    let binding_json = body.binding.to_string();
+    let spec = crate::plugins::registry::upload_spec(&name, &binding_json)
+        .map_err(|e| ApiError::validation(vec![e]))?;
+    if state
+        .plugins
+        .current()
+        .bindings
+        .iter()
+        .any(|b| b.name == name && b.source == crate::plugins::registry::Source::File)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "name_conflict",
+            "A binding of plugins.toml already has this name",
+        ));
+    }
+    let load_name = name.clone();
+    let bytes = wasm.clone();
+    let plugin =
+        tokio::task::spawn_blocking(move || crate::plugins::Plugin::load(&load_name, &bytes))
+            .await
+            .map_err(|e| ApiError::internal("plugin validation task", &e))?
+            .map_err(|e| plugin_invalid(e.to_string()))?;
+    if let Some(expected) = spec.world {
+        if expected != plugin.world {
+            return Err(plugin_invalid(format!(
+                "plugin implements {}, binding expects {}",
+                plugin.world.as_str(),
+                expected.as_str()
+            )));
+        }
+    }
+    let version = state
+        .store
+        .insert_plugin_upload(
+            &name,
+            &wasm,
+            &plugin.sha256,
+            &binding_json,
+            crate::store::now_ms(),
+        )
+        .await?;
+    if let Err(e) = state.plugins.reload().await {
+        // Keep the stored set loadable for every instance: undo this version.
+        let _ = state.store.rollback_plugin_upload(&name).await;
+        if version == 1 {
+            let _ = state.store.delete_plugin_uploads(&name).await;
+        }
+        let _ = state.plugins.reload().await;
+        return Err(plugin_invalid(e.to_string()));
+    }
+    tracing::info!(plugin = %name, version, sha256 = %plugin.sha256, "plugin uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "name": name,
+            "version": version,
+            "sha256": plugin.sha256,
+            "world": plugin.world.as_str(),
+        })),
+    ))
+}
+
+/// `POST /api/admin/plugins/{name}/rollback`: the previous uploaded version goes live again.
+pub async fn rollback(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let version = state
+        .store
+        .rollback_plugin_upload(&name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_previous_version",
+                "This plugin has no earlier uploaded version",
+            )
+        })?;
+    state
+        .plugins
+        .reload()
+        .await
+        .map_err(|e| plugin_invalid(e.to_string()))?;
+    tracing::info!(plugin = %name, version, "plugin rolled back");
+    Ok(Json(json!({ "name": name, "version": version })))
+}
+
+/// `DELETE /api/admin/plugins/{name}`: removes an uploaded plugin (every version).
+pub async fn remove(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.delete_plugin_uploads(&name).await? {
+        return Err(ApiError::not_found(
+            "plugin_not_found",
+            "No uploaded plugin has this name",
+        ));
+    }
+    state
+        .plugins
+        .reload()
+        .await
+        .map_err(|e| plugin_invalid(e.to_string()))?;
+    tracing::info!(plugin = %name, "plugin deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

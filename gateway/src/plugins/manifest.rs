@@ -17,11 +17,11 @@
 use super::engine::MAX_MEMORY_BYTES;
 use super::plugin::CallLimits;
 use crate::catalog::ToolName;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Bindings, evaluated in file order.
@@ -30,7 +30,7 @@ pub struct Manifest {
 }
 
 /// Where a binding's configuration comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigSource {
     /// The policies stored through `/api/policies`, merged for the request's agent and role.
@@ -41,7 +41,7 @@ pub enum ConfigSource {
 }
 
 /// What happens to a request when the plugin fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     /// The request is refused (403 `policy_error`).
@@ -51,7 +51,7 @@ pub enum FailMode {
 }
 
 /// One `[[binding]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindingSpec {
     /// Plugin file name in the plugin directory.

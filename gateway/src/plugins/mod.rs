@@ -11,6 +11,7 @@
 //! - [`watch`]: hot reload of the plugin directory.
 
 pub mod bindings;
+pub mod cli;
 pub mod counters;
 pub mod engine;
 pub mod manifest;

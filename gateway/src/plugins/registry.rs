@@ -24,10 +24,21 @@ pub const MANIFEST_FILE: &str = "plugins.toml";
 /// Live instances kept per reusing binding.
 const MAX_IDLE_INSTANCES: usize = 16;
 
+/// Where a binding comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `plugins.toml` and a file in the plugin directory.
+    File,
+    /// The admin API (stored in the database), with its version.
+    Upload(i64),
+}
+
 /// A plugin bound to tools and roles.
 pub struct Binding {
     /// Binding name.
     pub name: String,
+    /// Where it comes from.
+    pub source: Source,
     /// Its `plugins.toml` entry.
     pub spec: BindingSpec,
     /// The plugin, with this binding's limits.
@@ -102,6 +113,20 @@ pub enum ReloadError {
         /// Cause.
         cause: LoadError,
     },
+    /// Two bindings share a name.
+    #[error("two bindings are named {0}")]
+    DuplicateName(String),
+    /// An uploaded binding is not valid.
+    #[error("uploaded plugin {name}: {problem}")]
+    Upload {
+        /// Binding name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Uploaded plugins could not be read.
+    #[error("reading uploaded plugins: {0}")]
+    Store(String),
     /// A binding names the wrong world.
     #[error("binding {binding}: plugin implements {actual}, binding expects {expected}")]
     WorldMismatch {
@@ -149,6 +174,8 @@ pub struct ReloadFailure {
 /// The plugin registry.
 pub struct PluginRegistry {
     dir: PathBuf,
+    store: Option<crate::store::Store>,
+    uploads_seen: Mutex<Vec<(String, i64, i64)>>,
     live: ArcSwap<PluginSet>,
     counters: Counters,
     metrics: Arc<Metrics>,
@@ -161,12 +188,57 @@ impl PluginRegistry {
     pub fn new(dir: PathBuf, counters: Counters, metrics: Arc<Metrics>) -> Self {
         Self {
             dir,
+            store: None,
+            uploads_seen: Mutex::new(Vec::new()),
             live: ArcSwap::from_pointee(PluginSet::empty()),
             counters,
             metrics,
             last_error: Mutex::new(None),
             reload_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Also serves the plugins uploaded to `store` (shared by every instance on it).
+    pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Reloads when the uploaded plugins changed since the last reload (another instance
+    /// may have changed them). Returns whether a reload ran.
+    pub async fn sync_uploads(self: &Arc<Self>) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        let versions = match store.plugin_upload_versions().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading uploaded plugin versions failed");
+                return false;
+            }
+        };
+        let fingerprint: Vec<(String, i64, i64)> = versions
+            .into_iter()
+            .map(|v| (v.name, v.version, v.active))
+            .collect();
+        if *self.uploads_seen.lock() == fingerprint {
+            return false;
+        }
+        let _ = self.reload().await;
+        true
+    }
+
+    /// Runs [`PluginRegistry::sync_uploads`] every second until aborted.
+    pub fn spawn_upload_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                registry.sync_uploads().await;
+            }
+        })
     }
 
     /// The plugin directory.
@@ -190,9 +262,18 @@ impl PluginRegistry {
         let _guard = self.reload_lock.lock().await;
         let registry = Arc::clone(self);
         let previous = self.current();
-        let built = tokio::task::spawn_blocking(move || registry.build(&previous))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let built = match self.read_uploads().await {
+            Ok((uploads, fingerprint)) => {
+                let built = tokio::task::spawn_blocking(move || registry.build(&previous, uploads))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                if built.is_ok() {
+                    *self.uploads_seen.lock() = fingerprint;
+                }
+                built
+            }
+            Err(e) => Err(e),
+        };
         match built {
             Ok(set) => {
                 let names: Vec<&str> = set.bindings.iter().map(|b| b.name.as_str()).collect();
@@ -217,7 +298,33 @@ impl PluginRegistry {
         }
     }
 
-    fn build(&self, previous: &PluginSet) -> Result<PluginSet, ReloadError> {
+    async fn read_uploads(
+        &self,
+    ) -> Result<
+        (
+            Vec<crate::store::plugin_uploads::PluginUpload>,
+            Vec<(String, i64, i64)>,
+        ),
+        ReloadError,
+    > {
+        let Some(store) = &self.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let store_error = |e: crate::store::StoreError| ReloadError::Store(e.to_string());
+        let versions = store.plugin_upload_versions().await.map_err(store_error)?;
+        let uploads = store.active_plugin_uploads().await.map_err(store_error)?;
+        let fingerprint = versions
+            .into_iter()
+            .map(|v| (v.name, v.version, v.active))
+            .collect();
+        Ok((uploads, fingerprint))
+    }
+
+    fn build(
+        &self,
+        previous: &PluginSet,
+        uploads: Vec<crate::store::plugin_uploads::PluginUpload>,
+    ) -> Result<PluginSet, ReloadError> {
         let manifest_path = self.dir.join(MANIFEST_FILE);
         let manifest = match std::fs::read_to_string(&manifest_path) {
             Ok(text) => Manifest::parse(&text)?,
@@ -275,6 +382,7 @@ impl PluginRegistry {
             });
             bindings.push(Arc::new(Binding {
                 name: spec.name(),
+                source: Source::File,
                 config: Arc::from(spec.config_json()),
                 invoker: Invoker::new(
                     plugin,
@@ -285,6 +393,51 @@ impl PluginRegistry {
                 fail,
                 spec,
             }));
+        }
+        for upload in uploads {
+            let invalid = |problem: String| ReloadError::Upload {
+                name: upload.name.clone(),
+                problem,
+            };
+            let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
+            let plugin = match known.get(upload.sha256.as_str()) {
+                Some(p) => Arc::clone(p),
+                None => Arc::new(
+                    Plugin::load(&upload.name, &upload.wasm).map_err(|e| invalid(e.to_string()))?,
+                ),
+            };
+            if let Some(expected) = spec.world {
+                if expected != plugin.world {
+                    return Err(invalid(format!(
+                        "plugin implements {}, binding expects {}",
+                        plugin.world.as_str(),
+                        expected.as_str()
+                    )));
+                }
+            }
+            let fail = spec.fail.unwrap_or(match plugin.world {
+                World::Policy => FailMode::Closed,
+                World::Chaos => FailMode::Open,
+            });
+            bindings.push(Arc::new(Binding {
+                name: upload.name.clone(),
+                source: Source::Upload(upload.version),
+                config: Arc::from(spec.config_json()),
+                invoker: Invoker::new(
+                    plugin,
+                    spec.limits(),
+                    spec.reuse.unwrap_or(true),
+                    MAX_IDLE_INSTANCES,
+                ),
+                fail,
+                spec,
+            }));
+        }
+        let mut names = std::collections::HashSet::new();
+        for b in &bindings {
+            if !names.insert(b.name.as_str()) {
+                return Err(ReloadError::DuplicateName(b.name.clone()));
+            }
         }
         Ok(PluginSet {
             bindings,
@@ -486,4 +639,24 @@ pub fn fault_label(fault: &Fault) -> &'static str {
         Fault::Timeout => "timeout",
         Fault::DelayThenError(_) => "delay_then_error",
     }
+}
+
+/// The binding of an uploaded plugin, from its stored JSON (the manifest keys, without
+/// `plugin` and `name`, which come from the upload's name).
+pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(binding_json).map_err(|e| format!("binding is not JSON: {e}"))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| "binding must be a JSON object".to_string())?;
+    object.insert("plugin".into(), format!("{name}.wasm").into());
+    object.insert("name".into(), name.into());
+    let text = serde_json::to_string(&value).map_err(|e| e.to_string())?;
+    let spec: BindingSpec = serde_json::from_str(&text).map_err(|e| format!("binding: {e}"))?;
+    let manifest = toml::to_string(&Manifest {
+        binding: vec![spec.clone()],
+    })
+    .map_err(|e| format!("binding: {e}"))?;
+    Manifest::parse(&manifest).map_err(|e| e.to_string())?;
+    Ok(spec)
 }

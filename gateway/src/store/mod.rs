@@ -6,6 +6,7 @@
 //! submodules.
 
 pub mod agents;
+pub mod plugin_uploads;
 pub mod policies;
 pub mod tokens;
 

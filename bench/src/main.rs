@@ -1,0 +1,30 @@
+//! `bench`: the gateway's benchmark harness.
+//!
+//! `bench plugins` measures one `spec-policy` evaluation three ways, in one run so the
+//! ratios hold on a noisy machine: the same logic compiled natively, the WebAssembly
+//! component with a reused live instance (the default bindings' mode), and with a fresh
+//! instance per call. It prints median and p99 of each and the ratios to native.
+
+mod plugins;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of the 4RUNR Gateway.
+#[derive(Parser)]
+#[command(name = "bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cost of one spec-policy evaluation: native, reused instance, fresh instance.
+    Plugins(plugins::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Plugins(args) => plugins::run(args),
+    }
+}

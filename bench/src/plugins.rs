@@ -1,0 +1,182 @@
+//! `bench plugins`: one spec-policy evaluation, native vs WebAssembly (reused and fresh
+//! instances), with HdrHistogram percentiles.
+
+use gateway::plugins::bindings::Request;
+use gateway::plugins::counters::Counters;
+use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
+use gateway::plugins::sandbox::CallContext;
+use gateway_sdk::testing::MockHost;
+use gateway_sdk::Policy;
+use hdrhistogram::Histogram;
+use spec_policy::SpecPolicy;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `bench plugins`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Measured evaluations per mode (after a warm-up of a tenth as many).
+    #[arg(long, default_value_t = 20_000)]
+    iterations: u64,
+    /// The spec-policy component (built by `make plugins`).
+    #[arg(long, default_value = "policies-wasm/spec-policy.wasm")]
+    plugin: PathBuf,
+}
+
+/// 2026-01-05 (a Monday) 12:00 UTC: inside the scraper policy's window and schedule.
+const NOW_MS: u64 = 1_767_614_400_000;
+
+/// The default scraper policy with its quotas raised so every call takes the allow path.
+fn scraper_spec() -> String {
+    serde_json::json!({
+        "scopes": ["serpapi:search", "http_fetch:get", "http_fetch:head"],
+        "intent": "data_collection",
+        "guards": {"maxRequestSize": 10000, "maxResponseSize": 1000000,
+            "allowedDomains": ["google.com", "bing.com", "yahoo.com", "wikipedia.org", "linkedin.com",
+                               "crunchbase.com", "github.com", "stackoverflow.com"],
+            "blockedDomains": ["malicious-site.com", "phishing-example.com"],
+            "timeWindow": {"start": "06:00", "end": "22:00", "timezone": "UTC"}},
+        "quotas": [{"action": "http_fetch:get", "limit": 1_000_000_000u64, "window": "24h", "resetStrategy": "sliding"}],
+        "schedule": {"enabled": true, "timezone": "UTC", "allowedDays": [0,1,2,3,4,5,6], "allowedHours": {"start": 6, "end": 22}},
+        "responseFilters": {"redactFields": ["api_key", "password", "token"]}
+    })
+    .to_string()
+}
+
+fn request() -> Request {
+    Request {
+        correlation_id: "bench".into(),
+        agent_id: "agent-1".into(),
+        agent_name: "scraper-1".into(),
+        agent_role: "scraper".into(),
+        tool: "http_fetch".into(),
+        action: "get".into(),
+        params: r#"{"url":"https://www.github.com/rust-lang"}"#.into(),
+        intent: None,
+        token_tools: vec!["http_fetch".into()],
+        token_permissions: vec!["read".into()],
+        now_ms: NOW_MS,
+        seed: 1,
+    }
+}
+
+fn sdk_request(r: &Request) -> gateway_sdk::Request {
+    gateway_sdk::Request {
+        correlation_id: r.correlation_id.clone(),
+        agent_id: r.agent_id.clone(),
+        agent_name: r.agent_name.clone(),
+        agent_role: r.agent_role.clone(),
+        tool: r.tool.clone(),
+        action: r.action.clone(),
+        params: r.params.clone(),
+        intent: r.intent.clone(),
+        token_tools: r.token_tools.clone(),
+        token_permissions: r.token_permissions.clone(),
+        now_ms: r.now_ms,
+        seed: r.seed,
+    }
+}
+
+struct Summary {
+    median_ns: u64,
+    p99_ns: u64,
+}
+
+fn summarise(h: &Histogram<u64>) -> Summary {
+    Summary {
+        median_ns: h.value_at_quantile(0.5),
+        p99_ns: h.value_at_quantile(0.99),
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Invariant: 3 significant figures is a valid precision.
+    Histogram::new(3).expect("histogram")
+}
+
+/// Runs the benchmark and prints the table.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.plugin)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.plugin.display()))?;
+    let plugin = Arc::new(Plugin::load("spec-policy", &bytes)?);
+    let spec: Arc<str> = Arc::from(scraper_spec());
+    let req = request();
+    let warmup = args.iterations / 10;
+
+    // Native: the plugin's own Rust code against the SDK's mock host.
+    let host = MockHost::new(&spec, NOW_MS);
+    let native_req = sdk_request(&req);
+    let mut native = histogram();
+    for i in 0..warmup + args.iterations {
+        let t = Instant::now();
+        let d = SpecPolicy::evaluate(&host, &native_req);
+        let ns = t.elapsed().as_nanos() as u64;
+        assert_eq!(d, gateway_sdk::Decision::Allow);
+        if i >= warmup {
+            native.record(ns.max(1))?;
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let counters = Counters::local();
+    let limits = CallLimits {
+        timeout: Duration::from_millis(100),
+        ..CallLimits::default()
+    };
+    let mut wasm = |reuse: bool| -> anyhow::Result<Histogram<u64>> {
+        let invoker = Invoker::new(Arc::clone(&plugin), limits, reuse, 4);
+        let mut h = histogram();
+        runtime.block_on(async {
+            for i in 0..warmup + args.iterations {
+                let ctx = CallContext {
+                    plugin: Arc::from("spec-policy"),
+                    config: Arc::clone(&spec),
+                    counters: counters.clone(),
+                    now_ms: NOW_MS,
+                };
+                let t = Instant::now();
+                let d = invoker.evaluate(ctx, &req).await;
+                let ns = t.elapsed().as_nanos() as u64;
+                anyhow::ensure!(
+                    matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)),
+                    "unexpected answer {d:?}"
+                );
+                if i >= warmup {
+                    h.record(ns.max(1))?;
+                }
+            }
+            Ok(h)
+        })
+    };
+    let reused = wasm(true)?;
+    let fresh = wasm(false)?;
+
+    let n = summarise(&native);
+    let rows = [
+        ("native (same Rust, no sandbox)", &native),
+        ("wasm, reused instance (default)", &reused),
+        ("wasm, fresh instance per call", &fresh),
+    ];
+    println!(
+        "spec-policy evaluation, {} calls per mode (after {warmup} warm-up calls)",
+        args.iterations
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>16}",
+        "mode", "median µs", "p99 µs", "median / native"
+    );
+    for (name, h) in rows {
+        let s = summarise(h);
+        println!(
+            "{:<34} {:>12.2} {:>12.2} {:>15.1}x",
+            name,
+            s.median_ns as f64 / 1000.0,
+            s.p99_ns as f64 / 1000.0,
+            s.median_ns as f64 / n.median_ns as f64
+        );
+    }
+    Ok(())
+}

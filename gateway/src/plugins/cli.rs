@@ -1,0 +1,164 @@
+//! `gateway plugin check` and `gateway plugin test`: inspect a plugin file and run it once
+//! on a request, outside any gateway.
+
+use super::bindings::{Decision, Fault, Request};
+use super::counters::Counters;
+use super::plugin::{CallLimits, Invoker, Plugin, World};
+use super::sandbox::CallContext;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a plugin run produced: the report to print, and whether the plugin answered.
+pub struct Outcome {
+    /// Human-readable report (JSON for `test`).
+    pub report: String,
+    /// True when the plugin answered (whatever it answered).
+    pub answered: bool,
+}
+
+fn load(path: &Path) -> anyhow::Result<Plugin> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    Plugin::load(name, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// `gateway plugin check FILE.wasm`: contract version, world, exports, size, sha256.
+pub fn check(path: &Path) -> anyhow::Result<String> {
+    let p = load(path)?;
+    let exports = match p.world {
+        World::Policy => "info, evaluate, filter-response",
+        World::Chaos => "info, inject",
+    };
+    Ok(format!(
+        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {exports})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\n",
+        path.display(),
+        p.info.name,
+        p.info.version,
+        p.world.as_str(),
+        p.info.contract,
+        if p.info.stateless { "yes (instances may be reused)" } else { "no (fresh instance per call)" },
+        p.size,
+        p.sha256
+    ))
+}
+
+/// The request file: the request record in snake_case; `params` as JSON text or an object.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestFile {
+    #[serde(default)]
+    correlation_id: String,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    agent_name: String,
+    #[serde(default)]
+    agent_role: String,
+    tool: String,
+    action: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    intent: Option<String>,
+    #[serde(default)]
+    token_tools: Vec<String>,
+    #[serde(default)]
+    token_permissions: Vec<String>,
+    #[serde(default)]
+    now_ms: u64,
+    #[serde(default)]
+    seed: u64,
+}
+
+/// `gateway plugin test FILE.wasm --request REQ.json [--config CFG.json]`: one call, with the
+/// binding defaults (10 ms deadline, 16 MiB memory) unless told otherwise.
+pub async fn test(
+    path: &Path,
+    request_path: &Path,
+    config_path: Option<&Path>,
+    limits: CallLimits,
+) -> anyhow::Result<Outcome> {
+    let plugin = Arc::new(load(path)?);
+    let text = std::fs::read_to_string(request_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", request_path.display()))?;
+    let r: RequestFile = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a request record: {e}", request_path.display()))?;
+    let config = match config_path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            serde_json::from_str::<Value>(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", p.display()))?;
+            text
+        }
+        None => "{}".to_string(),
+    };
+    let request = Request {
+        correlation_id: r.correlation_id,
+        agent_id: r.agent_id,
+        agent_name: r.agent_name,
+        agent_role: r.agent_role,
+        tool: r.tool,
+        action: r.action,
+        params: match r.params {
+            Value::String(s) => s,
+            Value::Null => "{}".into(),
+            other => other.to_string(),
+        },
+        intent: r.intent,
+        token_tools: r.token_tools,
+        token_permissions: r.token_permissions,
+        now_ms: r.now_ms,
+        seed: r.seed,
+    };
+    let context = CallContext {
+        plugin: Arc::from(plugin.name.as_str()),
+        config: Arc::from(config),
+        counters: Counters::local(),
+        now_ms: request.now_ms,
+    };
+    let world = plugin.world;
+    let invoker = Invoker::new(plugin, limits, false, 0);
+    let started = Instant::now();
+    let answer = match world {
+        World::Policy => invoker.evaluate(context, &request).await.map(|d| match d {
+            Decision::Allow => json!({"decision": "allow"}),
+            Decision::Deny(d) => json!({"decision": "deny", "code": d.code, "reason": d.reason}),
+        }),
+        World::Chaos => invoker.inject(context, &request).await.map(|f| match f {
+            Fault::None => json!({"fault": "none"}),
+            Fault::Delay(ms) => json!({"fault": "delay", "ms": ms}),
+            Fault::Error(e) => json!({"fault": "error", "status": e.status, "message": e.message}),
+            Fault::Timeout => json!({"fault": "timeout"}),
+            Fault::DelayThenError(e) => {
+                json!({"fault": "delay_then_error", "ms": e.ms, "status": e.status, "message": e.message})
+            }
+        }),
+    };
+    let micros = started.elapsed().as_secs_f64() * 1e6;
+    let (body, answered) = match answer {
+        Ok(answer) => (json!({"answer": answer, "micros": micros.round()}), true),
+        Err(failure) => (
+            json!({"failure": failure.kind.as_str(), "detail": failure.message, "micros": micros.round()}),
+            false,
+        ),
+    };
+    Ok(Outcome {
+        report: serde_json::to_string_pretty(&body).unwrap_or_default(),
+        answered,
+    })
+}
+
+/// Limits from command-line values.
+pub fn limits(timeout_ms: u64, memory_mb: u64) -> CallLimits {
+    CallLimits {
+        timeout: Duration::from_millis(timeout_ms.max(1)),
+        memory_bytes: (memory_mb.clamp(1, 64) as usize) << 20,
+    }
+}

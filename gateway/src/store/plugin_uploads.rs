@@ -1,0 +1,146 @@
+//! The `plugin_uploads` table: uploaded plugin versions, one active per name.
+
+use super::{Store, StoreError};
+use sqlx::FromRow;
+
+/// One uploaded version.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PluginUpload {
+    /// Binding name.
+    pub name: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// The component.
+    pub wasm: Vec<u8>,
+    /// SHA-256 of `wasm`, hex.
+    pub sha256: String,
+    /// The binding (JSON of the manifest entry, without `plugin`).
+    pub binding: String,
+    /// 1 for the live version.
+    pub active: i64,
+    /// Upload time, unix ms.
+    pub created_at: i64,
+}
+
+/// A version without its bytes (for listings and change detection).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct UploadVersion {
+    /// Binding name.
+    pub name: String,
+    /// Version.
+    pub version: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// 1 for the live version.
+    pub active: i64,
+    /// Upload time, unix ms.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Stores a new version of `name` and makes it the active one; returns its version.
+    pub async fn insert_plugin_upload(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        sha256: &str,
+        binding: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (latest,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM plugin_uploads WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+        let version = latest.unwrap_or(0) + 1;
+        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO plugin_uploads (name, version, wasm, sha256, binding, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6)",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(wasm)
+        .bind(sha256)
+        .bind(binding)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The active version of every uploaded plugin, with bytes, by name.
+    pub async fn active_plugin_uploads(&self) -> Result<Vec<PluginUpload>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, version, wasm, sha256, binding, active, created_at FROM plugin_uploads \
+             WHERE active = 1 ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every version (without bytes), by name and version.
+    pub async fn plugin_upload_versions(&self) -> Result<Vec<UploadVersion>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, version, sha256, active, created_at FROM plugin_uploads ORDER BY name, version",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Makes the version before the active one active; returns it, or `None` when there is
+    /// no earlier version.
+    pub async fn rollback_plugin_upload(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (active,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND active = 1",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(active) = active else {
+            return Ok(None);
+        };
+        let (previous,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND version < $2",
+        )
+        .bind(name)
+        .bind(active)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(previous) = previous else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        // The rolled-back version is removed so that a second rollback goes further back.
+        sqlx::query("DELETE FROM plugin_uploads WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(active)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE plugin_uploads SET active = 1 WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(previous))
+    }
+
+    /// Deletes every version of `name`; false when there was none.
+    pub async fn delete_plugin_uploads(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM plugin_uploads WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

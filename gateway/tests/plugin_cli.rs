@@ -1,0 +1,113 @@
+//! `gateway plugin check` and `gateway plugin test`, run as the real binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn gateway() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gateway"))
+}
+
+fn write_request(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("req.json");
+    std::fs::write(
+        &path,
+        r#"{"correlation_id":"c1","agent_id":"a1","agent_name":"n","agent_role":"scraper","tool":"serpapi","action":"search","params":"{\"q\":\"x\"}","intent":null,"token_tools":["serpapi"],"token_permissions":["read"],"now_ms":1767225600000,"seed":7}"#,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn check_describes_a_valid_plugin_and_refuses_garbage() {
+    let out = gateway()
+        .args(["plugin", "check"])
+        .arg(root().join("policies-wasm/spec-policy.wasm"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "world:     policy",
+        "contract:  gateway:plugin@1.",
+        "sha256:",
+        "exports info, evaluate, filter-response",
+    ] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"nope").unwrap();
+    let out = gateway()
+        .args(["plugin", "check"])
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid WebAssembly component"));
+}
+
+#[test]
+fn test_prints_the_decision_with_the_given_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = write_request(dir.path());
+    let config = dir.path().join("cfg.json");
+    std::fs::write(&config, r#"{"scopes":["serpapi:search"]}"#).unwrap();
+    let out = gateway()
+        .args(["plugin", "test"])
+        .arg(root().join("policies-wasm/spec-policy.wasm"))
+        .arg("--request")
+        .arg(&request)
+        .arg("--config")
+        .arg(&config)
+        .arg("--timeout-ms")
+        .arg("1000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["answer"]["decision"], "allow");
+    assert!(report["micros"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn test_exits_non_zero_on_each_hostile_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = write_request(dir.path());
+    for (fixture, failure) in [
+        ("loop-forever", "timeout"),
+        ("grow-memory", "memory"),
+        ("always-trap", "trap"),
+        ("bad-answer", "invalid"),
+    ] {
+        let timeout = if failure == "timeout" { "10" } else { "2000" };
+        let out = gateway()
+            .args(["plugin", "test"])
+            .arg(root().join(format!("target/plugin-fixtures/{fixture}.wasm")))
+            .arg("--request")
+            .arg(&request)
+            .arg("--timeout-ms")
+            .arg(timeout)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{fixture}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["failure"], failure, "{fixture}");
+    }
+}
