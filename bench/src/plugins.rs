@@ -22,6 +22,9 @@ pub struct Args {
     /// The spec-policy component (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm/spec-policy.wasm")]
     plugin: PathBuf,
+    /// A policy that does nothing but answer (to measure the host's fixed cost per call).
+    #[arg(long, default_value = "target/plugin-fixtures/deny-all.wasm")]
+    empty_plugin: PathBuf,
 }
 
 /// 2026-01-05 (a Monday) 12:00 UTC: inside the scraper policy's window and schedule.
@@ -99,7 +102,7 @@ fn histogram() -> Histogram<u64> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.plugin)
         .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.plugin.display()))?;
-    let plugin = Arc::new(Plugin::load("spec-policy", &bytes)?);
+    let spec_plugin = Arc::new(Plugin::load("spec-policy", &bytes)?);
     let spec: Arc<str> = Arc::from(scraper_spec());
     let req = request();
     let warmup = args.iterations / 10;
@@ -126,8 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         timeout: Duration::from_millis(100),
         ..CallLimits::default()
     };
-    let mut wasm = |reuse: bool| -> anyhow::Result<Histogram<u64>> {
-        let invoker = Invoker::new(Arc::clone(&plugin), limits, reuse, 4);
+    let empty_bytes = std::fs::read(&args.empty_plugin)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.empty_plugin.display()))?;
+    let empty = Arc::new(Plugin::load("deny-all", &empty_bytes)?);
+    let wasm = |plugin: &Arc<Plugin>, reuse: bool| -> anyhow::Result<Histogram<u64>> {
+        let invoker = Invoker::new(Arc::clone(plugin), limits, reuse, 4);
+        let expect_allow = Arc::ptr_eq(plugin, &spec_plugin);
         let mut h = histogram();
         runtime.block_on(async {
             for i in 0..warmup + args.iterations {
@@ -141,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let d = invoker.evaluate(ctx, &req).await;
                 let ns = t.elapsed().as_nanos() as u64;
                 anyhow::ensure!(
-                    matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)),
+                    d.is_ok() && matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)) == expect_allow,
                     "unexpected answer {d:?}"
                 );
                 if i >= warmup {
@@ -151,14 +158,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(h)
         })
     };
-    let reused = wasm(true)?;
-    let fresh = wasm(false)?;
+    let reused = wasm(&spec_plugin, true)?;
+    let fresh = wasm(&spec_plugin, false)?;
+    let empty_reused = wasm(&empty, true)?;
 
     let n = summarise(&native);
     let rows = [
         ("native (same Rust, no sandbox)", &native),
         ("wasm, reused instance (default)", &reused),
         ("wasm, fresh instance per call", &fresh),
+        ("empty policy, reused (host cost)", &empty_reused),
     ];
     println!(
         "spec-policy evaluation, {} calls per mode (after {warmup} warm-up calls)",

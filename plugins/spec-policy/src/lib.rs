@@ -17,16 +17,38 @@ pub mod spec;
 
 use gateway_sdk::{Decision, Host, LogLevel, PluginInfo, Policy, Request};
 use spec::PolicySpec;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+thread_local! {
+    /// The last configuration seen and its parsed spec. A reused instance is usually called
+    /// with the same configuration (same agent role), and parsing dominates the cost of an
+    /// evaluation; this memo changes no decision, so the plugin stays stateless.
+    static LAST_SPEC: RefCell<Option<(String, Rc<PolicySpec>)>> = const { RefCell::new(None) };
+}
 
 /// The plugin.
 pub struct SpecPolicy;
 
 /// Reads the spec from the host's configuration; `None` (and a log line) when it is not a
 /// valid PolicySpec.
-fn load_spec(host: &dyn Host) -> Option<PolicySpec> {
+fn load_spec(host: &dyn Host) -> Option<Rc<PolicySpec>> {
     let config = host.config();
+    let cached = LAST_SPEC.with(|last| {
+        last.borrow()
+            .as_ref()
+            .filter(|(text, _)| *text == config)
+            .map(|(_, spec)| Rc::clone(spec))
+    });
+    if cached.is_some() {
+        return cached;
+    }
     match serde_json::from_str::<PolicySpec>(&config) {
-        Ok(spec) => Some(spec),
+        Ok(spec) => {
+            let spec = Rc::new(spec);
+            LAST_SPEC.with(|last| *last.borrow_mut() = Some((config, Rc::clone(&spec))));
+            Some(spec)
+        }
         Err(e) => {
             host.log(
                 LogLevel::Error,
