@@ -129,8 +129,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         timeout: Duration::from_millis(100),
         ..CallLimits::default()
     };
-    let empty_bytes = std::fs::read(&args.empty_plugin)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.empty_plugin.display()))?;
+    let empty_bytes = std::fs::read(&args.empty_plugin).map_err(|e| {
+        anyhow::anyhow!("{}: {e} (run `make plugins`)", args.empty_plugin.display())
+    })?;
     let empty = Arc::new(Plugin::load("deny-all", &empty_bytes)?);
     let wasm = |plugin: &Arc<Plugin>, reuse: bool| -> anyhow::Result<Histogram<u64>> {
         let invoker = Invoker::new(Arc::clone(plugin), limits, reuse, 4);
@@ -148,7 +149,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let d = invoker.evaluate(ctx, &req).await;
                 let ns = t.elapsed().as_nanos() as u64;
                 anyhow::ensure!(
-                    d.is_ok() && matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)) == expect_allow,
+                    d.is_ok()
+                        && matches!(d, Ok(gateway::plugins::bindings::Decision::Allow))
+                            == expect_allow,
                     "unexpected answer {d:?}"
                 );
                 if i >= warmup {
