@@ -11,7 +11,7 @@ CARGO ?= cargo
 # world feature of the SDK, and cargo would merge features across packages built together.
 DEFAULT_PLUGINS := spec-policy chaos
 FIXTURE_PLUGINS := deny-all loop-forever grow-memory always-trap bad-answer
-WASM_OUT := target/wasm32-wasip2/release
+WASM_OUT := $(or $(CARGO_TARGET_DIR),target)/wasm32-wasip2/release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

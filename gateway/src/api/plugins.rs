@@ -4,8 +4,9 @@
 use crate::api::json::JsonBody;
 use crate::api::time::iso;
 use crate::error::ApiError;
-use crate::plugins::bindings::{Fault, Request};
+use crate::plugins::bindings::Fault;
 use crate::plugins::manifest::FailMode;
+use crate::plugins::record::{fault_json, RequestRecord};
 use crate::plugins::registry::PolicyOutcome;
 use crate::state::AppState;
 use axum::extract::State;
@@ -98,60 +99,14 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
-/// Body of `POST /api/admin/plugins/evaluate`: a request record (snake_case fields).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvaluateRequest {
-    #[serde(default)]
-    correlation_id: Option<String>,
-    #[serde(default)]
-    agent_id: String,
-    #[serde(default)]
-    agent_name: String,
-    agent_role: String,
-    tool: String,
-    action: String,
-    #[serde(default)]
-    params: Value,
-    #[serde(default)]
-    intent: Option<String>,
-    #[serde(default)]
-    token_tools: Vec<String>,
-    #[serde(default)]
-    token_permissions: Vec<String>,
-    #[serde(default)]
-    now_ms: Option<u64>,
-    #[serde(default)]
-    seed: Option<u64>,
-}
-
 /// `POST /api/admin/plugins/evaluate`: what the live policies and chaos rules would do with
 /// a request. Consumes quota like a real request would.
 pub async fn evaluate(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<EvaluateRequest>,
+    JsonBody(record): JsonBody<RequestRecord>,
 ) -> Json<Value> {
-    let params = match body.params {
-        Value::String(text) => text,
-        Value::Null => "{}".to_string(),
-        other => other.to_string(),
-    };
-    let request = Request {
-        correlation_id: body.correlation_id.unwrap_or_else(|| "dry-run".into()),
-        agent_id: body.agent_id,
-        agent_name: body.agent_name,
-        agent_role: body.agent_role,
-        tool: body.tool,
-        action: body.action,
-        params,
-        intent: body.intent,
-        token_tools: body.token_tools,
-        token_permissions: body.token_permissions,
-        now_ms: body
-            .now_ms
-            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis().max(0) as u64),
-        seed: body.seed.unwrap_or_else(rand::random),
-    };
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let request = record.into_request(now_ms, rand::random());
     let set = state.plugins.current();
     let policy_config = crate::policies::config_for(&state, &set, &request).await;
     let decision = match state.plugins.evaluate(&set, &request, policy_config).await {
@@ -167,21 +122,13 @@ pub async fn evaluate(
             json!({ "decision": "error", "plugin": binding, "code": "policy_error", "failure": kind.as_str() })
         }
     };
-    let fault = match state
-        .plugins
-        .inject(&set, &request, state.chaos_rules.config())
-        .await
-    {
-        None | Some(Fault::None) => json!({ "fault": "none" }),
-        Some(Fault::Delay(ms)) => json!({ "fault": "delay", "ms": ms }),
-        Some(Fault::Error(e)) => {
-            json!({ "fault": "error", "status": e.status, "message": e.message })
-        }
-        Some(Fault::Timeout) => json!({ "fault": "timeout" }),
-        Some(Fault::DelayThenError(e)) => {
-            json!({ "fault": "delay_then_error", "ms": e.ms, "status": e.status, "message": e.message })
-        }
-    };
+    let fault = fault_json(
+        &state
+            .plugins
+            .inject(&set, &request, state.chaos_rules.config())
+            .await
+            .unwrap_or(Fault::None),
+    );
     Json(json!({ "policy": decision, "chaos": fault, "seed": request.seed }))
 }
 

@@ -1,11 +1,10 @@
 //! `gateway plugin check` and `gateway plugin test`: inspect a plugin file and run it once
 //! on a request, outside any gateway.
 
-use super::bindings::{Decision, Fault, Request};
 use super::counters::Counters;
 use super::plugin::{CallLimits, Invoker, Plugin, World};
+use super::record::{decision_json, fault_json, RequestRecord};
 use super::sandbox::CallContext;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -48,34 +47,6 @@ pub fn check(path: &Path) -> anyhow::Result<String> {
     ))
 }
 
-/// The request file: the request record in snake_case; `params` as JSON text or an object.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestFile {
-    #[serde(default)]
-    correlation_id: String,
-    #[serde(default)]
-    agent_id: String,
-    #[serde(default)]
-    agent_name: String,
-    #[serde(default)]
-    agent_role: String,
-    tool: String,
-    action: String,
-    #[serde(default)]
-    params: Value,
-    #[serde(default)]
-    intent: Option<String>,
-    #[serde(default)]
-    token_tools: Vec<String>,
-    #[serde(default)]
-    token_permissions: Vec<String>,
-    #[serde(default)]
-    now_ms: u64,
-    #[serde(default)]
-    seed: u64,
-}
-
 /// `gateway plugin test FILE.wasm --request REQ.json [--config CFG.json]`: one call, with the
 /// binding defaults (10 ms deadline, 16 MiB memory) unless told otherwise.
 pub async fn test(
@@ -87,7 +58,7 @@ pub async fn test(
     let plugin = Arc::new(load(path)?);
     let text = std::fs::read_to_string(request_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", request_path.display()))?;
-    let r: RequestFile = serde_json::from_str(&text)
+    let record: RequestRecord = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: not a request record: {e}", request_path.display()))?;
     let config = match config_path {
         Some(p) => {
@@ -99,24 +70,7 @@ pub async fn test(
         }
         None => "{}".to_string(),
     };
-    let request = Request {
-        correlation_id: r.correlation_id,
-        agent_id: r.agent_id,
-        agent_name: r.agent_name,
-        agent_role: r.agent_role,
-        tool: r.tool,
-        action: r.action,
-        params: match r.params {
-            Value::String(s) => s,
-            Value::Null => "{}".into(),
-            other => other.to_string(),
-        },
-        intent: r.intent,
-        token_tools: r.token_tools,
-        token_permissions: r.token_permissions,
-        now_ms: r.now_ms,
-        seed: r.seed,
-    };
+    let request = record.into_request(0, 0);
     let context = CallContext {
         plugin: Arc::from(plugin.name.as_str()),
         config: Arc::from(config),
@@ -127,19 +81,14 @@ pub async fn test(
     let invoker = Invoker::new(plugin, limits, false, 0);
     let started = Instant::now();
     let answer = match world {
-        World::Policy => invoker.evaluate(context, &request).await.map(|d| match d {
-            Decision::Allow => json!({"decision": "allow"}),
-            Decision::Deny(d) => json!({"decision": "deny", "code": d.code, "reason": d.reason}),
-        }),
-        World::Chaos => invoker.inject(context, &request).await.map(|f| match f {
-            Fault::None => json!({"fault": "none"}),
-            Fault::Delay(ms) => json!({"fault": "delay", "ms": ms}),
-            Fault::Error(e) => json!({"fault": "error", "status": e.status, "message": e.message}),
-            Fault::Timeout => json!({"fault": "timeout"}),
-            Fault::DelayThenError(e) => {
-                json!({"fault": "delay_then_error", "ms": e.ms, "status": e.status, "message": e.message})
-            }
-        }),
+        World::Policy => invoker
+            .evaluate(context, &request)
+            .await
+            .map(|d| decision_json(&d)),
+        World::Chaos => invoker
+            .inject(context, &request)
+            .await
+            .map(|f| fault_json(&f)),
     };
     let micros = started.elapsed().as_secs_f64() * 1e6;
     let (body, answered) = match answer {

@@ -16,6 +16,7 @@ pub mod counters;
 pub mod engine;
 pub mod manifest;
 pub mod plugin;
+pub mod record;
 pub mod registry;
 pub mod sandbox;
 pub mod watch;

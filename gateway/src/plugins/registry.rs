@@ -50,6 +50,37 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Binds `plugin` as `spec` says: checks the declared world and applies the defaults
+    /// (policies fail closed, chaos fails open; stateless plugins' instances are reused).
+    fn new(spec: BindingSpec, plugin: Arc<Plugin>, source: Source) -> Result<Self, ReloadError> {
+        if let Some(expected) = spec.world {
+            if expected != plugin.world {
+                return Err(ReloadError::WorldMismatch {
+                    binding: spec.name(),
+                    expected: expected.as_str(),
+                    actual: plugin.world.as_str(),
+                });
+            }
+        }
+        let fail = spec.fail.unwrap_or(match plugin.world {
+            World::Policy => FailMode::Closed,
+            World::Chaos => FailMode::Open,
+        });
+        Ok(Self {
+            name: spec.name(),
+            source,
+            config: Arc::from(spec.config_json()),
+            invoker: Invoker::new(
+                plugin,
+                spec.limits(),
+                spec.reuse.unwrap_or(true),
+                MAX_IDLE_INSTANCES,
+            ),
+            fail,
+            spec,
+        })
+    }
+
     /// The plugin's world.
     pub fn world(&self) -> World {
         self.invoker.plugin.world
@@ -367,32 +398,7 @@ impl PluginRegistry {
                     plugin
                 }
             };
-            if let Some(expected) = spec.world {
-                if expected != plugin.world {
-                    return Err(ReloadError::WorldMismatch {
-                        binding: spec.name(),
-                        expected: expected.as_str(),
-                        actual: plugin.world.as_str(),
-                    });
-                }
-            }
-            let fail = spec.fail.unwrap_or(match plugin.world {
-                World::Policy => FailMode::Closed,
-                World::Chaos => FailMode::Open,
-            });
-            bindings.push(Arc::new(Binding {
-                name: spec.name(),
-                source: Source::File,
-                config: Arc::from(spec.config_json()),
-                invoker: Invoker::new(
-                    plugin,
-                    spec.limits(),
-                    spec.reuse.unwrap_or(true),
-                    MAX_IDLE_INSTANCES,
-                ),
-                fail,
-                spec,
-            }));
+            bindings.push(Arc::new(Binding::new(spec, plugin, Source::File)?));
         }
         for upload in uploads {
             let invalid = |problem: String| ReloadError::Upload {
@@ -406,32 +412,11 @@ impl PluginRegistry {
                     Plugin::load(&upload.name, &upload.wasm).map_err(|e| invalid(e.to_string()))?,
                 ),
             };
-            if let Some(expected) = spec.world {
-                if expected != plugin.world {
-                    return Err(invalid(format!(
-                        "plugin implements {}, binding expects {}",
-                        plugin.world.as_str(),
-                        expected.as_str()
-                    )));
-                }
-            }
-            let fail = spec.fail.unwrap_or(match plugin.world {
-                World::Policy => FailMode::Closed,
-                World::Chaos => FailMode::Open,
-            });
-            bindings.push(Arc::new(Binding {
-                name: upload.name.clone(),
-                source: Source::Upload(upload.version),
-                config: Arc::from(spec.config_json()),
-                invoker: Invoker::new(
-                    plugin,
-                    spec.limits(),
-                    spec.reuse.unwrap_or(true),
-                    MAX_IDLE_INSTANCES,
-                ),
-                fail,
+            bindings.push(Arc::new(Binding::new(
                 spec,
-            }));
+                plugin,
+                Source::Upload(upload.version),
+            )?));
         }
         let mut names = std::collections::HashSet::new();
         for b in &bindings {
