@@ -13,9 +13,13 @@ async fn raw(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut req = f
-        .gateway
-        .client
+    // A fresh connection per request: after refusing an oversized body the server closes the
+    // connection, and a pooled client could otherwise race that close with the next request.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut req = client
         .request(method, f.gateway.url(path))
         .bearer_auth(ADMIN_KEY)
         .body(body);

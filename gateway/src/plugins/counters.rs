@@ -64,10 +64,19 @@ impl Counters {
                 if map.len() > LOCAL_SWEEP_THRESHOLD {
                     map.retain(|_, c| c.expires_at_ms > now_ms);
                 }
-                let counter = map.entry(key.to_string()).or_insert(LocalCounter {
-                    value: 0,
-                    expires_at_ms: now_ms + window_ms,
-                });
+                // Look up before inserting, so the common case allocates no key.
+                if !map.contains_key(key) {
+                    map.insert(
+                        key.to_string(),
+                        LocalCounter {
+                            value: 0,
+                            expires_at_ms: now_ms + window_ms,
+                        },
+                    );
+                }
+                let Some(counter) = map.get_mut(key) else {
+                    return Ok(0);
+                };
                 if counter.expires_at_ms <= now_ms {
                     *counter = LocalCounter {
                         value: 0,

@@ -37,6 +37,8 @@ pub enum Source {
 pub struct Binding {
     /// Binding name.
     pub name: String,
+    /// The name as handed to each call's context (shared, not re-allocated per call).
+    label: Arc<str>,
     /// Where it comes from.
     pub source: Source,
     /// Its `plugins.toml` entry.
@@ -68,6 +70,7 @@ impl Binding {
         });
         Ok(Self {
             name: spec.name(),
+            label: Arc::from(spec.name()),
             source,
             config: Arc::from(spec.config_json()),
             invoker: Invoker::new(
@@ -432,7 +435,7 @@ impl PluginRegistry {
 
     fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
         CallContext {
-            plugin: Arc::from(binding.name.as_str()),
+            plugin: Arc::clone(&binding.label),
             config,
             counters: self.counters.clone(),
             now_ms,

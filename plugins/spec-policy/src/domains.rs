@@ -16,20 +16,20 @@ pub fn url_host(url: &str) -> Option<String> {
     Some(host.trim_end_matches('.').to_string())
 }
 
-/// True when `host` is `domain` or one of its subdomains.
+/// True when `host` (already lower-case, as [`url_host`] returns it) is `domain` or one of
+/// its subdomains. Compares without allocating: this runs for every listed domain.
 pub fn matches(host: &str, domain: &str) -> bool {
-    let domain = domain
-        .trim()
-        .trim_start_matches("*.")
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    if domain.is_empty() {
+    let domain = domain.trim();
+    let domain = domain.strip_prefix("*.").unwrap_or(domain);
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_empty()
+        || host.len() < domain.len()
+        || !host.is_char_boundary(host.len() - domain.len())
+    {
         return false;
     }
-    host == domain
-        || (host.len() > domain.len()
-            && host.ends_with(&domain)
-            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+    let (head, tail) = host.split_at(host.len() - domain.len());
+    tail.eq_ignore_ascii_case(domain) && (head.is_empty() || head.ends_with('.'))
 }
 
 /// True when `host` matches any of `domains`.
