@@ -52,6 +52,19 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// The configuration of one call: the dynamic source the binding names, else its static
+    /// configuration.
+    fn config(&self, policies: Option<&Arc<str>>, chaos_rules: Option<&Arc<str>>) -> Arc<str> {
+        let dynamic = match self.spec.config_from {
+            Some(ConfigSource::Policies) => {
+                Some(policies.cloned().unwrap_or_else(|| Arc::from("{}")))
+            }
+            Some(ConfigSource::ChaosRules) => chaos_rules.cloned(),
+            None => None,
+        };
+        dynamic.unwrap_or_else(|| Arc::clone(&self.config))
+    }
+
     /// Binds `plugin` as `spec` says: checks the declared world and applies the defaults
     /// (policies fail closed, chaos fails open; stateless plugins' instances are reused).
     fn new(spec: BindingSpec, plugin: Arc<Plugin>, source: Source) -> Result<Self, ReloadError> {
@@ -449,9 +462,13 @@ impl PluginRegistry {
             .plugin_failures
             .with_label_values(&[&binding.name, failure.kind.as_str()])
             .inc();
+        self.count(binding, "failure");
+    }
+
+    fn count(&self, binding: &Binding, outcome: &str) {
         self.metrics
             .plugin_evaluations
-            .with_label_values(&[&binding.name, "failure"])
+            .with_label_values(&[&binding.name, outcome])
             .inc();
     }
 
@@ -471,12 +488,7 @@ impl PluginRegistry {
         policy_config: Option<Arc<str>>,
     ) -> PolicyOutcome {
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
-            let config = match binding.spec.config_from {
-                Some(ConfigSource::Policies) => {
-                    policy_config.clone().unwrap_or_else(|| Arc::from("{}"))
-                }
-                _ => Arc::clone(&binding.config),
-            };
+            let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
             let result = binding
                 .invoker
@@ -485,16 +497,10 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Decision::Allow) => {
-                    self.metrics
-                        .plugin_evaluations
-                        .with_label_values(&[&binding.name, "allow"])
-                        .inc();
+                    self.count(binding, "allow");
                 }
                 Ok(Decision::Deny(denial)) => {
-                    self.metrics
-                        .plugin_evaluations
-                        .with_label_values(&[&binding.name, "deny"])
-                        .inc();
+                    self.count(binding, "deny");
                     self.metrics
                         .policy_denials
                         .with_label_values(&[&request.tool, &request.action, &denial.code])
@@ -533,10 +539,7 @@ impl PluginRegistry {
         chaos_rules: Arc<str>,
     ) -> Option<Fault> {
         for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
-            let config = match binding.spec.config_from {
-                Some(ConfigSource::ChaosRules) => Arc::clone(&chaos_rules),
-                _ => Arc::clone(&binding.config),
-            };
+            let config = binding.config(None, Some(&chaos_rules));
             let started = Instant::now();
             let result = binding
                 .invoker
@@ -545,16 +548,10 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Fault::None) => {
-                    self.metrics
-                        .plugin_evaluations
-                        .with_label_values(&[&binding.name, "none"])
-                        .inc();
+                    self.count(binding, "none");
                 }
                 Ok(fault) => {
-                    self.metrics
-                        .plugin_evaluations
-                        .with_label_values(&[&binding.name, "fault"])
-                        .inc();
+                    self.count(binding, "fault");
                     self.metrics
                         .chaos_injections
                         .with_label_values(&[&request.tool, fault_label(&fault)])
@@ -579,12 +576,7 @@ impl PluginRegistry {
     ) -> Result<String, PolicyOutcome> {
         let mut response = response_json;
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
-            let config = match binding.spec.config_from {
-                Some(ConfigSource::Policies) => {
-                    policy_config.clone().unwrap_or_else(|| Arc::from("{}"))
-                }
-                _ => Arc::clone(&binding.config),
-            };
+            let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
             let result = binding
                 .invoker
@@ -597,10 +589,7 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {
-                    self.metrics
-                        .plugin_evaluations
-                        .with_label_values(&[&binding.name, "filtered"])
-                        .inc();
+                    self.count(binding, "filtered");
                     response = filtered;
                 }
                 Err(failure) => {
