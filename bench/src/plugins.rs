@@ -22,6 +22,10 @@ pub struct Args {
     /// The spec-policy component (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm/spec-policy.wasm")]
     plugin: PathBuf,
+    /// Also measure two smaller specs (scopes only; everything but the quota) to show where
+    /// the time goes.
+    #[arg(long)]
+    breakdown: bool,
     /// A policy that does nothing but answer (to measure the host's fixed cost per call).
     #[arg(long, default_value = "target/plugin-fixtures/deny-all.wasm")]
     empty_plugin: PathBuf,
@@ -126,12 +130,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reused_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, true, 4);
     let fresh_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, false, 4);
     let empty_invoker = Invoker::new(Arc::clone(&empty), limits, true, 4);
-    let context = || CallContext {
+    let scopes_only: Arc<str> = Arc::from(r#"{"scopes":["http_fetch:get"]}"#);
+    let no_quota: Arc<str> = {
+        let mut v: serde_json::Value = serde_json::from_str(&spec)?;
+        v["quotas"] = serde_json::json!([]);
+        Arc::from(v.to_string())
+    };
+    let context = |config: &Arc<str>| CallContext {
         plugin: Arc::from("spec-policy"),
-        config: Arc::clone(&spec),
+        config: Arc::clone(config),
         counters: counters.clone(),
         now_ms: NOW_MS,
     };
+    let (mut scopes_h, mut no_quota_h) = (histogram(), histogram());
     let (mut native, mut reused, mut fresh, mut empty_reused) =
         (histogram(), histogram(), histogram(), histogram());
 
@@ -152,13 +163,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     native.record(ns.max(1))?;
                 }
             }
-            for (invoker, histogram, expect_allow) in [
-                (&reused_invoker, &mut reused, true),
-                (&fresh_invoker, &mut fresh, true),
-                (&empty_invoker, &mut empty_reused, false),
-            ] {
+            let mut modes = vec![
+                (&reused_invoker, &mut reused, true, &spec),
+                (&fresh_invoker, &mut fresh, true, &spec),
+                (&empty_invoker, &mut empty_reused, false, &spec),
+            ];
+            if args.breakdown {
+                modes.push((&reused_invoker, &mut scopes_h, true, &scopes_only));
+                modes.push((&reused_invoker, &mut no_quota_h, true, &no_quota));
+            }
+            for (invoker, histogram, expect_allow, config) in modes {
                 for _ in 0..BATCH {
-                    let ctx = context();
+                    let ctx = context(config);
                     let t = Instant::now();
                     let d = invoker.evaluate(ctx, &req).await;
                     let ns = t.elapsed().as_nanos() as u64;
@@ -178,12 +194,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
 
     let n = summarise(&native);
-    let rows = [
+    let mut rows = vec![
         ("native (same Rust, no sandbox)", &native),
         ("wasm, reused instance (default)", &reused),
         ("wasm, fresh instance per call", &fresh),
         ("empty policy, reused (host cost)", &empty_reused),
     ];
+    if args.breakdown {
+        rows.push(("wasm reused, spec: scopes only", &scopes_h));
+        rows.push(("wasm reused, spec without quota", &no_quota_h));
+    }
     println!(
         "spec-policy evaluation, {} calls per mode (after {warmup} warm-up calls)",
         args.iterations

@@ -8,6 +8,47 @@ use crate::quotas;
 use crate::spec::PolicySpec;
 use gateway_sdk::{Decision, Host, Request};
 
+/// The request's local time, computed once per time zone.
+struct LocalClock<'z> {
+    now_ms: u64,
+    last: Option<(&'z str, Option<(u32, u32)>)>,
+}
+
+impl<'z> LocalClock<'z> {
+    fn new(now_ms: u64) -> Self {
+        Self { now_ms, last: None }
+    }
+
+    /// (weekday 0 = Sunday, minute of the day) in `zone`; `None` for an unknown zone.
+    fn at(&mut self, zone: &'z str) -> Option<(u32, u32)> {
+        match self.last {
+            Some((z, value)) if z == zone => value,
+            _ => {
+                let value = local_time(self.now_ms, zone);
+                self.last = Some((zone, value));
+                value
+            }
+        }
+    }
+}
+
+/// The only parameters the rules read. Parsed without building a JSON tree; strings borrow
+/// from the request unless they contain escapes.
+#[derive(Default, serde::Deserialize)]
+struct Params<'a> {
+    #[serde(borrow, default)]
+    url: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    intent: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> Params<'a> {
+    /// Reads `url` and `intent` when `params` is a JSON object (anything else reads as none).
+    fn read(params: &'a str) -> Self {
+        serde_json::from_str(params).unwrap_or_default()
+    }
+}
+
 /// Evaluates `request` against `spec`.
 pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decision {
     let scope = format!("{}:{}", request.tool, request.action);
@@ -17,12 +58,9 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
             format!("Scope '{scope}' is not allowed for this agent"),
         );
     }
-    let params: serde_json::Value = serde_json::from_str(&request.params).unwrap_or_default();
+    let params = Params::read(&request.params);
     if let Some(required) = spec.intent.as_deref() {
-        let declared = request
-            .intent
-            .as_deref()
-            .or_else(|| params.get("intent").and_then(|v| v.as_str()));
+        let declared = request.intent.as_deref().or(params.intent.as_deref());
         if let Some(declared) = declared {
             if declared != required {
                 return Decision::deny(
@@ -44,11 +82,7 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
     if request.tool == "http_fetch"
         && !(guards.allowed_domains.is_empty() && guards.blocked_domains.is_empty())
     {
-        let Some(host_name) = params
-            .get("url")
-            .and_then(|u| u.as_str())
-            .and_then(url_host)
-        else {
+        let Some(host_name) = params.url.as_deref().and_then(url_host) else {
             return Decision::deny(
                 "invalid_url",
                 "params.url must be an http(s) URL with a host",
@@ -64,9 +98,10 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
             );
         }
     }
+    let mut clock = LocalClock::new(request.now_ms);
     if let Some(window) = &guards.time_window {
         let zone = window.timezone.as_deref().unwrap_or("UTC");
-        let Some((_, minute)) = local_time(request.now_ms, zone) else {
+        let Some((_, minute)) = clock.at(zone) else {
             return Decision::deny(
                 "policy_misconfigured",
                 format!("Unknown time zone '{zone}'"),
@@ -91,7 +126,7 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
         }
     }
     if let Some(schedule) = spec.schedule.as_ref().filter(|s| s.enabled) {
-        let Some((weekday, minute)) = local_time(request.now_ms, &schedule.timezone) else {
+        let Some((weekday, minute)) = clock.at(&schedule.timezone) else {
             return Decision::deny(
                 "policy_misconfigured",
                 format!("Unknown time zone '{}'", schedule.timezone),
