@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod plugins;
 pub mod policies;
+pub mod refresh;
 pub mod state;
 pub mod store;
 pub mod telemetry;

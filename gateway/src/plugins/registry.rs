@@ -278,12 +278,11 @@ impl PluginRegistry {
     /// Runs [`PluginRegistry::sync_uploads`] every second until aborted.
     pub fn spawn_upload_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let registry = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
+        crate::refresh::every_interval("uploaded plugin", move || {
+            let registry = Arc::clone(&registry);
+            async move {
                 registry.sync_uploads().await;
+                Ok::<(), std::convert::Infallible>(())
             }
         })
     }

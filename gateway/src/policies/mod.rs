@@ -17,10 +17,7 @@ use sha2::{Digest, Sha256};
 use spec_policy::spec::{merge, PolicySpec};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How often the mirror re-reads the active policies.
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Most merged specs cached.
 const MAX_CACHED_MERGES: usize = 100_000;
 
@@ -83,18 +80,12 @@ impl PolicyBook {
         Ok(())
     }
 
-    /// Re-reads every [`SYNC_INTERVAL`] until aborted.
+    /// Re-reads the active policies every second until aborted.
     pub fn spawn_sync(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
         let book = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                if let Err(e) = book.sync(&store).await {
-                    tracing::warn!(error = %e, "policy refresh failed; serving the last known policies");
-                }
-            }
+        crate::refresh::every_interval("policy", move || {
+            let (book, store) = (Arc::clone(&book), store.clone());
+            async move { book.sync(&store).await }
         })
     }
 
@@ -134,7 +125,7 @@ impl PolicyBook {
 }
 
 /// The `spec-policy` configuration for a request, when a live binding needs it.
-pub async fn config_for(state: &AppState, set: &PluginSet, request: &Request) -> Option<Arc<str>> {
+pub fn config_for(state: &AppState, set: &PluginSet, request: &Request) -> Option<Arc<str>> {
     set.needs_policy_config(&request.tool, &request.agent_role)
         .then(|| {
             Arc::clone(

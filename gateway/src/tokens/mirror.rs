@@ -11,11 +11,8 @@ use crate::store::{now_ms, Store, StoreError};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
-/// How often the mirror re-reads changes from the database.
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Each refresh re-reads this much before the previous one, to absorb clock skew between
 /// instances writing the same database.
 const SYNC_OVERLAP_MS: i64 = 5_000;
@@ -71,18 +68,12 @@ impl AccessMirror {
         Ok(())
     }
 
-    /// Runs [`AccessMirror::sync`] every [`SYNC_INTERVAL`] until the task is aborted.
+    /// Runs [`AccessMirror::sync`] every second until the task is aborted.
     pub fn spawn_sync(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
         let mirror = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                if let Err(e) = mirror.sync(&store).await {
-                    tracing::warn!(error = %e, "access mirror refresh failed; serving the last known state");
-                }
-            }
+        crate::refresh::every_interval("access mirror", move || {
+            let (mirror, store) = (Arc::clone(&mirror), store.clone());
+            async move { mirror.sync(&store).await }
         })
     }
 
@@ -113,10 +104,5 @@ impl AccessMirror {
     /// True when the token id is revoked.
     pub fn is_revoked(&self, token_id: &Uuid) -> bool {
         self.revoked.read().contains_key(token_id)
-    }
-
-    /// Number of live revocations held.
-    pub fn revoked_count(&self) -> usize {
-        self.revoked.read().len()
     }
 }
