@@ -8,7 +8,9 @@ use crate::config::Config;
 use crate::crypto::agent_keys::AgentKeyPool;
 use crate::crypto::token::TokenSealer;
 use crate::metrics::{track_http, Metrics};
+use crate::pipeline::services::ProxyServices;
 use crate::plugins::counters::Counters;
+use crate::tools::credentials::Credentials;
 use crate::plugins::registry::PluginRegistry;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
@@ -134,6 +136,30 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         None
     };
     let chaos_rules = crate::chaos_rules::ChaosRules::new(config.settings.chaos_on_start);
+    let credentials = Arc::new(Credentials::new(config.secrets.kek.clone()));
+    credentials
+        .refresh(&store)
+        .await
+        .context("loading the active tool credentials")?;
+    tasks.push(crate::refresh::every_interval("tool credentials", {
+        let credentials = Arc::clone(&credentials);
+        let store = store.clone();
+        move || {
+            let credentials = Arc::clone(&credentials);
+            let store = store.clone();
+            async move { credentials.refresh(&store).await }
+        }
+    }));
+    let proxy = ProxyServices::new(
+        &config.settings.proxy,
+        credentials,
+        redis
+            .clone()
+            .map(|conn| (conn, config.settings.redis_key_prefix.clone())),
+        store.clone(),
+        Arc::clone(&metrics),
+    )
+    .context("building the proxy pipeline")?;
     let state = AppState::new(Shared {
         config,
         store,
@@ -146,6 +172,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         plugins,
         policies,
         chaos_rules,
+        proxy,
         redis,
         started_at: Instant::now(),
     });
@@ -232,6 +259,9 @@ impl App {
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        // In-flight requests have finished; write their audit rows before closing.
+        state.proxy.begin_shutdown();
+        state.proxy.audit.close().await;
         drop(tasks);
         drop(_plugin_watcher);
         state.store.close().await;

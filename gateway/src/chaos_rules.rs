@@ -91,6 +91,11 @@ impl ChaosRules {
             .collect()
     }
 
+    /// True when no rule is set (chaos is off).
+    pub fn is_empty(&self) -> bool {
+        self.rules.lock().is_empty()
+    }
+
     /// The plugin configuration for the current rules.
     pub fn config(&self) -> Arc<str> {
         Arc::clone(&self.config.lock())

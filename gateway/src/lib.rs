@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod chaos_rules;
@@ -13,10 +14,13 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod metrics;
+pub mod pipeline;
 pub mod plugins;
 pub mod policies;
 pub mod refresh;
+pub mod resilience;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod tools;

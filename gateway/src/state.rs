@@ -40,6 +40,8 @@ pub struct Shared {
     pub policies: Arc<crate::policies::PolicyBook>,
     /// Chaos rules applied by the chaos plugin.
     pub chaos_rules: crate::chaos_rules::ChaosRules,
+    /// The proxy pipeline's services.
+    pub proxy: crate::pipeline::services::ProxyServices,
     /// Redis connection, when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// When this process started serving.

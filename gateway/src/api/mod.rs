@@ -3,11 +3,13 @@
 
 pub mod agents;
 pub mod chaos;
+pub mod creds;
 pub mod fallback;
 pub mod health;
 pub mod json;
 pub mod plugins;
 pub mod policies;
+pub mod proxy;
 pub mod query;
 pub mod time;
 pub mod tokens;
@@ -54,9 +56,20 @@ pub fn routes(state: AppState) -> Router {
                 .delete(policies::delete),
         )
         .route("/api/policy-logs", get(policies::logs))
+        .route("/api/proxy/status", get(proxy::status))
+        .route("/api/proxy/logs", get(proxy::logs))
+        .route("/api/admin/creds", get(creds::list))
+        .route("/api/admin/creds/set", post(creds::set))
+        .route("/api/admin/creds/activate", post(creds::activate))
+        .route(
+            "/api/admin/creds/{key}",
+            get(creds::active).delete(creds::delete),
+        )
+        .route("/api/admin/creds/{tool}/versions", get(creds::versions))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let open = Router::new()
         .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))
+        .route("/api/proxy-request", post(proxy::proxy_request))
         .route("/health", get(health::health))
         .route("/api/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -241,6 +241,7 @@ pub async fn logs(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation(vec!["limit: 1 to 100".into()]));
     }
+    state.proxy.audit.flush().await;
     let rows = state
         .store
         .list_policy_logs(q.policy_id.as_deref(), q.agent_id.as_deref(), limit)

@@ -4,8 +4,10 @@
 //! is loaded first if present) or the matching command-line flag. Secrets are read from the
 //! environment only, never from flags, so that they do not show in the process list.
 
+mod proxy;
 mod secrets;
 
+pub use proxy::{ProxySettings, UpstreamMode};
 pub use secrets::{generate_secret_lines, SecretError, Secrets};
 
 use clap::{Args, ValueEnum};
@@ -73,6 +75,10 @@ pub struct Settings {
     /// Log output: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Settings of the proxy pipeline.
+    #[command(flatten)]
+    pub proxy: ProxySettings,
 }
 
 /// Parses an on/off switch (`on`, `off`, `true`, `false`, `1`, `0`).

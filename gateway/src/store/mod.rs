@@ -6,8 +6,10 @@
 //! submodules.
 
 pub mod agents;
+pub mod credentials;
 pub mod plugin_uploads;
 pub mod policies;
+pub mod request_logs;
 pub mod tokens;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

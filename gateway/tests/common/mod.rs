@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use gateway::config::{Config, Environment, LogFormat, Secrets, Settings};
+use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
 use gateway::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -113,6 +113,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         chaos_on_start: false,
         data_dir,
         log_format: LogFormat::Text,
+        proxy: ProxySettings::default(),
     }
 }
 

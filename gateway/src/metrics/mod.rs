@@ -3,6 +3,8 @@
 //! No label takes values that grow with the number of agents or tokens: routes are the
 //! matched route templates, never raw paths.
 
+pub mod proxy;
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -44,6 +46,8 @@ pub struct Metrics {
     pub policy_denials: IntCounterVec,
     /// Chaos faults injected by tool and fault.
     pub chaos_injections: IntCounterVec,
+    /// The proxy pipeline's families.
+    pub proxy: proxy::ProxyMetrics,
 }
 
 /// Plugin call duration buckets in seconds, from 1 µs to 100 ms.
@@ -149,8 +153,10 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("unique process collector");
+        let proxy = proxy::ProxyMetrics::register(&registry);
         Self {
             registry,
+            proxy,
             agent_creations,
             token_generations,
             token_validations,

@@ -1,0 +1,113 @@
+//! The audit log: one `request_logs` row per proxy request and one `policy_logs` row per
+//! policy decision, handed to a bounded queue and written in batches by one background
+//! writer, never on the request path. [`Audit::flush`] waits until everything queued so
+//! far is written; [`Audit::close`] drains the queue on graceful shutdown.
+
+use crate::metrics::Metrics;
+use crate::store::policies::PolicyLogRow;
+use crate::store::request_logs::RequestLogRow;
+use crate::store::Store;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Most rows written in one batch.
+const BATCH: usize = 512;
+
+enum Message {
+    Request(RequestLogRow),
+    Policy(PolicyLogRow),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Hands audit rows to the background writer.
+pub struct Audit {
+    queue: mpsc::Sender<Message>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Audit {
+    /// Starts the writer over `store`, with a queue of `capacity` rows.
+    pub fn start(store: Store, capacity: usize, metrics: Arc<Metrics>) -> Self {
+        let (queue, inbox) = mpsc::channel(capacity.max(1));
+        let writer = tokio::spawn(write_batches(store, inbox, Arc::clone(&metrics)));
+        Self {
+            queue,
+            writer: Mutex::new(Some(writer)),
+            metrics,
+        }
+    }
+
+    fn enqueue(&self, message: Message) {
+        if self.queue.try_send(message).is_err() {
+            self.metrics.proxy.audit_dropped.inc();
+            tracing::warn!("audit queue full (or closed): a row was dropped");
+        }
+    }
+
+    /// Queues a request row.
+    pub fn request(&self, row: RequestLogRow) {
+        self.enqueue(Message::Request(row));
+    }
+
+    /// Queues a policy decision row.
+    pub fn policy(&self, row: PolicyLogRow) {
+        self.enqueue(Message::Policy(row));
+    }
+
+    /// Waits until every row queued before this call is written (or given up on).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    /// Writes what is queued and stops the writer. Rows queued afterwards are dropped.
+    pub async fn close(&self) {
+        self.flush().await;
+        let writer = self.writer.lock().take();
+        if let Some(writer) = writer {
+            writer.abort();
+            let _ = writer.await;
+        }
+    }
+}
+
+async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {
+    let mut messages = Vec::with_capacity(BATCH);
+    let mut requests = Vec::with_capacity(BATCH);
+    let mut policies = Vec::new();
+    loop {
+        if inbox.recv_many(&mut messages, BATCH).await == 0 {
+            return;
+        }
+        let mut acks = Vec::new();
+        for message in messages.drain(..) {
+            match message {
+                Message::Request(row) => requests.push(row),
+                Message::Policy(row) => policies.push(row),
+                Message::Flush(ack) => acks.push(ack),
+            }
+        }
+        if !requests.is_empty() {
+            if let Err(e) = store.insert_request_logs(&requests).await {
+                metrics.proxy.audit_dropped.inc_by(requests.len() as u64);
+                tracing::error!(error = %e, rows = requests.len(), "writing request log rows failed; they are lost");
+            }
+            requests.clear();
+        }
+        if !policies.is_empty() {
+            if let Err(e) = store.insert_policy_logs(&policies).await {
+                metrics.proxy.audit_dropped.inc_by(policies.len() as u64);
+                tracing::error!(error = %e, rows = policies.len(), "writing policy log rows failed; they are lost");
+            }
+            policies.clear();
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}

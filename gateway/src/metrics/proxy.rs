@@ -1,0 +1,116 @@
+//! Metric families of the proxy pipeline, with the names the ops files (alerts, dashboards)
+//! expect.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Proxy request duration buckets in milliseconds, from 0.25 ms to 6400 ms.
+const REQUEST_DURATION_MS_BUCKETS: &[f64] = &[
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0,
+    6400.0,
+];
+
+/// The proxy pipeline's families.
+pub struct ProxyMetrics {
+    /// Proxy requests by tool, action and status code, counted once per request.
+    pub requests: IntCounterVec,
+    /// Proxy request duration in ms by tool and action.
+    pub duration_ms: HistogramVec,
+    /// Requests refused by a rate limit, by scope (`agent`, `agent_tool`).
+    pub rate_limited: IntCounterVec,
+    /// Cache hits by tool and action.
+    pub cache_hits: IntCounterVec,
+    /// Cache misses by tool and action.
+    pub cache_misses: IntCounterVec,
+    /// Retries by tool, action and reason.
+    pub retries: IntCounterVec,
+    /// Calls refused by an open breaker, by tool.
+    pub breaker_fastfail: IntCounterVec,
+    /// Breaker state by tool (0 closed, 1 half-open, 2 open).
+    pub breaker_state: IntGaugeVec,
+    /// Calls refused by a full bulkhead, by tool.
+    pub bulkhead_rejections: IntCounterVec,
+    /// Audit rows dropped because the queue was full or the database refused them.
+    pub audit_dropped: IntCounter,
+}
+
+impl ProxyMetrics {
+    /// Creates the families and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Self {
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let duration_ms = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_request_duration_ms",
+                "Proxy request duration in milliseconds by tool and action.",
+            )
+            .buckets(REQUEST_DURATION_MS_BUCKETS.to_vec()),
+            &["tool", "action"],
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(duration_ms.clone()))
+            .expect("unique metric");
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "gateway_breaker_state",
+                "Circuit breaker state by tool (0 closed, 1 half-open, 2 open).",
+            ),
+            &["tool"],
+        )
+        .expect("valid metric name");
+        registry
+            .register(Box::new(breaker_state.clone()))
+            .expect("unique metric");
+        let audit_dropped = IntCounter::new(
+            "gateway_audit_dropped_total",
+            "Audit rows dropped (queue full or database refusing writes).",
+        )
+        .expect("valid metric name");
+        registry
+            .register(Box::new(audit_dropped.clone()))
+            .expect("unique metric");
+        Self {
+            requests: counter_vec(
+                "gateway_requests_total",
+                "Proxy requests by tool, action and status code.",
+                &["tool", "action", "code"],
+            ),
+            duration_ms,
+            rate_limited: counter_vec(
+                "gateway_rate_limited_total",
+                "Proxy requests refused by a rate limit, by scope.",
+                &["scope"],
+            ),
+            cache_hits: counter_vec(
+                "gateway_cache_hits_total",
+                "Response cache hits by tool and action.",
+                &["tool", "action"],
+            ),
+            cache_misses: counter_vec(
+                "gateway_cache_misses_total",
+                "Response cache misses by tool and action.",
+                &["tool", "action"],
+            ),
+            retries: counter_vec(
+                "gateway_retries_total",
+                "Upstream retries by tool, action and reason.",
+                &["tool", "action", "reason"],
+            ),
+            breaker_fastfail: counter_vec(
+                "gateway_breaker_fastfail_total",
+                "Calls refused by an open circuit breaker, by tool.",
+                &["tool"],
+            ),
+            breaker_state,
+            bulkhead_rejections: counter_vec(
+                "gateway_bulkhead_rejections_total",
+                "Calls refused by a full bulkhead, by tool.",
+                &["tool"],
+            ),
+            audit_dropped,
+        }
+    }
+}

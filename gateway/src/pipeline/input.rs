@@ -1,0 +1,114 @@
+//! Step 1 of the pipeline: the request body (and `Authorization: Bearer` token), read into
+//! a known tool, action and validated parameters.
+
+use super::failure::Failure;
+use crate::catalog::ToolName;
+use crate::tools::actions::{self, ActionSpec};
+use crate::tools::{PreparedCall, Tools};
+use axum::http::{header, HeaderMap};
+use serde_json::{json, Map, Value};
+
+/// A proxy request that passed step 1.
+pub struct ProxyInput {
+    /// The agent token.
+    pub token: String,
+    /// What is called.
+    pub spec: &'static ActionSpec,
+    /// The parameters as sent (plugins and the cache key see these).
+    pub params: Value,
+    /// The validated parameters.
+    pub prepared: PreparedCall,
+    /// Stated intent (top-level, or inside the parameters).
+    pub intent: Option<String>,
+}
+
+/// What step 1 could read even when it failed, for the audit row.
+#[derive(Debug, Default, Clone)]
+pub struct Named {
+    /// Tool as sent.
+    pub tool: String,
+    /// Action as sent.
+    pub action: String,
+}
+
+const MISSING: &str =
+    "Missing required fields: agent_token, tool, action, and params are required.";
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+fn take_string(body: &mut Map<String, Value>, name: &str) -> Option<String> {
+    match body.remove(name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+/// Reads the body. `named` receives the tool and action as soon as they are known.
+pub fn read(
+    headers: &HeaderMap,
+    body: &[u8],
+    tools: &Tools,
+    named: &mut Named,
+) -> Result<ProxyInput, Failure> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+        Failure::bad_request("invalid_json", "Request body is not valid JSON")
+            .field("details", json!([e.to_string()]))
+    })?;
+    let Value::Object(mut body) = parsed else {
+        return Err(Failure::bad_request("missing_fields", MISSING)
+            .field("details", json!(["body: must be a JSON object"])));
+    };
+    let tool = take_string(&mut body, "tool");
+    let action = take_string(&mut body, "action");
+    named.tool = tool.clone().unwrap_or_default();
+    named.action = action.clone().unwrap_or_default();
+    let token = take_string(&mut body, "agent_token").or_else(|| bearer(headers));
+    let params = body.remove("params").filter(Value::is_object);
+    let intent = take_string(&mut body, "intent");
+    let mut missing = Vec::new();
+    for (name, present) in [
+        ("agent_token", token.is_some()),
+        ("tool", tool.is_some()),
+        ("action", action.is_some()),
+        ("params", params.is_some()),
+    ] {
+        if !present {
+            missing.push(format!("{name}: required"));
+        }
+    }
+    let (Some(token), Some(tool), Some(action), Some(params)) = (token, tool, action, params)
+    else {
+        return Err(Failure::bad_request("missing_fields", MISSING).field("details", json!(missing)));
+    };
+    let tool_name: ToolName = tool.parse().map_err(|()| {
+        Failure::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
+    })?;
+    let spec = actions::find(tool_name, &action).ok_or_else(|| {
+        Failure::bad_request(
+            "unsupported_action",
+            format!("Unsupported action: {action} for tool: {tool}"),
+        )
+        .field("details", json!({ "available_actions": actions::names_of(tool_name) }))
+    })?;
+    let prepared = tools.prepare(tool_name, spec.action, &params).map_err(|details| {
+        Failure::bad_request("invalid_params", "Parameter validation failed")
+            .field("details", json!(details))
+    })?;
+    let intent = intent.or_else(|| {
+        params
+            .get("intent")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    Ok(ProxyInput {
+        token,
+        spec,
+        params,
+        prepared,
+        intent,
+    })
+}

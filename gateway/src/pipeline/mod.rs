@@ -1,0 +1,475 @@
+//! The proxy pipeline: what `/api/proxy-request` does, in order, top to bottom.
+//!
+//! ```text
+//!  1 parse + validate body                 400
+//!  2 open token, expiry, revoked, agent    403
+//!  3 claims: tool ∈ tools, permission      403
+//!  4 rate limit (agent, agent+tool)        429 + Retry-After
+//!  5 policy plugins → allow / deny         403 {error:"Policy denied", reason}
+//!  6 chaos plugin (per upstream attempt)   injected delay / 5xx / timeout
+//!  7 cache lookup                          hit → 200
+//!  8 breaker → bulkhead → retry → tool     502 / 503 / 504
+//!  9 policy response filters               redaction
+//! 10 metrics + audit rows (queued)
+//! ```
+
+pub mod failure;
+pub mod input;
+pub mod services;
+mod upstream_call;
+
+use crate::catalog::ToolName;
+use crate::crypto::token::Claims;
+use crate::plugins::bindings::Request;
+use crate::plugins::registry::PolicyOutcome;
+use crate::resilience::cache;
+use crate::resilience::rate_limit::{Limit, Scope};
+use crate::state::AppState;
+use crate::store::policies::PolicyLogRow;
+use crate::store::request_logs::RequestLogRow;
+use crate::tokens::{rotation_recommended, Rejection};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use failure::Failure;
+use input::{Named, ProxyInput};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the audit row and metrics need to know about a request, filled in as it goes.
+#[derive(Default)]
+struct Trail {
+    named: Named,
+    agent_id: Option<String>,
+    policy_decision: Option<&'static str>,
+    chaos_fault: Option<&'static str>,
+    cached: bool,
+    headers: Vec<(&'static str, String)>,
+}
+
+/// Runs one proxy request and answers it.
+pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+    let started = Instant::now();
+    let correlation_id = correlation_id(headers);
+    let mut trail = Trail::default();
+    let outcome = if state.proxy.is_shutting_down() {
+        Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "Service is shutting down",
+        ))
+    } else {
+        run(state, headers, body, &correlation_id, &mut trail, started).await
+    };
+    finish(state, &trail, &correlation_id, outcome, started)
+}
+
+/// Answers a proxy request whose body could not be read (too large, broken stream).
+pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: Failure) -> Response {
+    let correlation_id = correlation_id(headers);
+    finish(state, &Trail::default(), &correlation_id, Err(failure), Instant::now())
+}
+
+/// Adds the trail's headers and the correlation id, then step 10: metrics and audit row.
+fn finish(
+    state: &AppState,
+    trail: &Trail,
+    correlation_id: &str,
+    outcome: Result<Response, Failure>,
+    started: Instant,
+) -> Response {
+    let (mut response, code) = match outcome {
+        Ok(response) => (response, None),
+        Err(failure) => {
+            let code = failure.code;
+            (failure.into_response(), Some(code))
+        }
+    };
+    for (name, value) in &trail.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        response.headers_mut().insert("x-correlation-id", v);
+    }
+    record(state, trail, correlation_id, response.status(), code, started);
+    response
+}
+
+/// Steps 1–9.
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    correlation_id: &str,
+    trail: &mut Trail,
+    started: Instant,
+) -> Result<Response, Failure> {
+    let proxy = &state.proxy;
+    let now = Utc::now();
+
+    // 1. Parse and validate the body.
+    let input = input::read(headers, body, &proxy.tools, &mut trail.named)?;
+    let spec = input.spec;
+
+    // 2. Open the token: seal, expiry, revocation, agent status.
+    let claims = state
+        .tokens
+        .validate(&input.token, now)
+        .await
+        .map_err(token_failure)?;
+    trail.agent_id = Some(claims.sub.to_string());
+    if rotation_recommended(&claims, now) {
+        trail
+            .headers
+            .push(("x-token-rotation-recommended", "true".into()));
+        let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        trail.headers.push((
+            "x-token-expires-at",
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ));
+    }
+
+    // 3. The token's claims must grant the tool and the action's permission.
+    check_claims(&claims, spec.tool, spec.permission)?;
+    if !proxy.tools.is_configured(spec.tool) {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tool_not_configured",
+            format!("{} not configured - no active credential found", spec.tool),
+        ));
+    }
+
+    // 4. Rate limits.
+    rate_limit(state, &claims, spec.tool, now.timestamp_millis(), trail).await?;
+
+    // 5. Policy plugins.
+    let set = state.plugins.current();
+    let request = plugin_request(correlation_id, &claims, &input, now.timestamp_millis());
+    let policy_config = crate::policies::config_for(state, &set, &request);
+    if proxy.settings.policies_enabled {
+        let outcome = state
+            .plugins
+            .evaluate(&set, &request, policy_config.clone())
+            .await;
+        audit_policy(state, &request, &outcome);
+        match outcome {
+            PolicyOutcome::Allow => trail.policy_decision = Some("allow"),
+            PolicyOutcome::Deny { code, reason, .. } => {
+                trail.policy_decision = Some("deny");
+                return Err(Failure::forbidden("policy_denied", "Policy denied")
+                    .field("reason", reason)
+                    .field("rule", code));
+            }
+            PolicyOutcome::Failed { .. } => {
+                trail.policy_decision = Some("error");
+                return Err(Failure::forbidden("policy_error", "Policy denied"));
+            }
+        }
+    }
+
+    // 6. Chaos: the plugin is asked per upstream attempt, in step 8, when rules are active.
+    let chaos = (!state.chaos_rules.is_empty()).then(|| upstream_call::Chaos {
+        set: &set,
+        plugins: &state.plugins,
+        request: &request,
+        rules: state.chaos_rules.config(),
+    });
+
+    // 7. Cache lookup.
+    let cache_key = (spec.cacheable && !matches!(proxy.cache, cache::ResponseCache::Off))
+        .then(|| cache::key(spec.tool.as_str(), spec.action, &input.params));
+    let mut data = None;
+    if let Some(key) = &cache_key {
+        let labels = [spec.tool.as_str(), spec.action];
+        data = proxy.cache.get(key).await;
+        let (family, header) = match data {
+            Some(_) => (&state.metrics.proxy.cache_hits, "HIT"),
+            None => (&state.metrics.proxy.cache_misses, "MISS"),
+        };
+        family.with_label_values(&labels).inc();
+        trail.headers.push(("x-cache", header.into()));
+        trail.cached = data.is_some();
+    }
+
+    // 8. Breaker → bulkhead → retry → tool, inside the request's deadline.
+    let data = match data {
+        Some(hit) => hit,
+        None => {
+            let deadline = tokio::time::Instant::from_std(started) + proxy.deadline();
+            let fresh = Arc::new(
+                upstream_call::call(
+                    state,
+                    spec,
+                    &input.prepared,
+                    chaos,
+                    deadline,
+                    &mut trail.chaos_fault,
+                )
+                .await?,
+            );
+            if let Some(key) = cache_key {
+                proxy
+                    .cache
+                    .put(key, Arc::clone(&fresh), proxy.cache_ttl(spec.tool))
+                    .await;
+            }
+            fresh
+        }
+    };
+
+    // 9. Policy response filters.
+    let data = if proxy.settings.policies_enabled {
+        filter_response(state, &set, &request, policy_config, &data).await?
+    } else {
+        Arc::unwrap_or_clone(data)
+    };
+
+    Ok(Json(json!({
+        "success": true,
+        "data": data,
+        "metadata": {
+            "agent_id": claims.sub,
+            "agent_name": claims.name,
+            "tool": spec.tool,
+            "action": spec.action,
+            "response_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "cached": trail.cached,
+        },
+    }))
+    .into_response())
+}
+
+fn correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn token_failure(rejection: Rejection) -> Failure {
+    match rejection {
+        Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey => {
+            Failure::forbidden("invalid_token", "Invalid token")
+        }
+        Rejection::Expired => Failure::forbidden("token_expired", "Token expired"),
+        Rejection::Revoked => Failure::forbidden("token_revoked", "Token has been revoked"),
+        Rejection::AgentNotActive => Failure::forbidden("agent_not_active", "Agent is not active"),
+    }
+}
+
+fn check_claims(
+    claims: &Claims,
+    tool: ToolName,
+    permission: crate::catalog::Permission,
+) -> Result<(), Failure> {
+    if !claims.tools.contains(&tool) {
+        return Err(Failure::forbidden(
+            "tool_not_granted",
+            format!("Token does not grant the tool {tool}"),
+        ));
+    }
+    if !claims.permissions.contains(&permission) {
+        return Err(Failure::forbidden(
+            "permission_not_granted",
+            format!("Token does not grant the {} permission", permission.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+async fn rate_limit(
+    state: &AppState,
+    claims: &Claims,
+    tool: ToolName,
+    now_ms: i64,
+    trail: &mut Trail,
+) -> Result<(), Failure> {
+    let settings = &state.proxy.settings;
+    let mut limits = Vec::with_capacity(2);
+    if settings.rate_limit_per_agent > 0 {
+        limits.push(Limit {
+            scope: Scope::Agent,
+            key: claims.sub.to_string(),
+            per_minute: settings.rate_limit_per_agent,
+        });
+    }
+    if settings.rate_limit_per_agent_tool > 0 {
+        limits.push(Limit {
+            scope: Scope::AgentTool,
+            key: format!("{}:{tool}", claims.sub),
+            per_minute: settings.rate_limit_per_agent_tool,
+        });
+    }
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let verdict = match state.proxy.limiter.check(&limits, now_ms).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Fail open: a rate-limit store outage must not take the gateway down with it.
+            tracing::warn!(error = %e, "rate limit store unavailable; request let through");
+            return Ok(());
+        }
+    };
+    let reset_secs = verdict.reset.as_millis().div_ceil(1000);
+    trail
+        .headers
+        .push(("x-ratelimit-limit", verdict.limit.to_string()));
+    trail
+        .headers
+        .push(("x-ratelimit-remaining", verdict.remaining.to_string()));
+    trail
+        .headers
+        .push(("x-ratelimit-reset", reset_secs.to_string()));
+    if verdict.allowed {
+        return Ok(());
+    }
+    state
+        .metrics
+        .proxy
+        .rate_limited
+        .with_label_values(&[verdict.scope.as_str()])
+        .inc();
+    let retry_after = verdict.retry_after.as_millis().div_ceil(1000).max(1) as u64;
+    Err(Failure::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Rate limit exceeded",
+    )
+    .field("retry_after", retry_after)
+    .field("scope", verdict.scope.as_str())
+    .header("retry-after", retry_after))
+}
+
+fn plugin_request(
+    correlation_id: &str,
+    claims: &Claims,
+    input: &ProxyInput,
+    now_ms: i64,
+) -> Request {
+    Request {
+        correlation_id: correlation_id.to_string(),
+        agent_id: claims.sub.to_string(),
+        agent_name: claims.name.clone(),
+        agent_role: claims.role.clone(),
+        tool: input.spec.tool.as_str().to_string(),
+        action: input.spec.action.to_string(),
+        params: input.params.to_string(),
+        intent: input.intent.clone(),
+        token_tools: claims.tools.iter().map(|t| t.as_str().to_string()).collect(),
+        token_permissions: claims
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect(),
+        now_ms: now_ms.max(0) as u64,
+        seed: rand::random(),
+    }
+}
+
+async fn filter_response(
+    state: &AppState,
+    set: &crate::plugins::registry::PluginSet,
+    request: &Request,
+    policy_config: Option<Arc<str>>,
+    data: &Value,
+) -> Result<Value, Failure> {
+    let filtered = state
+        .plugins
+        .filter_response(set, request, policy_config, data.to_string())
+        .await
+        .map_err(|_| Failure::forbidden("policy_error", "Policy denied"))?;
+    serde_json::from_str(&filtered).map_err(|_| Failure::forbidden("policy_error", "Policy denied"))
+}
+
+fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
+    let (decision, reason, binding) = match outcome {
+        PolicyOutcome::Allow => ("allow", None, None),
+        PolicyOutcome::Deny {
+            binding, reason, ..
+        } => ("deny", Some(reason.clone()), Some(binding.clone())),
+        PolicyOutcome::Failed { binding, kind } => (
+            "error",
+            Some(format!("plugin failure: {}", kind.as_str())),
+            Some(binding.clone()),
+        ),
+    };
+    state.proxy.audit.policy(PolicyLogRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        policy_id: binding,
+        agent_id: request.agent_id.clone(),
+        tool: request.tool.clone(),
+        action: request.action.clone(),
+        decision: decision.into(),
+        reason,
+        request_data: Some(json!({ "correlation_id": request.correlation_id }).to_string()),
+        response_data: None,
+        created_at: request.now_ms as i64,
+    });
+}
+
+/// The metric label of a tool or action as sent: known names only, so that callers cannot
+/// grow the label set.
+fn label<'a>(named: &'a str, known: bool) -> &'a str {
+    if known {
+        named
+    } else {
+        "unknown"
+    }
+}
+
+fn record(
+    state: &AppState,
+    trail: &Trail,
+    correlation_id: &str,
+    status: StatusCode,
+    code: Option<&'static str>,
+    started: Instant,
+) {
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let tool_known = trail.named.tool.parse::<ToolName>().ok();
+    let action_known = tool_known
+        .and_then(|t| crate::tools::actions::find(t, &trail.named.action))
+        .is_some();
+    let tool = label(&trail.named.tool, tool_known.is_some());
+    let action = label(&trail.named.action, action_known);
+    let metrics = &state.metrics.proxy;
+    metrics
+        .requests
+        .with_label_values(&[tool, action, status.as_str()])
+        .inc();
+    metrics
+        .duration_ms
+        .with_label_values(&[tool, action])
+        .observe(elapsed_ms);
+    state.proxy.audit.request(RequestLogRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        correlation_id: correlation_id.to_string(),
+        agent_id: trail.agent_id.clone(),
+        tool: truncate(&trail.named.tool),
+        action: truncate(&trail.named.action),
+        status_code: i64::from(status.as_u16()),
+        success: i64::from(status.is_success()),
+        error_code: code.map(str::to_string),
+        response_time_ms: elapsed_ms,
+        cached: i64::from(trail.cached),
+        policy_decision: trail.policy_decision.map(str::to_string),
+        chaos_fault: trail.chaos_fault.map(str::to_string),
+        created_at: Utc::now().timestamp_millis(),
+    });
+}
+
+/// Tool and action names as sent, cut to a sane length for the audit row.
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}

@@ -1,0 +1,146 @@
+//! What the proxy pipeline works with, built once at start: the tools, limits, breakers,
+//! bulkheads, retry policy, response cache and audit queue.
+
+use crate::audit::Audit;
+use crate::catalog::ToolName;
+use crate::config::ProxySettings;
+use crate::metrics::Metrics;
+use crate::resilience::breaker::{Breaker, BreakerSettings};
+use crate::resilience::bulkhead::Bulkhead;
+use crate::resilience::cache::ResponseCache;
+use crate::resilience::rate_limit::RateLimiter;
+use crate::resilience::retry::RetryPolicy;
+use crate::store::Store;
+use crate::tools::credentials::Credentials;
+use crate::tools::Tools;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One value per tool.
+pub struct PerTool<T>([T; 4]);
+
+impl<T> PerTool<T> {
+    fn new(make: impl Fn(ToolName) -> T) -> Self {
+        Self(ToolName::ALL.map(make))
+    }
+
+    /// The value of `tool`.
+    pub fn get(&self, tool: ToolName) -> &T {
+        let index = ToolName::ALL.iter().position(|t| *t == tool).unwrap_or(0);
+        &self.0[index]
+    }
+}
+
+/// The proxy pipeline's services.
+pub struct ProxyServices {
+    /// Settings read at start.
+    pub settings: ProxySettings,
+    /// The four tools.
+    pub tools: Tools,
+    /// Active tool credentials.
+    pub credentials: Arc<Credentials>,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    /// Circuit breakers.
+    pub breakers: PerTool<Breaker>,
+    /// Bulkheads.
+    pub bulkheads: PerTool<Bulkhead>,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Response cache.
+    pub cache: ResponseCache,
+    /// Audit queue.
+    pub audit: Audit,
+    shutting_down: AtomicBool,
+}
+
+impl ProxyServices {
+    /// Builds the services; `redis` makes limits and the cache shared.
+    pub fn new(
+        settings: &ProxySettings,
+        credentials: Arc<Credentials>,
+        redis: Option<(redis::aio::ConnectionManager, String)>,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let breaker = BreakerSettings {
+            consecutive_failures: settings.breaker_consecutive_failures,
+            failure_ratio: settings.breaker_failure_ratio.clamp(0.0, 1.0),
+            min_calls: settings.breaker_min_calls,
+            window: ms(settings.breaker_window_ms),
+            open_for: ms(settings.breaker_open_ms),
+            half_open_probes: settings.breaker_half_open_probes,
+        };
+        let (limiter, cache) = match redis {
+            Some((conn, prefix)) => (
+                RateLimiter::redis(conn.clone(), prefix.clone()),
+                ResponseCache::Redis { conn, prefix },
+            ),
+            None => (
+                RateLimiter::local(),
+                ResponseCache::local(settings.cache_max_entries),
+            ),
+        };
+        let cache = if settings.cache_enabled {
+            cache
+        } else {
+            ResponseCache::Off
+        };
+        for tool in ToolName::ALL {
+            metrics
+                .proxy
+                .breaker_state
+                .with_label_values(&[tool.as_str()])
+                .set(0);
+        }
+        Ok(Self {
+            tools: Tools::new(settings, Arc::clone(&credentials))?,
+            credentials,
+            limiter,
+            breakers: PerTool::new(|_| Breaker::new(breaker)),
+            bulkheads: PerTool::new(|_| {
+                Bulkhead::new(
+                    settings.bulkhead_concurrency as usize,
+                    settings.bulkhead_queue as usize,
+                    ms(settings.bulkhead_queue_timeout_ms),
+                )
+            }),
+            retry: RetryPolicy {
+                max_retries: settings.retry_max_retries,
+                base_delay: ms(settings.retry_base_delay_ms),
+                max_delay: ms(settings.retry_max_delay_ms),
+            },
+            cache,
+            audit: Audit::start(store, settings.audit_queue_capacity as usize, metrics),
+            settings: settings.clone(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// Lifetime of a cached answer of `tool`.
+    pub fn cache_ttl(&self, tool: ToolName) -> Duration {
+        let ms = match tool {
+            ToolName::Serpapi => self.settings.cache_ttl_serpapi_ms,
+            ToolName::HttpFetch => self.settings.cache_ttl_http_fetch_ms,
+            ToolName::Openai | ToolName::GmailSend => 0,
+        };
+        Duration::from_millis(u64::from(ms))
+    }
+
+    /// Overall deadline of one request.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(u64::from(self.settings.request_deadline_ms))
+    }
+
+    /// Marks the gateway as shutting down: new proxy requests get 503.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}

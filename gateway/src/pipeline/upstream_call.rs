@@ -1,0 +1,249 @@
+//! Step 8 of the pipeline: breaker → bulkhead → retry → (chaos fault or) tool, all inside
+//! the request's deadline. The breaker sees one outcome per request, after the retries.
+
+use super::failure::Failure;
+use crate::plugins::bindings::{Fault, Request};
+use crate::plugins::registry::{fault_label, PluginRegistry, PluginSet};
+use crate::resilience::breaker::{Outcome, State};
+use crate::resilience::bulkhead::Refusal;
+use crate::state::AppState;
+use crate::tools::actions::ActionSpec;
+use crate::tools::{PreparedCall, ToolError};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The chaos plugin's inputs, when chaos rules are active.
+pub struct Chaos<'a> {
+    /// The live plugin set.
+    pub set: &'a PluginSet,
+    /// The plugin registry.
+    pub plugins: &'a PluginRegistry,
+    /// The request record (its seed is varied per attempt).
+    pub request: &'a Request,
+    /// The rules, as the plugin's configuration.
+    pub rules: Arc<str>,
+}
+
+/// Calls the tool through the breaker, bulkhead and retries. `fault_seen` receives the
+/// label of the first chaos fault injected.
+pub async fn call(
+    state: &AppState,
+    spec: &ActionSpec,
+    prepared: &PreparedCall,
+    chaos: Option<Chaos<'_>>,
+    deadline: Instant,
+    fault_seen: &mut Option<&'static str>,
+) -> Result<Value, Failure> {
+    let proxy = &state.proxy;
+    let tool = spec.tool.as_str();
+    let breaker = proxy.breakers.get(spec.tool);
+    let probe = match breaker.admit() {
+        Ok(probe) => probe,
+        Err(rejected) => {
+            state
+                .metrics
+                .proxy
+                .breaker_fastfail
+                .with_label_values(&[tool])
+                .inc();
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "breaker_open",
+                format!("{tool} is failing; calls are paused while it recovers"),
+            )
+            .field("retry_after", rejected.retry_after.as_secs().max(1))
+            .header("retry-after", rejected.retry_after.as_secs().max(1)));
+        }
+    };
+    let attempts = attempts(state, spec, prepared, chaos, deadline, fault_seen);
+    let result = match tokio::time::timeout_at(deadline, attempts).await {
+        Ok(result) => result,
+        Err(_) => Err(Attempted::DeadlineExceeded),
+    };
+    let outcome = match &result {
+        Ok(_) => Outcome::Success,
+        Err(Attempted::Tool(e)) if e.is_upstream_fault() => Outcome::Failure,
+        Err(Attempted::DeadlineExceeded) => Outcome::Failure,
+        Err(_) => Outcome::Ignored,
+    };
+    let after = breaker.record(probe, outcome);
+    state
+        .metrics
+        .proxy
+        .breaker_state
+        .with_label_values(&[tool])
+        .set(after.gauge());
+    if after == State::Open && outcome == Outcome::Failure {
+        tracing::warn!(tool, "circuit breaker open");
+    }
+    result.map_err(|e| e.into_failure(tool))
+}
+
+/// Why the attempts ended without an answer.
+enum Attempted {
+    Tool(ToolError),
+    Bulkhead(Refusal),
+    DeadlineExceeded,
+}
+
+impl Attempted {
+    fn into_failure(self, tool: &str) -> Failure {
+        match self {
+            Attempted::DeadlineExceeded => Failure::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline_exceeded",
+                "The request did not complete within its deadline",
+            ),
+            Attempted::Bulkhead(refusal) => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "bulkhead_full",
+                format!("Too many calls to {tool} in flight; try again shortly"),
+            )
+            .field(
+                "details",
+                json!({ "reason": match refusal {
+                    Refusal::QueueFull => "queue full",
+                    Refusal::QueueTimeout => "queue wait timed out",
+                } }),
+            )
+            .header("retry-after", 1),
+            Attempted::Tool(e) => tool_failure(tool, e),
+        }
+    }
+}
+
+fn tool_failure(tool: &str, e: ToolError) -> Failure {
+    match e {
+        ToolError::Invalid(details) => {
+            Failure::bad_request("invalid_params", "Parameter validation failed")
+                .field("details", json!(details))
+        }
+        ToolError::NotConfigured => Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tool_not_configured",
+            format!("{tool} not configured - no active credential found"),
+        ),
+        ToolError::DestinationRefused(why) => {
+            Failure::forbidden("destination_not_allowed", "Destination not allowed")
+                .field("details", json!([why]))
+        }
+        ToolError::Timeout => Failure::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "External API request timed out",
+        ),
+        ToolError::Status { status, .. } => Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_failed",
+            "External API request failed",
+        )
+        .field("details", json!({ "upstream_status": status })),
+        ToolError::Connect(_) => Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreachable",
+            "External API request failed",
+        )
+        .field("details", json!({ "reason": "upstream unreachable" })),
+        ToolError::BadAnswer(why) => Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_bad_answer",
+            "External API request failed",
+        )
+        .field("details", json!({ "reason": why })),
+    }
+}
+
+async fn attempts(
+    state: &AppState,
+    spec: &ActionSpec,
+    prepared: &PreparedCall,
+    chaos: Option<Chaos<'_>>,
+    deadline: Instant,
+    fault_seen: &mut Option<&'static str>,
+) -> Result<Value, Attempted> {
+    let proxy = &state.proxy;
+    let _slot = proxy
+        .bulkheads
+        .get(spec.tool)
+        .enter()
+        .await
+        .map_err(|refusal| {
+            state
+                .metrics
+                .proxy
+                .bulkhead_rejections
+                .with_label_values(&[spec.tool.as_str()])
+                .inc();
+            Attempted::Bulkhead(refusal)
+        })?;
+    let mut attempt = 0u32;
+    loop {
+        let fault = match &chaos {
+            Some(c) => inject(c, attempt).await,
+            None => None,
+        };
+        if let Some(f) = &fault {
+            fault_seen.get_or_insert(fault_label(f));
+        }
+        let result = match fault_result(fault, deadline).await {
+            Some(injected) => Err(injected),
+            None => proxy.tools.call(spec.action, prepared).await,
+        };
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        let Some((delay, reason)) = proxy.retry.next(spec.idempotent, attempt, &error, deadline)
+        else {
+            return Err(Attempted::Tool(error));
+        };
+        state
+            .metrics
+            .proxy
+            .retries
+            .with_label_values(&[spec.tool.as_str(), spec.action, reason.as_str()])
+            .inc();
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+/// The chaos plugin's fault for attempt number `attempt` (each attempt draws afresh, from
+/// the request's seed plus the attempt number, so a run is reproducible).
+async fn inject(chaos: &Chaos<'_>, attempt: u32) -> Option<Fault> {
+    let mut request = chaos.request.clone();
+    request.seed = request.seed.wrapping_add(u64::from(attempt));
+    chaos
+        .plugins
+        .inject(chaos.set, &request, Arc::clone(&chaos.rules))
+        .await
+}
+
+/// Carries out a fault: waits as it says, then returns the error it injects, if any.
+async fn fault_result(fault: Option<Fault>, deadline: Instant) -> Option<ToolError> {
+    let ms = |ms: u32| std::time::Duration::from_millis(u64::from(ms));
+    match fault? {
+        Fault::None => None,
+        Fault::Delay(d) => {
+            tokio::time::sleep(ms(d)).await;
+            None
+        }
+        Fault::Error(e) => Some(ToolError::Status {
+            status: e.status,
+            retry_after: None,
+        }),
+        Fault::Timeout => {
+            tokio::time::sleep_until(deadline).await;
+            Some(ToolError::Timeout)
+        }
+        Fault::DelayThenError(e) => {
+            tokio::time::sleep(ms(e.ms)).await;
+            Some(ToolError::Status {
+                status: e.status,
+                retry_after: None,
+            })
+        }
+    }
+}

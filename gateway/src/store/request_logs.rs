@@ -1,0 +1,100 @@
+//! The `request_logs` table: one row per proxy request, written in batches by the audit
+//! queue.
+
+use super::{Store, StoreError};
+use sqlx::FromRow;
+
+/// One proxy request's outcome.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct RequestLogRow {
+    /// Row id.
+    pub id: String,
+    /// Correlation id (also in the `X-Correlation-Id` header).
+    pub correlation_id: String,
+    /// Agent, when the token named one.
+    pub agent_id: Option<String>,
+    /// Tool asked for.
+    pub tool: String,
+    /// Action asked for.
+    pub action: String,
+    /// HTTP status answered.
+    pub status_code: i64,
+    /// 1 when the status was 2xx.
+    pub success: i64,
+    /// Stable error code, when the request failed.
+    pub error_code: Option<String>,
+    /// Time spent in the gateway, ms.
+    pub response_time_ms: f64,
+    /// 1 when served from the cache.
+    pub cached: i64,
+    /// `allow`, `deny`, `error`, or none when the request stopped before the policies.
+    pub policy_decision: Option<String>,
+    /// Chaos fault injected, when one was.
+    pub chaos_fault: Option<String>,
+    /// Time, unix ms.
+    pub created_at: i64,
+}
+
+/// Rows per INSERT statement (13 parameters each, well under both databases' limits).
+const ROWS_PER_STATEMENT: usize = 200;
+
+const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
+                       error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
+
+impl Store {
+    /// Writes a batch of rows in one transaction, many rows per statement.
+    pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let first = i * 13;
+                    let marks: Vec<String> = (1..=13).map(|k| format!("${}", first + k)).collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(&r.id)
+                    .bind(&r.correlation_id)
+                    .bind(&r.agent_id)
+                    .bind(&r.tool)
+                    .bind(&r.action)
+                    .bind(r.status_code)
+                    .bind(r.success)
+                    .bind(&r.error_code)
+                    .bind(r.response_time_ms)
+                    .bind(r.cached)
+                    .bind(&r.policy_decision)
+                    .bind(&r.chaos_fault)
+                    .bind(r.created_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` rows, newest first.
+    pub async fn list_request_logs(&self, limit: i64) -> Result<Vec<RequestLogRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM request_logs ORDER BY created_at DESC, id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Rows in the table.
+    pub async fn count_request_logs(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM request_logs")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,171 @@
+//! `http_fetch.get` and `http_fetch.head`: outbound web requests, through the SSRF guard
+//! ([`super::ssrf`]) and with the response body capped.
+
+use super::params::Fields;
+use super::{ssrf, Tool, ToolError, Upstream};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use url::Url;
+
+/// The web fetch tool.
+pub struct HttpFetch;
+
+/// Parameters of a fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// What to fetch.
+    pub url: Url,
+    /// Per-attempt timeout (1–30 s, default 10 s).
+    pub timeout: Duration,
+    /// Largest body kept, in bytes (at most the gateway's cap).
+    pub max_size: Option<u64>,
+}
+
+impl Tool for HttpFetch {
+    type Params = Params;
+
+    fn validate(&self, _action: &str, params: &Value) -> Result<Params, Vec<String>> {
+        let mut f = Fields::of(params);
+        let raw = f.required_str(&["url"], 8192);
+        let url = match Url::parse(&raw) {
+            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(url),
+            Ok(_) => {
+                f.problem("url: must be an http or https URL".into());
+                None
+            }
+            Err(_) if raw.is_empty() => None,
+            Err(e) => {
+                f.problem(format!("url: not a valid URL ({e})"));
+                None
+            }
+        };
+        let timeout = f.optional_int("timeout", 1000, 30_000).unwrap_or(10_000);
+        let max_size = f.optional_int("maxSize", 1, i64::MAX).map(|n| n as u64);
+        if let Some(headers) = f.raw("headers") {
+            let all_strings = headers
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string));
+            if !all_strings {
+                f.problem("headers: must be an object of strings".into());
+            }
+        }
+        let url = url.unwrap_or_else(|| Url::parse("http://invalid.invalid/").expect("valid"));
+        f.finish(Params {
+            url,
+            timeout: Duration::from_millis(timeout as u64),
+            max_size,
+        })
+    }
+
+    fn mock(&self, action: &str, p: &Params) -> Value {
+        let url = p.url.as_str();
+        let mut v = json!({
+            "url": url,
+            "status": 200,
+            "headers": { "content-type": "text/html" },
+            "bytes": 120,
+        });
+        if action == "get" {
+            v["body"] = json!(format!(
+                "<html><head><title>mock</title></head><body><h1>{url}</h1><p>hello</p></body></html>"
+            ));
+        }
+        v
+    }
+
+    async fn live(&self, action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
+        ssrf::check_url(&p.url, up.allow_private)
+            .map_err(|r| ToolError::DestinationRefused(r.0))?;
+        let method = if action == "head" {
+            reqwest::Method::HEAD
+        } else {
+            reqwest::Method::GET
+        };
+        let response = up
+            .fetch_client
+            .request(method, p.url.clone())
+            .timeout(p.timeout)
+            .send()
+            .await
+            .map_err(upstream_error)?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(ToolError::Status {
+                status: status.as_u16(),
+                retry_after: super::upstream::retry_after(response.headers()),
+            });
+        }
+        let final_url = response.url().to_string();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if action == "head" {
+            let headers: Map<String, Value> = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), json!(v.to_str().ok()?))))
+                .collect();
+            return Ok(json!({ "status": status.as_u16(), "headers": headers, "url": final_url }));
+        }
+        let content_type = header("content-type");
+        let content_length = header("content-length");
+        let cap = p.max_size.unwrap_or(up.max_bytes).min(up.max_bytes);
+        let body = Upstream::read_capped(response, cap).await?;
+        let data = match serde_json::from_slice::<Value>(&body) {
+            Ok(json) if content_type.as_deref().is_some_and(|c| c.contains("json")) => json,
+            _ => Value::String(String::from_utf8_lossy(&body).into_owned()),
+        };
+        Ok(json!({
+            "status": status.as_u16(),
+            "statusText": status.canonical_reason().unwrap_or(""),
+            "headers": { "content-type": content_type, "content-length": content_length },
+            "data": data,
+            "url": final_url,
+        }))
+    }
+}
+
+/// Maps a client error, telling a guard refusal apart from a network failure.
+fn upstream_error(e: reqwest::Error) -> ToolError {
+    if let Some(refused) = ssrf::refusal_in(&e) {
+        return ToolError::DestinationRefused(refused.0);
+    }
+    super::upstream::client_error(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mock_head_has_no_body() {
+        let p = HttpFetch
+            .validate("head", &json!({"url": "https://example.com/a"}))
+            .unwrap();
+        let head = HttpFetch.mock("head", &p);
+        assert!(head.get("body").is_none());
+        let get = HttpFetch.mock("get", &p);
+        assert!(get["body"]
+            .as_str()
+            .unwrap()
+            .contains("<h1>https://example.com/a</h1>"));
+        assert_eq!(get["status"], 200);
+    }
+
+    #[test]
+    fn refuses_bad_urls_and_timeouts() {
+        for params in [
+            json!({}),
+            json!({"url": "not a url"}),
+            json!({"url": "file:///etc/passwd"}),
+            json!({"url": "https://example.com", "timeout": 5}),
+            json!({"url": "https://example.com", "headers": {"a": 1}}),
+        ] {
+            assert!(HttpFetch.validate("get", &params).is_err(), "{params}");
+        }
+    }
+}
