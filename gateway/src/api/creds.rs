@@ -154,7 +154,10 @@ pub async fn active(
         .find(|r| r.is_active == 1)
         .map(|r| Json(view(r)))
         .ok_or_else(|| {
-            ApiError::not_found("credential_not_found", "No active credential found for tool")
+            ApiError::not_found(
+                "credential_not_found",
+                "No active credential found for tool",
+            )
         })
 }
 

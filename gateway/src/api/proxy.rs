@@ -100,4 +100,3 @@ fn view(r: &RequestLogRow) -> Value {
         "createdAt": iso_ms(r.created_at),
     })
 }
-

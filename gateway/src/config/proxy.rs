@@ -28,11 +28,19 @@ pub struct ProxySettings {
     pub serpapi_base_url: String,
 
     /// Base URL of the LLM API (live mode).
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com")]
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com"
+    )]
     pub openai_base_url: String,
 
     /// Base URL of the e-mail API (live mode).
-    #[arg(long, env = "GMAIL_BASE_URL", default_value = "https://gmail.googleapis.com")]
+    #[arg(
+        long,
+        env = "GMAIL_BASE_URL",
+        default_value = "https://gmail.googleapis.com"
+    )]
     pub gmail_base_url: String,
 
     /// `on` lets `http_fetch` reach loopback and private addresses (tests only).

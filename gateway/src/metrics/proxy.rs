@@ -1,12 +1,13 @@
 //! Metric families of the proxy pipeline, with the names the ops files (alerts, dashboards)
 //! expect.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Proxy request duration buckets in milliseconds, from 0.25 ms to 6400 ms.
 const REQUEST_DURATION_MS_BUCKETS: &[f64] = &[
-    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0,
-    6400.0,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0,
 ];
 
 /// The proxy pipeline's families.
@@ -38,7 +39,9 @@ impl ProxyMetrics {
     pub fn register(registry: &Registry) -> Self {
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let duration_ms = HistogramVec::new(

@@ -82,7 +82,9 @@ pub fn read(
     }
     let (Some(token), Some(tool), Some(action), Some(params)) = (token, tool, action, params)
     else {
-        return Err(Failure::bad_request("missing_fields", MISSING).field("details", json!(missing)));
+        return Err(
+            Failure::bad_request("missing_fields", MISSING).field("details", json!(missing))
+        );
     };
     let tool_name: ToolName = tool.parse().map_err(|()| {
         Failure::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
@@ -92,12 +94,17 @@ pub fn read(
             "unsupported_action",
             format!("Unsupported action: {action} for tool: {tool}"),
         )
-        .field("details", json!({ "available_actions": actions::names_of(tool_name) }))
+        .field(
+            "details",
+            json!({ "available_actions": actions::names_of(tool_name) }),
+        )
     })?;
-    let prepared = tools.prepare(tool_name, spec.action, &params).map_err(|details| {
-        Failure::bad_request("invalid_params", "Parameter validation failed")
-            .field("details", json!(details))
-    })?;
+    let prepared = tools
+        .prepare(tool_name, spec.action, &params)
+        .map_err(|details| {
+            Failure::bad_request("invalid_params", "Parameter validation failed")
+                .field("details", json!(details))
+        })?;
     let intent = intent.or_else(|| {
         params
             .get("intent")

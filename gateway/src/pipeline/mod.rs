@@ -69,7 +69,13 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Respo
 /// Answers a proxy request whose body could not be read (too large, broken stream).
 pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: Failure) -> Response {
     let correlation_id = correlation_id(headers);
-    finish(state, &Trail::default(), &correlation_id, Err(failure), Instant::now())
+    finish(
+        state,
+        &Trail::default(),
+        &correlation_id,
+        Err(failure),
+        Instant::now(),
+    )
 }
 
 /// Adds the trail's headers and the correlation id, then step 10: metrics and audit row.
@@ -95,7 +101,14 @@ fn finish(
     if let Ok(v) = HeaderValue::from_str(correlation_id) {
         response.headers_mut().insert("x-correlation-id", v);
     }
-    record(state, trail, correlation_id, response.status(), code, started);
+    record(
+        state,
+        trail,
+        correlation_id,
+        response.status(),
+        code,
+        started,
+    );
     response
 }
 
@@ -281,7 +294,10 @@ fn check_claims(
     if !claims.permissions.contains(&permission) {
         return Err(Failure::forbidden(
             "permission_not_granted",
-            format!("Token does not grant the {} permission", permission.as_str()),
+            format!(
+                "Token does not grant the {} permission",
+                permission.as_str()
+            ),
         ));
     }
     Ok(())
@@ -366,7 +382,11 @@ fn plugin_request(
         action: input.spec.action.to_string(),
         params: input.params.to_string(),
         intent: input.intent.clone(),
-        token_tools: claims.tools.iter().map(|t| t.as_str().to_string()).collect(),
+        token_tools: claims
+            .tools
+            .iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
         token_permissions: claims
             .permissions
             .iter()

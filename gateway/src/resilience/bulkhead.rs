@@ -60,7 +60,6 @@ impl Bulkhead {
             Ok(Err(_)) | Err(_) => Err(Refusal::QueueTimeout),
         }
     }
-
 }
 
 #[cfg(test)]

@@ -99,7 +99,10 @@ impl ResponseCache {
             ResponseCache::Off => None,
             ResponseCache::Local(cache) => cache.get(key).await.map(|e| e.data),
             ResponseCache::Redis { conn, prefix } => {
-                let text: Option<String> = match conn.clone().get(format!("{prefix}cache:{key}")).await
+                let text: Option<String> = match conn
+                    .clone()
+                    .get(format!("{prefix}cache:{key}"))
+                    .await
                 {
                     Ok(text) => text,
                     Err(e) => {
@@ -107,7 +110,8 @@ impl ResponseCache {
                         None
                     }
                 };
-                text.and_then(|t| serde_json::from_str(&t).ok()).map(Arc::new)
+                text.and_then(|t| serde_json::from_str(&t).ok())
+                    .map(Arc::new)
             }
         }
     }
@@ -141,11 +145,26 @@ mod tests {
 
     #[test]
     fn key_ignores_object_key_order() {
-        let a = key("t", "a", &json!({"a": 1, "b": {"x": [1, {"p": 1, "q": 2}]}}));
-        let b = key("t", "a", &json!({"b": {"x": [1, {"q": 2, "p": 1}]}, "a": 1}));
+        let a = key(
+            "t",
+            "a",
+            &json!({"a": 1, "b": {"x": [1, {"p": 1, "q": 2}]}}),
+        );
+        let b = key(
+            "t",
+            "a",
+            &json!({"b": {"x": [1, {"q": 2, "p": 1}]}, "a": 1}),
+        );
         assert_eq!(a, b);
         assert_ne!(a, key("t", "a", &json!({"a": 2, "b": {"x": [1]}})));
-        assert_ne!(a, key("t", "b", &json!({"a": 1, "b": {"x": [1, {"p": 1, "q": 2}]}})));
+        assert_ne!(
+            a,
+            key(
+                "t",
+                "b",
+                &json!({"a": 1, "b": {"x": [1, {"p": 1, "q": 2}]}})
+            )
+        );
     }
 
     #[tokio::test]
@@ -153,7 +172,11 @@ mod tests {
         let cache = ResponseCache::local(10);
         assert!(cache.get("k").await.is_none());
         cache
-            .put("k".into(), Arc::new(json!({"v": 1})), Duration::from_secs(60))
+            .put(
+                "k".into(),
+                Arc::new(json!({"v": 1})),
+                Duration::from_secs(60),
+            )
             .await;
         assert_eq!(*cache.get("k").await.unwrap(), json!({"v": 1}));
     }

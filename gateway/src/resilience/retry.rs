@@ -94,7 +94,10 @@ mod tests {
         };
         assert!(p.next(true, 0, &unavailable, far()).is_some());
         assert!(p.next(false, 0, &unavailable, far()).is_none());
-        assert!(p.next(true, 2, &unavailable, far()).is_none(), "budget spent");
+        assert!(
+            p.next(true, 2, &unavailable, far()).is_none(),
+            "budget spent"
+        );
         let not_found = ToolError::Status {
             status: 404,
             retry_after: None,
@@ -117,7 +120,10 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         let (delay, reason) = p.next(true, 0, &limited, far()).unwrap();
-        assert_eq!((delay, reason), (Duration::from_secs(3), RetryReason::RateLimited));
+        assert_eq!(
+            (delay, reason),
+            (Duration::from_secs(3), RetryReason::RateLimited)
+        );
         let soon = Instant::now() + Duration::from_secs(1);
         assert!(p.next(true, 0, &limited, soon).is_none());
     }

@@ -42,7 +42,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec(ToolName::Openai, "chat", Permission::Read, true, false),
     spec(ToolName::Openai, "complete", Permission::Read, true, false),
     spec(ToolName::GmailSend, "send", Permission::Write, false, false),
-    spec(ToolName::GmailSend, "profile", Permission::Read, true, false),
+    spec(
+        ToolName::GmailSend,
+        "profile",
+        Permission::Read,
+        true,
+        false,
+    ),
 ];
 
 /// The action `action` of `tool`, if it exists.

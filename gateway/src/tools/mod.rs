@@ -211,13 +211,9 @@ impl Tools {
             }
             UpstreamMode::Live => match call {
                 PreparedCall::Serpapi(p) => self.serpapi.live(action, p, &self.upstream).await,
-                PreparedCall::HttpFetch(p) => {
-                    self.http_fetch.live(action, p, &self.upstream).await
-                }
+                PreparedCall::HttpFetch(p) => self.http_fetch.live(action, p, &self.upstream).await,
                 PreparedCall::Openai(p) => self.openai.live(action, p, &self.upstream).await,
-                PreparedCall::GmailSend(p) => {
-                    self.gmail_send.live(action, p, &self.upstream).await
-                }
+                PreparedCall::GmailSend(p) => self.gmail_send.live(action, p, &self.upstream).await,
             },
         }
     }

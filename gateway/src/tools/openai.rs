@@ -71,7 +71,9 @@ fn messages(f: &mut Fields<'_>) -> Vec<Message> {
             ));
         }
         if content.is_empty() || content.chars().count() > 4000 {
-            f.problem(format!("messages.{i}.content: must be 1 to 4000 characters"));
+            f.problem(format!(
+                "messages.{i}.content: must be 1 to 4000 characters"
+            ));
         }
         out.push(Message {
             role: role.into(),
@@ -167,9 +169,7 @@ mod tests {
 
     #[test]
     fn chat_accepts_input_or_messages() {
-        let a = Openai
-            .validate("chat", &json!({"input": "hello"}))
-            .unwrap();
+        let a = Openai.validate("chat", &json!({"input": "hello"})).unwrap();
         let b = Openai
             .validate(
                 "chat",

@@ -80,7 +80,10 @@ impl Tool for Serpapi {
     async fn live(&self, _action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
         let key = up.credential(ToolName::Serpapi)?;
         let mut query: Vec<(&str, String)> = vec![
-            ("engine", p.engine.clone().unwrap_or_else(|| "google".into())),
+            (
+                "engine",
+                p.engine.clone().unwrap_or_else(|| "google".into()),
+            ),
             ("q", p.q.clone()),
             ("num", p.num.unwrap_or(10).to_string()),
         ];

@@ -94,13 +94,13 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private && addrs.iter().any(|a| is_forbidden(a.ip())) {
                 return Err(Box::new(Refused(
                     "the destination resolves to a private or local address".into(),
-                )) as Box<dyn std::error::Error + Send + Sync>);
+                ))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -111,9 +111,7 @@ impl Resolve for GuardedResolver {
 pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
-            return attempt.error(Refused(format!(
-                "more than {MAX_REDIRECTS} redirects"
-            )));
+            return attempt.error(Refused(format!("more than {MAX_REDIRECTS} redirects")));
         }
         match check_url(attempt.url(), allow_private) {
             Ok(()) => attempt.follow(),

@@ -78,7 +78,9 @@ impl Upstream {
 
     /// The active credential of `tool`.
     pub fn credential(&self, tool: ToolName) -> Result<Secret, ToolError> {
-        self.credentials.active(tool).ok_or(ToolError::NotConfigured)
+        self.credentials
+            .active(tool)
+            .ok_or(ToolError::NotConfigured)
     }
 
     /// Sends a request to a configured API and reads its JSON answer.
