@@ -116,6 +116,16 @@ impl Breaker {
         }
     }
 
+    /// Ends an open period now, so the next call probes (an operator's nudge after fixing
+    /// an upstream; tests use it instead of waiting).
+    pub fn end_open_period(&self) {
+        let mut inner = self.inner.lock();
+        if inner.state == State::Open {
+            inner.state = State::HalfOpen;
+            inner.probes_in_flight = 0;
+        }
+    }
+
     /// Asks to make a call. `Ok(probe)` admits it (`probe` is true for a half-open probe);
     /// the caller must then report the outcome with [`Breaker::record`].
     pub fn admit(&self) -> Result<bool, Rejected> {
