@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Start the gateway (applies pending migrations first).
     #[command(after_help = SECRETS_HELP)]
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
     /// Key material.
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(settings) => runtime.block_on(serve(settings)),
+        Command::Serve(settings) => runtime.block_on(serve(*settings)),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::Keys {
             command: KeysCommand::Generate,

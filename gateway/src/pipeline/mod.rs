@@ -440,7 +440,7 @@ fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
 
 /// The metric label of a tool or action as sent: known names only, so that callers cannot
 /// grow the label set.
-fn label<'a>(named: &'a str, known: bool) -> &'a str {
+fn label(named: &str, known: bool) -> &str {
     if known {
         named
     } else {

@@ -73,9 +73,9 @@ mod tests {
         assert_eq!(b.enter().await.unwrap_err(), Refusal::QueueFull);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_queued_caller_gives_up_after_the_wait() {
-        let b = Bulkhead::new(1, 4, Duration::from_millis(100));
+        let b = Bulkhead::new(1, 4, Duration::from_millis(10));
         let _held = b.enter().await.unwrap();
         assert_eq!(b.enter().await.unwrap_err(), Refusal::QueueTimeout);
         assert_eq!(b.waiting.load(Ordering::Acquire), 0);

@@ -58,18 +58,18 @@ pub struct Verdict {
     pub retry_after: Duration,
 }
 
-/// One GCRA step at `now_ms` for a key whose theoretical arrival time is `tat_ms`.
-/// Returns `Ok((new_tat, remaining))` or `Err(retry_after_ms)`.
-pub fn gcra_step(tat_ms: Option<i64>, now_ms: i64, per_minute: u32) -> Result<(i64, u32), i64> {
-    let interval = 60_000 / i64::from(per_minute.max(1));
+/// One GCRA step at `now` for a key whose theoretical arrival time is `tat` (both in
+/// microseconds). Returns `Ok((new_tat, remaining))` or `Err(retry_after_us)`.
+pub fn gcra_step(tat: Option<i64>, now: i64, per_minute: u32) -> Result<(i64, u32), i64> {
+    let interval = (60_000_000 / i64::from(per_minute.max(1))).max(1);
     let burst = i64::from(per_minute.max(1));
-    let tat = tat_ms.unwrap_or(now_ms).max(now_ms);
+    let tat = tat.unwrap_or(now).max(now);
     let new_tat = tat + interval;
     let allow_at = new_tat - burst * interval;
-    if now_ms < allow_at {
-        return Err(allow_at - now_ms);
+    if now < allow_at {
+        return Err(allow_at - now);
     }
-    let remaining = ((now_ms - allow_at) / interval).clamp(0, burst - 1);
+    let remaining = ((now - allow_at) / interval).clamp(0, burst - 1);
     Ok((new_tat, remaining as u32))
 }
 
@@ -78,15 +78,15 @@ const LOCAL_SWEEP_THRESHOLD: usize = 100_000;
 
 /// Redis form of [`gcra_step`] over several keys: all allowed, or none consumed.
 /// KEYS: the limits' keys. ARGV: per key, its allowance per minute.
-/// Returns {allowed (0/1), index of the deciding key (1-based), remaining, reset_ms, retry_ms}.
+/// Returns {allowed (0/1), index of the deciding key (1-based), remaining, reset_us, retry_us}.
 const REDIS_GCRA: &str = r#"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local new_tats = {}
 local best, best_remaining, best_reset = 1, nil, 0
 for i = 1, #KEYS do
   local per_minute = math.max(tonumber(ARGV[i]), 1)
-  local interval = math.floor(60000 / per_minute)
+  local interval = math.max(math.floor(60000000 / per_minute), 1)
   local burst = per_minute
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
@@ -103,7 +103,7 @@ for i = 1, #KEYS do
   end
 end
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], new_tats[i], 'PX', math.max(new_tats[i] - now, 1))
+  redis.call('SET', KEYS[i], new_tats[i], 'PX', math.max(math.ceil((new_tats[i] - now) / 1000), 1))
 end
 return {1, best, best_remaining, best_reset, 0}
 "#;
@@ -141,7 +141,7 @@ impl RateLimiter {
     /// Checks (and, when allowed, consumes) every limit at once. `limits` must not be empty.
     pub async fn check(&self, limits: &[Limit], now_ms: i64) -> Result<Verdict, redis::RedisError> {
         match self {
-            RateLimiter::Local(map) => Ok(check_local(&mut map.lock(), limits, now_ms)),
+            RateLimiter::Local(map) => Ok(check_local(&mut map.lock(), limits, now_ms * 1000)),
             RateLimiter::Redis {
                 conn,
                 prefix,
@@ -161,38 +161,39 @@ impl RateLimiter {
                     scope: deciding.scope,
                     limit: deciding.per_minute,
                     remaining: remaining.max(0) as u32,
-                    reset: Duration::from_millis(reset.max(0) as u64),
-                    retry_after: Duration::from_millis(retry.max(0) as u64),
+                    reset: Duration::from_micros(reset.max(0) as u64),
+                    retry_after: Duration::from_micros(retry.max(0) as u64),
                 })
             }
         }
     }
 }
 
-fn check_local(map: &mut HashMap<String, i64>, limits: &[Limit], now_ms: i64) -> Verdict {
+/// [`RateLimiter::check`] in process; times in microseconds.
+fn check_local(map: &mut HashMap<String, i64>, limits: &[Limit], now: i64) -> Verdict {
     if map.len() > LOCAL_SWEEP_THRESHOLD {
-        map.retain(|_, tat| *tat > now_ms);
+        map.retain(|_, tat| *tat > now);
     }
     let mut steps = Vec::with_capacity(limits.len());
     let mut deciding: Option<(usize, u32, i64)> = None;
     for (i, l) in limits.iter().enumerate() {
         let tat = map.get(&l.key).copied();
-        match gcra_step(tat, now_ms, l.per_minute) {
+        match gcra_step(tat, now, l.per_minute) {
             Ok((new_tat, remaining)) => {
                 steps.push(new_tat);
                 if deciding.is_none_or(|(_, r, _)| remaining < r) {
-                    deciding = Some((i, remaining, new_tat - now_ms));
+                    deciding = Some((i, remaining, new_tat - now));
                 }
             }
             Err(retry_ms) => {
-                let reset = tat.unwrap_or(now_ms).max(now_ms) - now_ms;
+                let reset = tat.unwrap_or(now).max(now) - now;
                 return Verdict {
                     allowed: false,
                     scope: l.scope,
                     limit: l.per_minute,
                     remaining: 0,
-                    reset: Duration::from_millis(reset as u64),
-                    retry_after: Duration::from_millis(retry_ms as u64),
+                    reset: Duration::from_micros(reset as u64),
+                    retry_after: Duration::from_micros(retry_ms as u64),
                 };
             }
         }
@@ -206,7 +207,7 @@ fn check_local(map: &mut HashMap<String, i64>, limits: &[Limit], now_ms: i64) ->
         scope: limits[i].scope,
         limit: limits[i].per_minute,
         remaining,
-        reset: Duration::from_millis(reset.max(0) as u64),
+        reset: Duration::from_micros(reset.max(0) as u64),
         retry_after: Duration::ZERO,
     }
 }
@@ -228,10 +229,10 @@ mod tests {
         let mut map = HashMap::new();
         let limits = [limit(Scope::Agent, "a", 3)];
         let remaining: Vec<u32> = (0..3)
-            .map(|_| check_local(&mut map, &limits, 1_000).remaining)
+            .map(|_| check_local(&mut map, &limits, 1_000_000).remaining)
             .collect();
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = check_local(&mut map, &limits, 1_000);
+        let refused = check_local(&mut map, &limits, 1_000_000);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_millis(20_000));
     }
@@ -243,9 +244,18 @@ mod tests {
         for _ in 0..60 {
             assert!(check_local(&mut map, &limits, 0).allowed);
         }
-        assert!(!check_local(&mut map, &limits, 999).allowed);
-        assert!(check_local(&mut map, &limits, 1_000).allowed);
-        assert!(!check_local(&mut map, &limits, 1_000).allowed);
+        assert!(!check_local(&mut map, &limits, 999_999).allowed);
+        assert!(check_local(&mut map, &limits, 1_000_000).allowed);
+        assert!(!check_local(&mut map, &limits, 1_000_000).allowed);
+    }
+
+    #[test]
+    fn very_high_limits_never_refuse() {
+        let mut map = HashMap::new();
+        let limits = [limit(Scope::Agent, "a", u32::MAX)];
+        for _ in 0..1000 {
+            assert!(check_local(&mut map, &limits, 5).allowed);
+        }
     }
 
     #[test]
