@@ -1,0 +1,275 @@
+//! `bench proxy`: proxy-request throughput and latency in mock mode, next to a bare axum
+//! JSON handler under the same wrk load, in one run, rounds interleaved so that the ratio
+//! holds on a noisy machine.
+//!
+//! The gateway runs in this process with its default plugins (`policies-wasm/`) on a
+//! temporary SQLite database; the load is `openai.chat` (not cacheable, so every request
+//! takes the whole pipeline: token, limits, policy plugin, tool, response filter, audit).
+
+use anyhow::{bail, Context};
+use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Options of `bench proxy`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds of load per round and target.
+    #[arg(long, default_value_t = 20)]
+    duration: u32,
+    /// Rounds (each runs the bare handler, then the gateway).
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// wrk connections.
+    #[arg(long, default_value_t = 50)]
+    connections: u32,
+    /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
+    #[arg(long, default_value = "policies-wasm")]
+    plugins_dir: PathBuf,
+}
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct WrkResult {
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+const ADMIN_KEY: &str = "bench-admin-key-bench-admin-key-0001";
+
+/// Runs the comparison and prints the table.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("wrk is not installed (Debian: apt-get install wrk)");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let data_dir = tempdir()?;
+    let (gateway_url, bare_url, body) = runtime.block_on(start_targets(&args, &data_dir))?;
+    let script = data_dir.join("post.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{body}]]\n"
+        ),
+    )?;
+    let mut bare = Vec::new();
+    let mut gateway = Vec::new();
+    for round in 1..=args.rounds {
+        let b = wrk(&args, &script, &format!("{bare_url}/json"))?;
+        let g = wrk(&args, &script, &format!("{gateway_url}/api/proxy-request"))?;
+        println!(
+            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
+            b.requests_per_sec, b.p50_ms, b.p99_ms, g.requests_per_sec, g.p50_ms, g.p99_ms, g.non_2xx
+        );
+        bare.push(b);
+        gateway.push(g);
+    }
+    let median = |runs: &[WrkResult], f: fn(&WrkResult) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (b_rps, g_rps) = (
+        median(&bare, |r| r.requests_per_sec),
+        median(&gateway, |r| r.requests_per_sec),
+    );
+    println!();
+    println!(
+        "| target | req/s (median of {}) | p50 ms | p99 ms |",
+        args.rounds
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| bare axum JSON handler | {b_rps:.0} | {:.2} | {:.2} |",
+        median(&bare, |r| r.p50_ms),
+        median(&bare, |r| r.p99_ms)
+    );
+    println!(
+        "| gateway proxy-request (openai.chat, mock) | {g_rps:.0} | {:.2} | {:.2} |",
+        median(&gateway, |r| r.p50_ms),
+        median(&gateway, |r| r.p99_ms)
+    );
+    println!("\ngateway / bare throughput: {:.2}", g_rps / b_rps);
+    if gateway.iter().any(|g| g.non_2xx > 0) {
+        bail!("the gateway answered non-2xx responses under load");
+    }
+    Ok(())
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("gateway-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Starts the gateway and the bare handler; creates an agent, its policy and a token.
+/// Returns both base URLs and the request body.
+async fn start_targets(
+    args: &Args,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(String, String, String)> {
+    let settings = Settings {
+        port: 0,
+        bind: "127.0.0.1".parse()?,
+        database_url: format!("sqlite://{}", data_dir.join("bench.db").display()),
+        redis_url: None,
+        redis_key_prefix: "bench:".into(),
+        environment: Environment::Production,
+        token_max_ttl_minutes: 1440,
+        key_pool_size: 1,
+        data_dir: data_dir.to_path_buf(),
+        plugins_dir: args.plugins_dir.clone(),
+        chaos_on_start: false,
+        log_format: LogFormat::Text,
+        proxy: ProxySettings {
+            // One agent sends everything: lift its limits out of the way (they are still
+            // checked on every request).
+            rate_limit_per_agent: u32::MAX,
+            rate_limit_per_agent_tool: u32::MAX,
+            ..ProxySettings::default()
+        },
+    };
+    let secrets = Secrets::from_values(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "bench-signing-secret-bench-signing-secret",
+        None,
+        ADMIN_KEY,
+        false,
+    )?;
+    let app = gateway::app::build(Config { settings, secrets }).await?;
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+
+    let bare = axum::Router::new().route(
+        "/json",
+        axum::routing::post(|body: axum::Json<Value>| async move {
+            axum::Json(json!({ "success": true, "echo": body.0["tool"] }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, bare).await });
+
+    let client = reqwest::Client::new();
+    let admin = |path: &str, body: Value| {
+        client
+            .post(format!("{gateway_url}{path}"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let agent: Value = admin(
+        "/api/create-agent",
+        json!({"name": "bench", "created_by": "bench", "role": "bench"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let agent_id = agent["agent_id"]
+        .as_str()
+        .context("create-agent")?
+        .to_string();
+    let policy = admin(
+        "/api/policies",
+        json!({"name": "bench", "agentId": agent_id, "spec": {"scopes": ["openai:chat"]}}),
+    )
+    .await?;
+    if !policy.status().is_success() {
+        bail!("creating the bench policy failed: {}", policy.text().await?);
+    }
+    let token: Value = admin(
+        "/api/generate-token",
+        json!({"agent_id": agent_id, "tools": ["openai"], "permissions": ["read"], "ttl_minutes": 120}),
+    )
+    .await?
+    .json()
+    .await?;
+    let token = token["agent_token"].as_str().context("generate-token")?;
+    state.policies.sync(&state.store).await?;
+    let body = json!({"agent_token": token, "tool": "openai", "action": "chat",
+                      "params": {"input": "Summarise the quarterly report in two lines."}})
+    .to_string();
+    let check = client
+        .post(format!("{gateway_url}/api/proxy-request"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await?;
+    if !check.status().is_success() {
+        bail!(
+            "the gateway refused the bench request: {}",
+            check.text().await?
+        );
+    }
+    Ok((gateway_url, bare_url, body))
+}
+
+fn wrk(args: &Args, script: &std::path::Path, url: &str) -> anyhow::Result<WrkResult> {
+    let output = Command::new("wrk")
+        .arg(format!("-t{}", args.threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.duration))
+        .arg("--latency")
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_wrk(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+}
+
+/// A wrk latency figure (`812.00us`, `1.25ms`, `2.10s`) in ms.
+fn parse_latency(text: &str) -> Option<f64> {
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(text: &str) -> Option<WrkResult> {
+    let mut r = WrkResult::default();
+    for line in text.lines().map(str::trim) {
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some("Requests/sec:"), Some(v)) => r.requests_per_sec = v.parse().ok()?,
+            (Some("50%"), Some(v)) => r.p50_ms = parse_latency(v)?,
+            (Some("99%"), Some(v)) => r.p99_ms = parse_latency(v)?,
+            (Some("Non-2xx"), _) => {
+                r.non_2xx = line.rsplit(' ').next()?.parse().ok()?;
+            }
+            _ => {}
+        }
+    }
+    (r.requests_per_sec > 0.0).then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_output() {
+        let text = "Running 1s test @ http://x\n  Latency Distribution\n     50%  812.00us\n     75%    1.00ms\n     90%    1.50ms\n     99%    2.10ms\n  1000 requests in 1.00s, 1.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  31234.56\n";
+        let r = parse_wrk(text).unwrap();
+        assert_eq!(r.requests_per_sec, 31234.56);
+        assert!((r.p50_ms - 0.812).abs() < 1e-9);
+        assert_eq!(r.p99_ms, 2.1);
+        assert_eq!(r.non_2xx, 3);
+    }
+}
