@@ -254,7 +254,7 @@ mod tests {
     fn opens_on_the_failure_ratio_once_enough_calls() {
         let b = Breaker::new(settings(Duration::from_secs(60)));
         for i in 0..10 {
-            let outcome = if i % 2 == 0 {
+            let outcome = if i % 2 == 1 {
                 Outcome::Failure
             } else {
                 Outcome::Success
