@@ -27,6 +27,9 @@ pub struct Args {
     /// wrk connections.
     #[arg(long, default_value_t = 50)]
     connections: u32,
+    /// Run the gateway with its policy plugins off (`FF_POLICY=off`), to see their share.
+    #[arg(long)]
+    no_policies: bool,
     /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm")]
     plugins_dir: PathBuf,
@@ -134,6 +137,7 @@ async fn start_targets(
             // checked on every request).
             rate_limit_per_agent: u32::MAX,
             rate_limit_per_agent_tool: u32::MAX,
+            policies_enabled: !args.no_policies,
             ..ProxySettings::default()
         },
     };

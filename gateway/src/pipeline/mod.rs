@@ -404,11 +404,16 @@ async fn filter_response(
     policy_config: Option<Arc<str>>,
     data: &Value,
 ) -> Result<Value, Failure> {
+    let original = data.to_string();
     let filtered = state
         .plugins
-        .filter_response(set, request, policy_config, data.to_string())
+        .filter_response(set, request, policy_config, original.clone())
         .await
         .map_err(|_| Failure::forbidden("policy_error", "Policy denied"))?;
+    if filtered == original {
+        // Nothing was filtered: keep the parsed answer rather than parse it again.
+        return Ok(data.clone());
+    }
     serde_json::from_str(&filtered).map_err(|_| Failure::forbidden("policy_error", "Policy denied"))
 }
 
@@ -425,7 +430,9 @@ fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
         ),
     };
     state.proxy.audit.policy(PolicyLogRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered ids: rows append to the primary key's index instead of landing at
+        // random places in it.
+        id: uuid::Uuid::now_v7().to_string(),
         policy_id: binding,
         agent_id: request.agent_id.clone(),
         tool: request.tool.clone(),
@@ -473,7 +480,7 @@ fn record(
         .with_label_values(&[tool, action])
         .observe(elapsed_ms);
     state.proxy.audit.request(RequestLogRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::now_v7().to_string(),
         correlation_id: correlation_id.to_string(),
         agent_id: trail.agent_id.clone(),
         tool: truncate(&trail.named.tool),

@@ -71,6 +71,8 @@ struct Inner {
     state: State,
     /// Outcomes in the window: (time, failed).
     window: VecDeque<(Instant, bool)>,
+    /// Failures among them (kept in step, so a call costs O(1)).
+    window_failures: usize,
     consecutive_failures: u32,
     opened_at: Instant,
     probes_in_flight: u32,
@@ -100,6 +102,7 @@ impl Breaker {
             inner: Mutex::new(Inner {
                 state: State::Closed,
                 window: VecDeque::new(),
+                window_failures: 0,
                 consecutive_failures: 0,
                 opened_at: Instant::now(),
                 probes_in_flight: 0,
@@ -170,13 +173,16 @@ impl Breaker {
         }
         let failed = outcome == Outcome::Failure;
         inner.window.push_back((now, failed));
+        inner.window_failures += usize::from(failed);
         while inner.window.len() > MAX_WINDOW_ENTRIES
             || inner
                 .window
                 .front()
                 .is_some_and(|(t, _)| now.duration_since(*t) > self.settings.window)
         {
-            inner.window.pop_front();
+            if let Some((_, old_failed)) = inner.window.pop_front() {
+                inner.window_failures -= usize::from(old_failed);
+            }
         }
         inner.consecutive_failures = if failed {
             inner.consecutive_failures + 1
@@ -184,7 +190,7 @@ impl Breaker {
             0
         };
         let calls = inner.window.len();
-        let failures = inner.window.iter().filter(|(_, f)| *f).count();
+        let failures = inner.window_failures;
         let ratio_trips = calls >= self.settings.min_calls as usize
             && failures as f64 >= self.settings.failure_ratio * calls as f64;
         if failed
@@ -205,6 +211,7 @@ fn open(inner: &mut Inner, now: Instant) {
 fn close(inner: &mut Inner) {
     inner.state = State::Closed;
     inner.window.clear();
+    inner.window_failures = 0;
     inner.consecutive_failures = 0;
     inner.probes_in_flight = 0;
 }

@@ -162,3 +162,31 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// Rows per multi-row INSERT. SQLite's driver looks placeholders up by name, at a cost that
+/// grows with the statement's size, so its statements stay small; PostgreSQL takes many.
+fn rows_per_insert(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 16,
+        Backend::Postgres => 200,
+    }
+}
+
+/// `($1, …, $c), ($c+1, …), …` for `rows` rows of `columns` columns.
+fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", row * columns + column + 1));
+        }
+        out.push(')');
+    }
+    out
+}

@@ -150,26 +150,30 @@ impl Store {
         Ok(n)
     }
 
-    /// Records policy decisions.
+    /// Records policy decisions, many rows per statement, in one transaction.
     pub async fn insert_policy_logs(&self, rows: &[PolicyLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for r in rows {
-            sqlx::query(
+        for chunk in rows.chunks(super::rows_per_insert(self.backend())) {
+            let sql = format!(
                 "INSERT INTO policy_logs (id, policy_id, agent_id, tool, action, decision, reason, \
-                 request_data, response_data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&r.id)
-            .bind(&r.policy_id)
-            .bind(&r.agent_id)
-            .bind(&r.tool)
-            .bind(&r.action)
-            .bind(&r.decision)
-            .bind(&r.reason)
-            .bind(&r.request_data)
-            .bind(&r.response_data)
-            .bind(r.created_at)
-            .execute(&mut *tx)
-            .await?;
+                 request_data, response_data, created_at) VALUES {}",
+                super::values_placeholders(chunk.len(), 10)
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(&r.id)
+                    .bind(&r.policy_id)
+                    .bind(&r.agent_id)
+                    .bind(&r.tool)
+                    .bind(&r.action)
+                    .bind(&r.decision)
+                    .bind(&r.reason)
+                    .bind(&r.request_data)
+                    .bind(&r.response_data)
+                    .bind(r.created_at);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -35,9 +35,6 @@ pub struct RequestLogRow {
     pub created_at: i64,
 }
 
-/// Rows per INSERT statement (13 parameters each, well under both databases' limits).
-const ROWS_PER_STATEMENT: usize = 200;
-
 const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
                        error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
 
@@ -45,17 +42,10 @@ impl Store {
     /// Writes a batch of rows in one transaction, many rows per statement.
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let first = i * 13;
-                    let marks: Vec<String> = (1..=13).map(|k| format!("${}", first + k)).collect();
-                    format!("({})", marks.join(", "))
-                })
-                .collect();
+        for chunk in rows.chunks(super::rows_per_insert(self.backend())) {
             let sql = format!(
                 "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
-                placeholders.join(", ")
+                super::values_placeholders(chunk.len(), 13)
             );
             let mut query = sqlx::query(&sql);
             for r in chunk {
