@@ -163,17 +163,12 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Rows per multi-row INSERT. SQLite's driver looks placeholders up by name, at a cost that
-/// grows with the statement's size, so its statements stay small; PostgreSQL takes many.
-fn rows_per_insert(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 16,
-        Backend::Postgres => 200,
-    }
-}
+/// Rows per multi-row INSERT (well under both databases' limits on parameters).
+const ROWS_PER_INSERT: usize = 200;
 
-/// `($1, …, $c), ($c+1, …), …` for `rows` rows of `columns` columns.
-fn values_placeholders(rows: usize, columns: usize) -> String {
+/// `($1, …, $c), ($c+1, …), …` for `rows` rows of `columns` columns; plain `?` on SQLite,
+/// whose lookup of numbered placeholders costs time quadratic in their number.
+fn values_placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -184,7 +179,10 @@ fn values_placeholders(rows: usize, columns: usize) -> String {
             if column > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&format!("${}", row * columns + column + 1));
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => out.push_str(&format!("${}", row * columns + column + 1)),
+            }
         }
         out.push(')');
     }

@@ -153,11 +153,11 @@ impl Store {
     /// Records policy decisions, many rows per statement, in one transaction.
     pub async fn insert_policy_logs(&self, rows: &[PolicyLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for chunk in rows.chunks(super::rows_per_insert(self.backend())) {
+        for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO policy_logs (id, policy_id, agent_id, tool, action, decision, reason, \
                  request_data, response_data, created_at) VALUES {}",
-                super::values_placeholders(chunk.len(), 10)
+                super::values_placeholders(self.backend(), chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for r in chunk {

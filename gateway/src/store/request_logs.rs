@@ -42,10 +42,10 @@ impl Store {
     /// Writes a batch of rows in one transaction, many rows per statement.
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for chunk in rows.chunks(super::rows_per_insert(self.backend())) {
+        for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
-                super::values_placeholders(chunk.len(), 13)
+                super::values_placeholders(self.backend(), chunk.len(), 13)
             );
             let mut query = sqlx::query(&sql);
             for r in chunk {
