@@ -112,12 +112,33 @@ async fn mock_search_answers_the_envelope_and_caches(backend: Backend) {
     .await;
     assert_eq!(headers["x-cache"], "HIT");
 
+    // A token with under five minutes left comes with rotation advice.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": agent, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let short = body["agent_token"].as_str().unwrap();
+    let (status, headers, _) = proxy(gw, search(short, "rotate")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-token-rotation-recommended"], "true");
+    assert!(headers["x-token-expires-at"]
+        .to_str()
+        .unwrap()
+        .ends_with('Z'));
+
     let text = metrics(gw).await;
     assert!(
         text.contains(r#"gateway_cache_hits_total{action="search",tool="serpapi"} 2"#),
         "{text}"
     );
-    assert!(text.contains(r#"gateway_requests_total{action="search",code="200",tool="serpapi"} 4"#));
+    assert!(
+        text.contains(r#"gateway_requests_total{action="search",code="200",tool="serpapi"} 5"#),
+        "{text}"
+    );
     assert!(text.contains("gateway_request_duration_ms_bucket"));
 }
 

@@ -183,6 +183,54 @@ mod tests {
         }
     }
 
+    /// A server on 127.0.0.1 that redirects to `location`.
+    async fn redirecting_to(location: &'static str) -> String {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_private_address_is_refused() {
+        for location in [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/",
+            "http://[::1]:9/",
+        ] {
+            let start = redirecting_to(location).await;
+            let client = reqwest::Client::builder()
+                .redirect(redirect_policy(false))
+                .no_proxy()
+                .build()
+                .unwrap();
+            let error = client.get(&start).send().await.unwrap_err();
+            assert!(refusal_in(&error).is_some(), "{location}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_local_addresses() {
+        let resolver = GuardedResolver {
+            allow_private: false,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        let error = match resolver.resolve(name).await {
+            Ok(_) => panic!("localhost must be refused"),
+            Err(e) => e,
+        };
+        assert!(refusal_in(error.as_ref()).is_some(), "{error}");
+    }
+
     #[test]
     fn allow_private_lets_local_addresses_through() {
         assert!(check_url(&Url::parse("http://127.0.0.1:8080/").unwrap(), true).is_ok());
