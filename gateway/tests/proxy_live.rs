@@ -177,6 +177,22 @@ async fn a_503_is_retried_until_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_retried_as_rate_limited() {
+    let (base, up) = start_upstream(1, 429).await;
+    let l = live(&base, |_| {}).await;
+    set_key(&l.gw, "k").await;
+    let (status, body) = call(&l, "serpapi", "search", json!({"q": "x"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(up.calls.load(Ordering::SeqCst), 2);
+    assert!(metric(
+        &l.gw,
+        r#"gateway_retries_total{action="search",reason="rate_limit",tool="serpapi"} 1"#
+    )
+    .await
+    .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_upstream_ends_at_the_deadline() {
     let (base, _up) = start_upstream(u32::MAX, 0).await;
     let l = live(&base, |s| s.proxy.request_deadline_ms = 300).await;
