@@ -102,9 +102,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("\ngateway / bare throughput: {:.2}", g_rps / b_rps);
     if gateway.iter().any(|g| g.non_2xx > 0) {
-        bail!("the gateway answered non-2xx responses under load");
+        let codes = runtime.block_on(failure_codes(&gateway_url))?;
+        bail!("the gateway answered non-2xx responses under load: {codes}");
     }
     Ok(())
+}
+
+/// The error codes of the newest failed requests, from the gateway's audit log.
+async fn failure_codes(gateway_url: &str) -> anyhow::Result<String> {
+    let logs: Value = reqwest::Client::new()
+        .get(format!("{gateway_url}/api/proxy/logs?limit=1000"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for row in logs["logs"].as_array().into_iter().flatten() {
+        if row["statusCode"] != 200 {
+            *counts
+                .entry(format!("{} {}", row["statusCode"], row["errorCode"]))
+                .or_default() += 1;
+        }
+    }
+    Ok(format!("{counts:?} (among the newest 1000 requests)"))
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

@@ -2,6 +2,7 @@
 //!
 //! - [`engine`]: the process-wide wasmtime engine (pooling allocator, epoch deadlines).
 //! - [`bindings`]: host-side bindings generated from `sdk/wit`.
+//! - [`call_clock`]: a call's time budget, in CPU time.
 //! - [`sandbox`]: what a plugin instance may touch (a WASI context that grants nothing,
 //!   the host imports, the memory cap).
 //! - [`counters`]: the quota counters behind `counter-add`.
@@ -11,6 +12,7 @@
 //! - [`watch`]: hot reload of the plugin directory.
 
 pub mod bindings;
+pub mod call_clock;
 pub mod cli;
 pub mod counters;
 pub mod engine;

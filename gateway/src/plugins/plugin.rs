@@ -5,6 +5,7 @@
 use super::bindings::chaos_world::{Chaos, ChaosPre};
 use super::bindings::policy_world::{Policy, PolicyPre};
 use super::bindings::{Decision, Fault, PluginInfo, Request};
+use super::call_clock::CallClock;
 use super::engine::{engine, ticks_for};
 use super::sandbox::{CallContext, Sandbox};
 use parking_lot::Mutex;
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// The contract major version this gateway speaks.
 pub const CONTRACT_MAJOR: u64 = 1;
@@ -255,7 +256,16 @@ impl Plugin {
     ) -> Result<(Store<Sandbox>, Live), CallFailure> {
         let mut store = Store::new(engine(), Sandbox::new(limits.memory_bytes, call));
         store.limiter(|s| &mut s.memory);
+        store.data_mut().clock = CallClock::start(limits.timeout);
         store.set_epoch_deadline(ticks_for(limits.timeout));
+        // Past the deadline in wall time, a call goes on while its CPU time is within budget.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if ctx.data().clock.within_budget() {
+                UpdateDeadline::Continue(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
         let live = match &self.pre {
             Pre::Policy(p) => p.instantiate_async(&mut store).await.map(Live::Policy),
             Pre::Chaos(c) => c.instantiate_async(&mut store).await.map(Live::Chaos),
@@ -365,6 +375,7 @@ impl Invoker {
         match idle {
             Some((mut store, live)) => {
                 store.data_mut().begin_call(call);
+                store.data_mut().clock = CallClock::start(self.limits.timeout);
                 store.set_epoch_deadline(ticks_for(self.limits.timeout));
                 Ok((store, live))
             }

@@ -70,6 +70,8 @@ pub struct Sandbox {
     logs_this_call: u32,
     /// Set when a host import failed in a way that must fail the call.
     pub host_error: Option<String>,
+    /// The current call's time budget.
+    pub clock: super::call_clock::CallClock,
 }
 
 impl Sandbox {
@@ -86,6 +88,7 @@ impl Sandbox {
             call,
             logs_this_call: 0,
             host_error: None,
+            clock: super::call_clock::CallClock::start(std::time::Duration::from_millis(10)),
         }
     }
 

@@ -1,0 +1,84 @@
+//! A call's time budget, counted in CPU time of the thread running it rather than wall
+//! time, so that a plugin call descheduled by a busy machine is not mistaken for a plugin
+//! that runs too long. The epoch ticker notices a call once its wall time reaches the
+//! budget; [`CallClock::within_budget`] then decides from the CPU time it really used.
+
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+/// Wall time after which a call is stopped whatever its CPU time (a call that waits this
+/// long is stuck, not slow).
+const WALL_TIME_FACTOR: u32 = 20;
+
+/// When the current call started, on which thread, and its budget.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    started: Instant,
+    started_cpu: Option<(ThreadId, Duration)>,
+    budget: Duration,
+}
+
+impl CallClock {
+    /// Starts timing a call with `budget`.
+    pub fn start(budget: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            started_cpu: thread_cpu_time().map(|t| (std::thread::current().id(), t)),
+            budget,
+        }
+    }
+
+    /// True while the call has used less CPU time than its budget (and has not waited
+    /// absurdly long). When the call moved to another thread, wall time decides.
+    pub fn within_budget(&self) -> bool {
+        let wall = self.started.elapsed();
+        if wall >= self.budget * WALL_TIME_FACTOR {
+            return false;
+        }
+        match (self.started_cpu, thread_cpu_time()) {
+            (Some((thread, before)), Some(now)) if thread == std::thread::current().id() => {
+                now.saturating_sub(before) < self.budget
+            }
+            _ => wall < self.budget,
+        }
+    }
+}
+
+/// CPU time used by the calling thread so far.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes into it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// CPU time is not read on other systems: wall time decides.
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_call_stays_within_budget_and_a_busy_one_does_not() {
+        let budget = Duration::from_millis(50);
+        let clock = CallClock::start(budget);
+        // Waiting uses no CPU time.
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(clock.within_budget());
+        // Burning CPU does: spin until this thread has used twice the budget.
+        let before = thread_cpu_time().unwrap();
+        let mut x = 0u64;
+        while thread_cpu_time().unwrap() - before < budget * 2 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(!clock.within_budget());
+    }
+}
