@@ -160,6 +160,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Arc::clone(&metrics),
     )
     .context("building the proxy pipeline")?;
+    if config.settings.proxy.audit_retention_hours > 0 {
+        let hours = u64::from(config.settings.proxy.audit_retention_hours);
+        tasks.push(crate::audit::spawn_pruning(
+            store.clone(),
+            Duration::from_secs(hours * 3600),
+        ));
+    }
     let state = AppState::new(Shared {
         config,
         store,

@@ -14,6 +14,10 @@ use tokio::task::JoinHandle;
 
 /// Most rows written in one batch.
 const BATCH: usize = 512;
+/// Most rows deleted by one pruning statement (per table).
+const PRUNE_BATCH: i64 = 10_000;
+/// How often old rows are pruned.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 enum Message {
     Request(RequestLogRow),
@@ -74,6 +78,40 @@ impl Audit {
             let _ = writer.await;
         }
     }
+}
+
+/// Deletes rows older than `retention` now, in batches; returns how many went.
+pub async fn prune(
+    store: &Store,
+    retention: std::time::Duration,
+) -> Result<u64, crate::store::StoreError> {
+    let before = crate::store::now_ms() - retention.as_millis().min(i64::MAX as u128) as i64;
+    let mut total = 0;
+    loop {
+        let deleted = store.prune_audit(before, PRUNE_BATCH).await?;
+        total += deleted;
+        if deleted < PRUNE_BATCH as u64 {
+            return Ok(total);
+        }
+        // Let the writer in between batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Prunes rows older than `retention` every minute until aborted.
+pub fn spawn_pruning(store: Store, retention: std::time::Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(PRUNE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match prune(&store, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned audit rows past their retention"),
+                Err(e) => tracing::warn!(error = %e, "pruning audit rows failed; will retry"),
+            }
+        }
+    })
 }
 
 async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {

@@ -394,7 +394,60 @@ async fn no_audit_row_is_lost_across_a_graceful_shutdown(backend: Backend) {
     assert_eq!(store.count_request_logs().await.unwrap(), sent);
 }
 
+async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("old", "tester").await;
+    let token = mint(gw, &agent, &["serpapi"], &["read"]).await;
+    for q in ["a", "b"] {
+        let (status, _, _) = proxy(gw, search(&token, q)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    gw.state.proxy.audit.flush().await;
+    let store = &gw.state.store;
+    let ten_days_ago = gateway::store::now_ms() - 10 * 86_400_000;
+    store
+        .insert_request_logs(&[gateway::store::request_logs::RequestLogRow {
+            id: "old-request".into(),
+            correlation_id: "old".into(),
+            agent_id: Some(agent.clone()),
+            tool: "serpapi".into(),
+            action: "search".into(),
+            status_code: 200,
+            success: 1,
+            error_code: None,
+            response_time_ms: 1.0,
+            cached: 0,
+            policy_decision: None,
+            chaos_fault: None,
+            created_at: ten_days_ago,
+        }])
+        .await
+        .unwrap();
+    store
+        .insert_policy_logs(&[gateway::store::policies::PolicyLogRow {
+            id: "old-decision".into(),
+            policy_id: None,
+            agent_id: agent.clone(),
+            tool: "serpapi".into(),
+            action: "search".into(),
+            decision: "allow".into(),
+            reason: None,
+            request_data: None,
+            response_data: None,
+            created_at: ten_days_ago,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.count_request_logs().await.unwrap(), 3);
+    let week = std::time::Duration::from_secs(7 * 86_400);
+    assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 2);
+    assert_eq!(store.count_request_logs().await.unwrap(), 2);
+    assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 0);
+}
+
 on_both_backends!(
+    audit_rows_past_their_retention_are_pruned,
     mock_search_answers_the_envelope_and_caches,
     every_early_failure_has_its_status_and_code,
     rate_limit_refuses_with_retry_after,

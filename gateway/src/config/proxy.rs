@@ -144,6 +144,11 @@ pub struct ProxySettings {
     #[arg(long, env = "AUDIT_QUEUE_CAPACITY", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_queue_capacity: u32,
+
+    /// Hours request and policy log rows are kept (0: forever). Older rows are deleted in
+    /// the background, a bounded batch at a time.
+    #[arg(long, env = "AUDIT_RETENTION_HOURS", default_value_t = 168)]
+    pub audit_retention_hours: u32,
 }
 
 impl Default for ProxySettings {
@@ -177,6 +182,7 @@ impl Default for ProxySettings {
             cache_ttl_http_fetch_ms: 30_000,
             policies_enabled: true,
             audit_queue_capacity: 65_536,
+            audit_retention_hours: 168,
         }
     }
 }

@@ -80,6 +80,24 @@ impl Store {
         .await?)
     }
 
+    /// Deletes up to `batch` request and policy log rows older than `before_ms`; returns how
+    /// many went.
+    pub async fn prune_audit(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for table in ["request_logs", "policy_logs"] {
+            let result = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE id IN \
+                 (SELECT id FROM {table} WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+            ))
+            .bind(before_ms)
+            .bind(batch)
+            .execute(self.pool())
+            .await?;
+            deleted += result.rows_affected();
+        }
+        Ok(deleted)
+    }
+
     /// Rows in the table.
     pub async fn count_request_logs(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM request_logs")
