@@ -41,17 +41,6 @@ fn search(token: &str, q: &str) -> Value {
     json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": q}})
 }
 
-async fn metrics(gw: &TestGateway) -> String {
-    gw.client
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn logs(gw: &TestGateway) -> Value {
     let (status, body) = gw
         .admin(Method::GET, "/api/proxy/logs?limit=1000", None)
@@ -130,7 +119,7 @@ async fn mock_search_answers_the_envelope_and_caches(backend: Backend) {
         .unwrap()
         .ends_with('Z'));
 
-    let text = metrics(gw).await;
+    let text = gw.metrics().await;
     assert!(
         text.contains(r#"gateway_cache_hits_total{action="search",tool="serpapi"} 2"#),
         "{text}"
@@ -242,7 +231,7 @@ async fn every_early_failure_has_its_status_and_code(backend: Backend) {
             "no row for {code}"
         );
     }
-    let text = metrics(gw).await;
+    let text = gw.metrics().await;
     assert!(
         text.contains(r#"gateway_requests_total{action="unknown",code="400",tool="unknown"} 2"#),
         "{text}"
@@ -268,7 +257,8 @@ async fn rate_limit_refuses_with_retry_after(backend: Backend) {
     assert_eq!(body["error"], "Rate limit exceeded");
     assert_eq!(body["retry_after"], 30);
     assert_eq!(headers["retry-after"], "30");
-    assert!(metrics(gw)
+    assert!(gw
+        .metrics()
         .await
         .contains(r#"gateway_rate_limited_total{scope="agent"} 1"#));
 }
@@ -359,7 +349,7 @@ async fn policies_deny_and_chaos_changes_at_runtime(backend: Backend) {
         3,
         "{policy_logs}"
     );
-    let text = metrics(gw).await;
+    let text = gw.metrics().await;
     assert!(
         text.contains(r#"gateway_chaos_injections_total{fault="error",tool="serpapi"} 1"#),
         "{text}"

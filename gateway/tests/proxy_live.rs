@@ -122,16 +122,9 @@ async fn call(l: &Live, tool: &str, action: &str, params: Value) -> (StatusCode,
 }
 
 async fn metric(gw: &TestGateway, line_start: &str) -> Option<String> {
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
+    gw.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find(|l| l.starts_with(line_start))
         .map(str::to_string)
 }

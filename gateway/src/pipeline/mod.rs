@@ -215,11 +215,13 @@ async fn run(
             let deadline = tokio::time::Instant::from_std(started) + proxy.deadline();
             let fresh = Arc::new(
                 upstream_call::call(
-                    state,
-                    spec,
-                    &input.prepared,
-                    chaos,
-                    deadline,
+                    upstream_call::UpstreamCall {
+                        state,
+                        spec,
+                        prepared: &input.prepared,
+                        chaos,
+                        deadline,
+                    },
                     &mut trail.chaos_fault,
                 )
                 .await?,

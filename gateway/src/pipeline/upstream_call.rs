@@ -26,16 +26,27 @@ pub struct Chaos<'a> {
     pub rules: Arc<str>,
 }
 
+/// One upstream call to make: what, with which chaos, until when.
+pub struct UpstreamCall<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The action.
+    pub spec: &'static ActionSpec,
+    /// Its validated parameters.
+    pub prepared: &'a PreparedCall,
+    /// The chaos plugin's inputs, when rules are active.
+    pub chaos: Option<Chaos<'a>>,
+    /// The request's deadline.
+    pub deadline: Instant,
+}
+
 /// Calls the tool through the breaker, bulkhead and retries. `fault_seen` receives the
 /// label of the first chaos fault injected.
 pub async fn call(
-    state: &AppState,
-    spec: &ActionSpec,
-    prepared: &PreparedCall,
-    chaos: Option<Chaos<'_>>,
-    deadline: Instant,
+    call: UpstreamCall<'_>,
     fault_seen: &mut Option<&'static str>,
 ) -> Result<Value, Failure> {
+    let (state, spec, deadline) = (call.state, call.spec, call.deadline);
     let proxy = &state.proxy;
     let tool = spec.tool.as_str();
     let breaker = proxy.breakers.get(spec.tool);
@@ -57,7 +68,7 @@ pub async fn call(
             .header("retry-after", rejected.retry_after.as_secs().max(1)));
         }
     };
-    let attempts = attempts(state, spec, prepared, chaos, deadline, fault_seen);
+    let attempts = attempts(call, fault_seen);
     let result = match tokio::time::timeout_at(deadline, attempts).await {
         Ok(result) => result,
         Err(_) => Err(Attempted::DeadlineExceeded),
@@ -156,13 +167,16 @@ fn tool_failure(tool: &str, e: ToolError) -> Failure {
 }
 
 async fn attempts(
-    state: &AppState,
-    spec: &ActionSpec,
-    prepared: &PreparedCall,
-    chaos: Option<Chaos<'_>>,
-    deadline: Instant,
+    call: UpstreamCall<'_>,
     fault_seen: &mut Option<&'static str>,
 ) -> Result<Value, Attempted> {
+    let UpstreamCall {
+        state,
+        spec,
+        prepared,
+        chaos,
+        deadline,
+    } = call;
     let proxy = &state.proxy;
     let _slot = proxy
         .bulkheads

@@ -229,6 +229,18 @@ impl TestGateway {
         )
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answered")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Introspects a token with the admin key.
     pub async fn introspect(&self, token: &str) -> Value {
         let (status, body) = self
