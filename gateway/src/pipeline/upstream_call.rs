@@ -50,8 +50,8 @@ pub async fn call(
     let proxy = &state.proxy;
     let tool = spec.tool.as_str();
     let breaker = proxy.breakers.get(spec.tool);
-    let probe = match breaker.admit() {
-        Ok(probe) => probe,
+    let permit = match breaker.enter() {
+        Ok(permit) => permit,
         Err(rejected) => {
             state
                 .metrics
@@ -79,7 +79,7 @@ pub async fn call(
         Err(Attempted::DeadlineExceeded) => Outcome::Failure,
         Err(_) => Outcome::Ignored,
     };
-    let after = breaker.record(probe, outcome);
+    let after = permit.record(outcome);
     state
         .metrics
         .proxy

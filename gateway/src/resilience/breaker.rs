@@ -94,7 +94,41 @@ pub struct Rejected {
     pub retry_after: Duration,
 }
 
+/// An admitted call. Dropped without an outcome (the request was cancelled, e.g. its
+/// client went away), it gives its half-open probe slot back, so the breaker cannot stay
+/// stuck with every slot taken.
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    recorded: bool,
+}
+
+impl Permit<'_> {
+    /// Reports how the call ended; returns the breaker's state after it.
+    pub fn record(mut self, outcome: Outcome) -> State {
+        self.recorded = true;
+        self.breaker.record(self.probe, outcome)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.breaker.record(self.probe, Outcome::Ignored);
+        }
+    }
+}
+
 impl Breaker {
+    /// Asks to make a call, as a [`Permit`] that must be given the call's outcome.
+    pub fn enter(&self) -> Result<Permit<'_>, Rejected> {
+        self.admit().map(|probe| Permit {
+            breaker: self,
+            probe,
+            recorded: false,
+        })
+    }
+
     /// A closed breaker.
     pub fn new(settings: BreakerSettings) -> Self {
         Self {
@@ -292,6 +326,18 @@ mod tests {
         assert!(b.admit().is_err(), "only one probe at a time");
         assert_eq!(b.record(probe, Outcome::Success), State::Closed);
         assert_eq!(b.admit(), Ok(false));
+    }
+
+    #[test]
+    fn a_cancelled_probe_gives_its_slot_back() {
+        let b = Breaker::new(settings(Duration::ZERO));
+        for _ in 0..3 {
+            b.record(false, Outcome::Failure);
+        }
+        let permit = b.enter().unwrap();
+        assert!(b.enter().is_err(), "the probe slot is taken");
+        drop(permit);
+        assert_eq!(b.enter().unwrap().record(Outcome::Success), State::Closed);
     }
 
     #[test]
