@@ -1,12 +1,13 @@
 //! The one error type that handlers return, and how it becomes an HTTP response.
 //!
 //! Every error leaves the gateway as JSON `{"error": message, "code": stable_code}`, plus
-//! `details` where they help the caller fix the request.
+//! `details` where they help the caller fix the request, and any fields (`reason`,
+//! `retry_after`) and headers (`Retry-After`) a step adds.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// An error answered to an API caller: status, stable machine-readable code, human message.
 #[derive(Debug)]
@@ -14,7 +15,17 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// `details`, extra fields and headers: boxed, as most errors have none (and a small
+    /// error keeps every `Result` small).
+    extras: Option<Box<Extras>>,
+}
+
+/// What an error may add to its status, code and message.
+#[derive(Debug, Default)]
+struct Extras {
     details: Option<Value>,
+    fields: Map<String, Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -24,13 +35,33 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: None,
+            extras: None,
         }
+    }
+
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
     }
 
     /// Attaches `details` (for example the list of invalid fields).
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.extras().details = Some(details);
+        self
+    }
+
+    /// Adds a top-level field to the JSON body (for example `reason` or `retry_after`).
+    pub fn with_field(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.extras().fields.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a response header (for example `Retry-After`).
+    pub fn with_header(mut self, name: &'static str, value: impl ToString) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            self.extras()
+                .headers
+                .push((HeaderName::from_static(name), v));
+        }
         self
     }
 
@@ -90,10 +121,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.message, "code": self.code });
-        if let Some(details) = self.details {
+        let Some(extras) = self.extras else {
+            return (self.status, Json(body)).into_response();
+        };
+        if let Some(details) = extras.details {
             body["details"] = details;
         }
-        (self.status, Json(body)).into_response()
+        for (name, value) in extras.fields {
+            body[name] = value;
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        for (name, value) in extras.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 

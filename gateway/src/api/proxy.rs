@@ -6,7 +6,6 @@ use super::query::QueryParams;
 use super::time::{iso, iso_ms};
 use crate::catalog::ToolName;
 use crate::error::ApiError;
-use crate::pipeline::failure::Failure;
 use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;
 use crate::tools::actions;
@@ -22,7 +21,7 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
     match read_body(request, &state).await {
         Ok(body) => crate::pipeline::handle(&state, &headers, &body).await,
         Err(e) => {
-            let failure = Failure::new(e.status(), e.code(), "Request body could not be read");
+            let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
             crate::pipeline::handle_unreadable(&state, &headers, failure)
         }
     }

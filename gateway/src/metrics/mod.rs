@@ -61,19 +61,13 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric name");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
+            registered(
+                &registry,
+                IntCounter::new(name, help).expect("valid metric name"),
+            )
         };
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
-        };
+        let counter_vec =
+            |name: &str, help: &str, labels: &[&str]| counter_vec(&registry, name, help, labels);
         let agent_creations = counter("gateway_agent_creations_total", "Agents created.");
         let token_generations = counter("gateway_token_generations_total", "Tokens issued.");
         let token_validations = counter_vec(
@@ -90,18 +84,13 @@ impl Metrics {
             "HTTP requests by route template and status code.",
             &["route", "code"],
         );
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "gateway_http_request_duration_seconds",
-                "HTTP request duration by route template.",
-            )
-            .buckets(HTTP_DURATION_BUCKETS.to_vec()),
+        let http_duration = histogram_vec(
+            &registry,
+            "gateway_http_request_duration_seconds",
+            "HTTP request duration by route template.",
+            HTTP_DURATION_BUCKETS,
             &["route"],
-        )
-        .expect("valid histogram");
-        registry
-            .register(Box::new(http_duration.clone()))
-            .expect("unique metric");
+        );
         let plugin_evaluations = counter_vec(
             "gateway_plugin_evaluations_total",
             "Plugin calls by plugin and outcome.",
@@ -127,26 +116,21 @@ impl Metrics {
             "Chaos faults injected by tool and fault.",
             &["tool", "fault"],
         );
-        let plugin_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "gateway_plugin_duration_seconds",
-                "Plugin call duration by plugin.",
-            )
-            .buckets(PLUGIN_DURATION_BUCKETS.to_vec()),
+        let plugin_duration = histogram_vec(
+            &registry,
+            "gateway_plugin_duration_seconds",
+            "Plugin call duration by plugin.",
+            PLUGIN_DURATION_BUCKETS,
             &["plugin"],
-        )
-        .expect("valid histogram");
-        registry
-            .register(Box::new(plugin_duration.clone()))
-            .expect("unique metric");
-        let key_pool_ready = IntGauge::new(
-            "gateway_agent_key_pool_ready",
-            "Agent key pairs ready in the pool.",
-        )
-        .expect("valid metric name");
-        registry
-            .register(Box::new(key_pool_ready.clone()))
-            .expect("unique metric");
+        );
+        let key_pool_ready = registered(
+            &registry,
+            IntGauge::new(
+                "gateway_agent_key_pool_ready",
+                "Agent key pairs ready in the pool.",
+            )
+            .expect("valid metric name"),
+        );
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -187,6 +171,44 @@ impl Metrics {
             .expect("text encoding into memory");
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// Registers `metric` in `registry` and returns it.
+/// Invariant: every family is registered once, under a name no other family uses.
+fn registered<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: T,
+) -> T {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
+    metric
+}
+
+/// A registered counter family.
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name"),
+    )
+}
+
+/// A registered histogram family with `buckets`.
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> HistogramVec {
+    registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        )
+        .expect("valid histogram"),
+    )
 }
 
 impl Default for Metrics {

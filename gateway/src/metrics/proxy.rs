@@ -1,9 +1,8 @@
 //! Metric families of the proxy pipeline, with the names the ops files (alerts, dashboards)
 //! expect.
 
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use super::{counter_vec, histogram_vec, registered};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Proxy request duration buckets in milliseconds, from 0.25 ms to 6400 ms.
 const REQUEST_DURATION_MS_BUCKETS: &[f64] = &[
@@ -37,44 +36,34 @@ pub struct ProxyMetrics {
 impl ProxyMetrics {
     /// Creates the families and registers them in `registry`.
     pub fn register(registry: &Registry) -> Self {
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
-        };
-        let duration_ms = HistogramVec::new(
-            HistogramOpts::new(
-                "gateway_request_duration_ms",
-                "Proxy request duration in milliseconds by tool and action.",
-            )
-            .buckets(REQUEST_DURATION_MS_BUCKETS.to_vec()),
+        let counter_vec =
+            |name: &str, help: &str, labels: &[&str]| counter_vec(registry, name, help, labels);
+        let duration_ms = histogram_vec(
+            registry,
+            "gateway_request_duration_ms",
+            "Proxy request duration in milliseconds by tool and action.",
+            REQUEST_DURATION_MS_BUCKETS,
             &["tool", "action"],
-        )
-        .expect("valid histogram");
-        registry
-            .register(Box::new(duration_ms.clone()))
-            .expect("unique metric");
-        let breaker_state = IntGaugeVec::new(
-            Opts::new(
-                "gateway_breaker_state",
-                "Circuit breaker state by tool (0 closed, 1 half-open, 2 open).",
-            ),
-            &["tool"],
-        )
-        .expect("valid metric name");
-        registry
-            .register(Box::new(breaker_state.clone()))
-            .expect("unique metric");
-        let audit_dropped = IntCounter::new(
-            "gateway_audit_dropped_total",
-            "Audit rows dropped (queue full or database refusing writes).",
-        )
-        .expect("valid metric name");
-        registry
-            .register(Box::new(audit_dropped.clone()))
-            .expect("unique metric");
+        );
+        let breaker_state = registered(
+            registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "gateway_breaker_state",
+                    "Circuit breaker state by tool (0 closed, 1 half-open, 2 open).",
+                ),
+                &["tool"],
+            )
+            .expect("valid metric name"),
+        );
+        let audit_dropped = registered(
+            registry,
+            IntCounter::new(
+                "gateway_audit_dropped_total",
+                "Audit rows dropped (queue full or database refusing writes).",
+            )
+            .expect("valid metric name"),
+        );
         Self {
             requests: counter_vec(
                 "gateway_requests_total",

@@ -1,8 +1,8 @@
 //! Step 1 of the pipeline: the request body (and `Authorization: Bearer` token), read into
 //! a known tool, action and validated parameters.
 
-use super::failure::Failure;
 use crate::catalog::ToolName;
+use crate::error::ApiError;
 use crate::tools::actions::{self, ActionSpec};
 use crate::tools::{PreparedCall, Tools};
 use axum::http::{header, HeaderMap};
@@ -29,6 +29,10 @@ pub struct Named {
     pub tool: String,
     /// Action as sent.
     pub action: String,
+    /// The tool, once recognised.
+    pub known_tool: Option<ToolName>,
+    /// The action, once recognised.
+    pub known_action: Option<&'static ActionSpec>,
 }
 
 const MISSING: &str =
@@ -53,19 +57,23 @@ pub fn read(
     body: &[u8],
     tools: &Tools,
     named: &mut Named,
-) -> Result<ProxyInput, Failure> {
+) -> Result<ProxyInput, ApiError> {
     let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-        Failure::bad_request("invalid_json", "Request body is not valid JSON")
-            .field("details", json!([e.to_string()]))
+        ApiError::bad_request("invalid_json", "Request body is not valid JSON")
+            .with_details(json!([e.to_string()]))
     })?;
     let Value::Object(mut body) = parsed else {
-        return Err(Failure::bad_request("missing_fields", MISSING)
-            .field("details", json!(["body: must be a JSON object"])));
+        return Err(ApiError::bad_request("missing_fields", MISSING)
+            .with_details(json!(["body: must be a JSON object"])));
     };
     let tool = take_string(&mut body, "tool");
     let action = take_string(&mut body, "action");
     named.tool = tool.clone().unwrap_or_default();
     named.action = action.clone().unwrap_or_default();
+    named.known_tool = named.tool.parse().ok();
+    named.known_action = named
+        .known_tool
+        .and_then(|t| actions::find(t, &named.action));
     let token = take_string(&mut body, "agent_token").or_else(|| bearer(headers));
     let params = body.remove("params").filter(Value::is_object);
     let intent = take_string(&mut body, "intent");
@@ -82,28 +90,23 @@ pub fn read(
     }
     let (Some(token), Some(tool), Some(action), Some(params)) = (token, tool, action, params)
     else {
-        return Err(
-            Failure::bad_request("missing_fields", MISSING).field("details", json!(missing))
-        );
+        return Err(ApiError::bad_request("missing_fields", MISSING).with_details(json!(missing)));
     };
-    let tool_name: ToolName = tool.parse().map_err(|()| {
-        Failure::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
+    let tool_name: ToolName = named.known_tool.ok_or_else(|| {
+        ApiError::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
     })?;
-    let spec = actions::find(tool_name, &action).ok_or_else(|| {
-        Failure::bad_request(
+    let spec = named.known_action.ok_or_else(|| {
+        ApiError::bad_request(
             "unsupported_action",
             format!("Unsupported action: {action} for tool: {tool}"),
         )
-        .field(
-            "details",
-            json!({ "available_actions": actions::names_of(tool_name) }),
-        )
+        .with_details(json!({ "available_actions": actions::names_of(tool_name) }))
     })?;
     let prepared = tools
         .prepare(tool_name, spec.action, &params)
         .map_err(|details| {
-            Failure::bad_request("invalid_params", "Parameter validation failed")
-                .field("details", json!(details))
+            ApiError::bad_request("invalid_params", "Parameter validation failed")
+                .with_details(json!(details))
         })?;
     let intent = intent.or_else(|| {
         params

@@ -13,13 +13,13 @@
 //! 10 metrics + audit rows (queued)
 //! ```
 
-pub mod failure;
 pub mod input;
 pub mod services;
 mod upstream_call;
 
 use crate::catalog::ToolName;
 use crate::crypto::token::Claims;
+use crate::error::ApiError;
 use crate::plugins::bindings::Request;
 use crate::plugins::registry::PolicyOutcome;
 use crate::resilience::cache;
@@ -32,7 +32,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use failure::Failure;
 use input::{Named, ProxyInput};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -55,7 +54,7 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Respo
     let correlation_id = correlation_id(headers);
     let mut trail = Trail::default();
     let outcome = if state.proxy.is_shutting_down() {
-        Err(Failure::new(
+        Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "Service is shutting down",
@@ -67,7 +66,7 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Respo
 }
 
 /// Answers a proxy request whose body could not be read (too large, broken stream).
-pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: Failure) -> Response {
+pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: ApiError) -> Response {
     let correlation_id = correlation_id(headers);
     finish(
         state,
@@ -83,13 +82,13 @@ fn finish(
     state: &AppState,
     trail: &Trail,
     correlation_id: &str,
-    outcome: Result<Response, Failure>,
+    outcome: Result<Response, ApiError>,
     started: Instant,
 ) -> Response {
     let (mut response, code) = match outcome {
         Ok(response) => (response, None),
         Err(failure) => {
-            let code = failure.code;
+            let code = failure.code();
             (failure.into_response(), Some(code))
         }
     };
@@ -120,7 +119,7 @@ async fn run(
     correlation_id: &str,
     trail: &mut Trail,
     started: Instant,
-) -> Result<Response, Failure> {
+) -> Result<Response, ApiError> {
     let proxy = &state.proxy;
     let now = Utc::now();
 
@@ -149,7 +148,7 @@ async fn run(
     // 3. The token's claims must grant the tool and the action's permission.
     check_claims(&claims, spec.tool, spec.permission)?;
     if !proxy.tools.is_configured(spec.tool) {
-        return Err(Failure::new(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "tool_not_configured",
             format!("{} not configured - no active credential found", spec.tool),
@@ -162,24 +161,25 @@ async fn run(
     // 5. Policy plugins.
     let set = state.plugins.current();
     let request = plugin_request(correlation_id, &claims, &input, now.timestamp_millis());
-    let policy_config = crate::policies::config_for(state, &set, &request);
-    if proxy.settings.policies_enabled {
-        let outcome = state
-            .plugins
-            .evaluate(&set, &request, policy_config.clone())
-            .await;
+    // `Some` exactly when the policy plugins run (FF_POLICY on); steps 5 and 9 share it.
+    let policy_config = proxy
+        .settings
+        .policies_enabled
+        .then(|| crate::policies::config_for(state, &set, &request));
+    if let Some(config) = &policy_config {
+        let outcome = state.plugins.evaluate(&set, &request, config.clone()).await;
         audit_policy(state, &request, &outcome);
         match outcome {
             PolicyOutcome::Allow => trail.policy_decision = Some("allow"),
             PolicyOutcome::Deny { code, reason, .. } => {
                 trail.policy_decision = Some("deny");
-                return Err(Failure::forbidden("policy_denied", "Policy denied")
-                    .field("reason", reason)
-                    .field("rule", code));
+                return Err(ApiError::forbidden("policy_denied", "Policy denied")
+                    .with_field("reason", reason)
+                    .with_field("rule", code));
             }
             PolicyOutcome::Failed { .. } => {
                 trail.policy_decision = Some("error");
-                return Err(Failure::forbidden("policy_error", "Policy denied"));
+                return Err(ApiError::forbidden("policy_error", "Policy denied"));
             }
         }
     }
@@ -237,10 +237,9 @@ async fn run(
     };
 
     // 9. Policy response filters.
-    let data = if proxy.settings.policies_enabled {
-        filter_response(state, &set, &request, policy_config, &data).await?
-    } else {
-        Arc::unwrap_or_clone(data)
+    let data = match policy_config {
+        Some(config) => filter_response(state, &set, &request, config, &data).await?,
+        None => Arc::unwrap_or_clone(data),
     };
 
     Ok(Json(json!({
@@ -271,14 +270,14 @@ fn correlation_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn token_failure(rejection: Rejection) -> Failure {
+fn token_failure(rejection: Rejection) -> ApiError {
     match rejection {
         Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey => {
-            Failure::forbidden("invalid_token", "Invalid token")
+            ApiError::forbidden("invalid_token", "Invalid token")
         }
-        Rejection::Expired => Failure::forbidden("token_expired", "Token expired"),
-        Rejection::Revoked => Failure::forbidden("token_revoked", "Token has been revoked"),
-        Rejection::AgentNotActive => Failure::forbidden("agent_not_active", "Agent is not active"),
+        Rejection::Expired => ApiError::forbidden("token_expired", "Token expired"),
+        Rejection::Revoked => ApiError::forbidden("token_revoked", "Token has been revoked"),
+        Rejection::AgentNotActive => ApiError::forbidden("agent_not_active", "Agent is not active"),
     }
 }
 
@@ -286,15 +285,15 @@ fn check_claims(
     claims: &Claims,
     tool: ToolName,
     permission: crate::catalog::Permission,
-) -> Result<(), Failure> {
+) -> Result<(), ApiError> {
     if !claims.tools.contains(&tool) {
-        return Err(Failure::forbidden(
+        return Err(ApiError::forbidden(
             "tool_not_granted",
             format!("Token does not grant the tool {tool}"),
         ));
     }
     if !claims.permissions.contains(&permission) {
-        return Err(Failure::forbidden(
+        return Err(ApiError::forbidden(
             "permission_not_granted",
             format!(
                 "Token does not grant the {} permission",
@@ -311,7 +310,7 @@ async fn rate_limit(
     tool: ToolName,
     now_ms: i64,
     trail: &mut Trail,
-) -> Result<(), Failure> {
+) -> Result<(), ApiError> {
     let settings = &state.proxy.settings;
     let mut limits = Vec::with_capacity(2);
     if settings.rate_limit_per_agent > 0 {
@@ -359,14 +358,14 @@ async fn rate_limit(
         .with_label_values(&[verdict.scope.as_str()])
         .inc();
     let retry_after = verdict.retry_after.as_millis().div_ceil(1000).max(1) as u64;
-    Err(Failure::new(
+    Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         "Rate limit exceeded",
     )
-    .field("retry_after", retry_after)
-    .field("scope", verdict.scope.as_str())
-    .header("retry-after", retry_after))
+    .with_field("retry_after", retry_after)
+    .with_field("scope", verdict.scope.as_str())
+    .with_header("retry-after", retry_after))
 }
 
 fn plugin_request(
@@ -405,18 +404,19 @@ async fn filter_response(
     request: &Request,
     policy_config: Option<Arc<str>>,
     data: &Value,
-) -> Result<Value, Failure> {
+) -> Result<Value, ApiError> {
     let original = data.to_string();
     let filtered = state
         .plugins
         .filter_response(set, request, policy_config, original.clone())
         .await
-        .map_err(|_| Failure::forbidden("policy_error", "Policy denied"))?;
+        .map_err(|_| ApiError::forbidden("policy_error", "Policy denied"))?;
     if filtered == original {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
         return Ok(data.clone());
     }
-    serde_json::from_str(&filtered).map_err(|_| Failure::forbidden("policy_error", "Policy denied"))
+    serde_json::from_str(&filtered)
+        .map_err(|_| ApiError::forbidden("policy_error", "Policy denied"))
 }
 
 fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
@@ -466,12 +466,8 @@ fn record(
     started: Instant,
 ) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let tool_known = trail.named.tool.parse::<ToolName>().ok();
-    let action_known = tool_known
-        .and_then(|t| crate::tools::actions::find(t, &trail.named.action))
-        .is_some();
-    let tool = label(&trail.named.tool, tool_known.is_some());
-    let action = label(&trail.named.action, action_known);
+    let tool = label(&trail.named.tool, trail.named.known_tool.is_some());
+    let action = label(&trail.named.action, trail.named.known_action.is_some());
     let metrics = &state.metrics.proxy;
     metrics
         .requests

@@ -1,7 +1,7 @@
 //! Step 8 of the pipeline: breaker → bulkhead → retry → (chaos fault or) tool, all inside
 //! the request's deadline. The breaker sees one outcome per request, after the retries.
 
-use super::failure::Failure;
+use crate::error::ApiError;
 use crate::plugins::bindings::{Fault, Request};
 use crate::plugins::registry::{fault_label, PluginRegistry, PluginSet};
 use crate::resilience::breaker::{Outcome, State};
@@ -45,7 +45,7 @@ pub struct UpstreamCall<'a> {
 pub async fn call(
     call: UpstreamCall<'_>,
     fault_seen: &mut Option<&'static str>,
-) -> Result<Value, Failure> {
+) -> Result<Value, ApiError> {
     let (state, spec, deadline) = (call.state, call.spec, call.deadline);
     let proxy = &state.proxy;
     let tool = spec.tool.as_str();
@@ -59,13 +59,13 @@ pub async fn call(
                 .breaker_fastfail
                 .with_label_values(&[tool])
                 .inc();
-            return Err(Failure::new(
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "breaker_open",
                 format!("{tool} is failing; calls are paused while it recovers"),
             )
-            .field("retry_after", rejected.retry_after.as_secs().max(1))
-            .header("retry-after", rejected.retry_after.as_secs().max(1)));
+            .with_field("retry_after", rejected.retry_after.as_secs().max(1))
+            .with_header("retry-after", rejected.retry_after.as_secs().max(1)));
         }
     };
     let attempts = attempts(call, fault_seen);
@@ -100,69 +100,62 @@ enum Attempted {
 }
 
 impl Attempted {
-    fn into_failure(self, tool: &str) -> Failure {
+    fn into_failure(self, tool: &str) -> ApiError {
         match self {
-            Attempted::DeadlineExceeded => Failure::new(
+            Attempted::DeadlineExceeded => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "deadline_exceeded",
                 "The request did not complete within its deadline",
             ),
-            Attempted::Bulkhead(refusal) => Failure::new(
+            Attempted::Bulkhead(refusal) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "bulkhead_full",
                 format!("Too many calls to {tool} in flight; try again shortly"),
             )
-            .field(
-                "details",
-                json!({ "reason": match refusal {
+            .with_details(json!({ "reason": match refusal {
                     Refusal::QueueFull => "queue full",
                     Refusal::QueueTimeout => "queue wait timed out",
-                } }),
-            )
-            .header("retry-after", 1),
+                } }))
+            .with_header("retry-after", 1),
             Attempted::Tool(e) => tool_failure(tool, e),
         }
     }
 }
 
-fn tool_failure(tool: &str, e: ToolError) -> Failure {
+fn tool_failure(tool: &str, e: ToolError) -> ApiError {
     match e {
-        ToolError::Invalid(details) => {
-            Failure::bad_request("invalid_params", "Parameter validation failed")
-                .field("details", json!(details))
-        }
-        ToolError::NotConfigured => Failure::new(
+        ToolError::NotConfigured => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "tool_not_configured",
             format!("{tool} not configured - no active credential found"),
         ),
         ToolError::DestinationRefused(why) => {
-            Failure::forbidden("destination_not_allowed", "Destination not allowed")
-                .field("details", json!([why]))
+            ApiError::forbidden("destination_not_allowed", "Destination not allowed")
+                .with_details(json!([why]))
         }
-        ToolError::Timeout => Failure::new(
+        ToolError::Timeout => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_timeout",
             "External API request timed out",
         ),
-        ToolError::Status { status, .. } => Failure::new(
+        ToolError::Status { status, .. } => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_failed",
             "External API request failed",
         )
-        .field("details", json!({ "upstream_status": status })),
-        ToolError::Connect(_) => Failure::new(
+        .with_details(json!({ "upstream_status": status })),
+        ToolError::Connect(_) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_unreachable",
             "External API request failed",
         )
-        .field("details", json!({ "reason": "upstream unreachable" })),
-        ToolError::BadAnswer(why) => Failure::new(
+        .with_details(json!({ "reason": "upstream unreachable" })),
+        ToolError::BadAnswer(why) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_bad_answer",
             "External API request failed",
         )
-        .field("details", json!({ "reason": why })),
+        .with_details(json!({ "reason": why })),
     }
 }
 

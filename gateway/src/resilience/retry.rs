@@ -103,9 +103,7 @@ mod tests {
             retry_after: None,
         };
         assert!(p.next(true, 0, &not_found, far()).is_none());
-        assert!(p
-            .next(true, 0, &ToolError::Invalid(vec![]), far())
-            .is_none());
+        assert!(p.next(true, 0, &ToolError::NotConfigured, far()).is_none());
         assert_eq!(
             p.next(true, 0, &ToolError::Timeout, far()).map(|(_, r)| r),
             Some(RetryReason::Timeout)

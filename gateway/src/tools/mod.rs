@@ -24,9 +24,6 @@ pub use upstream::Upstream;
 /// Why a tool call did not produce an answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
-    /// The parameters do not fit the action (one message per problem).
-    #[error("invalid parameters: {0:?}")]
-    Invalid(Vec<String>),
     /// Live mode and no active credential for the tool.
     #[error("tool not configured")]
     NotConfigured,
@@ -97,9 +94,7 @@ impl ToolError {
         match self {
             ToolError::Timeout | ToolError::Connect(_) | ToolError::BadAnswer(_) => true,
             ToolError::Status { status, .. } => *status >= 500 || *status == 429,
-            ToolError::Invalid(_) | ToolError::NotConfigured | ToolError::DestinationRefused(_) => {
-                false
-            }
+            ToolError::NotConfigured | ToolError::DestinationRefused(_) => false,
         }
     }
 }
