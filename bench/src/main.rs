@@ -1,5 +1,9 @@
 //! `bench`: the gateway's benchmark harness.
 //!
+//! `bench load <scenario>` runs a scenario file of `bench/scenarios/` (the journal's 40-minute
+//! profile, the chaos run, soak, spike) as an open-model load and writes a report folder with
+//! `summary.json`, `summary.md` and `report.html` (charts).
+//!
 //! `bench plugins` measures one `spec-policy` evaluation three ways, in one run so the
 //! ratios hold on a noisy machine: the same logic compiled natively, the WebAssembly
 //! component with a reused live instance (the default bindings' mode), and with a fresh
@@ -23,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a load scenario (open model) and write a report with charts.
+    Load(bench::load::Args),
     /// Cost of one spec-policy evaluation: native, reused instance, fresh instance.
     Plugins(plugins::Args),
     /// Proxy-request throughput and latency (mock mode) next to a bare axum handler, with wrk.
@@ -31,7 +37,36 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Load(args) => load(&args),
         Command::Plugins(args) => plugins::run(args),
         Command::Proxy(args) => proxy::run(args),
     }
+}
+
+fn load(args: &bench::load::Args) -> anyhow::Result<()> {
+    let (summary, dir) = bench::load::run(args)?;
+    let v = &summary.verdicts;
+    let l = &summary.latency_ms;
+    println!(
+        "{}: {} requests in {:.1} s ({:.1} req/s), p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
+        summary.run.scenario,
+        summary.requests,
+        summary.elapsed_s,
+        summary.throughput_rps,
+        l.p50,
+        l.p95,
+        l.p99
+    );
+    println!(
+        "no 5xx: {}; every request accounted for: {}; failed checks: {}",
+        v.no_5xx, v.all_accounted, v.failed_checks
+    );
+    println!("report: {}", dir.join("report.html").display());
+    if !v.all_accounted || v.failed_checks > 0 {
+        anyhow::bail!(
+            "the run did not pass: see {}",
+            dir.join("summary.md").display()
+        );
+    }
+    Ok(())
 }

@@ -1,13 +1,11 @@
 //! Several gateways sharing one database (and Redis) converge on revocations, suspensions
 //! and used signatures.
 
-mod common;
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use common::{
+use crate::common::{
     read, redis_url, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
 };
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use gateway::crypto::request_signature::signing_message;
 use reqwest::{Method, StatusCode};
 use rsa::pkcs8::DecodePrivateKey;

@@ -1,10 +1,8 @@
 //! Agents minting their own tokens with RSA-PSS signed requests.
 
-mod common;
-
+use crate::common::{read, Backend, Fixture};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{read, Backend, Fixture};
 use gateway::crypto::request_signature::signing_message;
 use reqwest::StatusCode;
 use rsa::pkcs8::DecodePrivateKey;

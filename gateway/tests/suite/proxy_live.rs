@@ -2,14 +2,12 @@
 //! success, retries, timeouts, the breaker opening, probing and closing, and the SSRF
 //! guard of `http_fetch`.
 
-mod common;
-
+use crate::common::{read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
 use axum::extract::{Query, State};
 use axum::http::StatusCode as AxumStatus;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use common::{read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
 use gateway::config::{Settings, UpstreamMode};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,8 +1,6 @@
 //! Every management route refuses callers without the admin key.
 
-mod common;
-
-use common::{read, Backend, Fixture};
+use crate::common::{read, Backend, Fixture};
 use reqwest::{Method, StatusCode};
 
 const MANAGEMENT_ROUTES: &[(&str, &str)] = &[

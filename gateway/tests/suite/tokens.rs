@@ -1,9 +1,7 @@
 //! Token issue, introspection, expiry, revocation and agent suspension.
 
-mod common;
-
+use crate::common::{secrets, settings, Backend, Fixture, TestGateway};
 use chrono::{Duration, Utc};
-use common::{secrets, settings, Backend, Fixture, TestGateway};
 use gateway::catalog::{Permission, ToolName};
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,8 +1,6 @@
 //! Health, readiness and metrics.
 
-mod common;
-
-use common::{Backend, Fixture};
+use crate::common::{Backend, Fixture};
 use reqwest::StatusCode;
 
 async fn metrics_count_creations_issues_and_validations(backend: Backend) {

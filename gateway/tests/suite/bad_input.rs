@@ -1,8 +1,6 @@
 //! Bad input gets a clear JSON error with a stable code, never a 500, and changes nothing.
 
-mod common;
-
-use common::{read, Backend, Fixture, ADMIN_KEY};
+use crate::common::{read, Backend, Fixture, ADMIN_KEY};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -2,9 +2,7 @@
 //! failure with its status and code, claims, rate limits, cache, policies, chaos at
 //! runtime, and one audit row per request that survives a graceful shutdown.
 
-mod common;
-
-use common::{
+use crate::common::{
     read, redis_url, secrets, settings, Backend, Fixture, TestDatabase, TestGateway, SIGNING_SECRET,
 };
 use gateway::config::{Environment, Settings};

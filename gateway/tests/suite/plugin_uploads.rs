@@ -1,10 +1,10 @@
 //! Plugins uploaded through the admin API: stored with versions, live at once, rolled back,
 //! deleted, and picked up by every gateway sharing the database.
 
-mod common;
-
+use crate::common::{
+    secrets, settings, Backend, Fixture, TestDatabase, TestGateway, SIGNING_SECRET,
+};
 use base64::Engine;
-use common::{secrets, settings, Backend, Fixture, TestDatabase, TestGateway, SIGNING_SECRET};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;

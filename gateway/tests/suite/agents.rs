@@ -1,8 +1,6 @@
 //! Agent creation, listing and status changes, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{Backend, Fixture};
+use crate::common::{Backend, Fixture};
 use reqwest::{Method, StatusCode};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};

@@ -1,9 +1,7 @@
 //! Policies API, the default plugins evaluating them, chaos rules at runtime and the plugin
 //! admin API, over HTTP against SQLite and PostgreSQL.
 
-mod common;
-
-use common::{Backend, Fixture};
+use crate::common::{Backend, Fixture};
 use gateway::config::Environment;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,0 +1,119 @@
+//! The gateway the benchmarks start in their own process: mock upstreams, the default plugins
+//! of `policies-wasm/`, a temporary SQLite database, on 127.0.0.1 with an ephemeral port,
+//! served by a runtime of its own so that the load generator does not share its threads.
+
+use anyhow::Context;
+use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
+use gateway::state::AppState;
+use std::path::{Path, PathBuf};
+
+/// Admin key of the gateways the bench starts.
+pub const ADMIN_KEY: &str = "bench-admin-key-bench-admin-key-0001";
+
+/// How to start the gateway.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Folder with `plugins.toml` and the plugins.
+    pub plugins_dir: PathBuf,
+    /// Policy plugins on (`FF_POLICY`).
+    pub policies: bool,
+    /// Requests per minute per agent (0 = off).
+    pub rate_limit_per_agent: u32,
+    /// Requests per minute per agent and tool (0 = off).
+    pub rate_limit_per_agent_tool: u32,
+    /// How long an open breaker fast-fails (default: the gateway's).
+    pub breaker_open: Option<std::time::Duration>,
+    /// The breaker's rolling window (default: the gateway's).
+    pub breaker_window: Option<std::time::Duration>,
+    /// Development allows the chaos admin API; production refuses it.
+    pub environment: Environment,
+}
+
+/// A gateway running on its own runtime; stops when dropped.
+pub struct RunningGateway {
+    /// Base URL (`http://127.0.0.1:port`).
+    pub url: String,
+    /// Its state (policy sync, counters).
+    pub state: AppState,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Starts a gateway with its data in `data_dir`, on a new runtime of `threads` workers.
+pub fn start(options: &Options, data_dir: &Path, threads: usize) -> anyhow::Result<RunningGateway> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("gateway")
+        .enable_all()
+        .build()?;
+    let (url, state) = runtime.block_on(serve(options, data_dir))?;
+    Ok(RunningGateway {
+        url,
+        state,
+        runtime: Some(runtime),
+    })
+}
+
+/// Starts a gateway on the current runtime; returns its base URL and state.
+pub async fn serve(options: &Options, data_dir: &Path) -> anyhow::Result<(String, AppState)> {
+    std::fs::create_dir_all(data_dir)?;
+    let defaults = ProxySettings::default();
+    let ms = |d: Option<std::time::Duration>, default: u32| {
+        d.map_or(default, |d| (d.as_millis() as u32).max(100))
+    };
+    let settings = Settings {
+        port: 0,
+        bind: "127.0.0.1".parse()?,
+        database_url: format!("sqlite://{}", data_dir.join("bench.db").display()),
+        redis_url: None,
+        redis_key_prefix: "bench:".into(),
+        environment: options.environment,
+        token_max_ttl_minutes: 1440,
+        key_pool_size: 1,
+        data_dir: data_dir.to_path_buf(),
+        plugins_dir: options.plugins_dir.clone(),
+        chaos_on_start: false,
+        log_format: LogFormat::Text,
+        proxy: ProxySettings {
+            rate_limit_per_agent: options.rate_limit_per_agent,
+            rate_limit_per_agent_tool: options.rate_limit_per_agent_tool,
+            policies_enabled: options.policies,
+            breaker_open_ms: ms(options.breaker_open, defaults.breaker_open_ms),
+            breaker_window_ms: ms(options.breaker_window, defaults.breaker_window_ms),
+            ..defaults
+        },
+    };
+    let secrets = Secrets::from_values(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "bench-signing-secret-bench-signing-secret",
+        None,
+        ADMIN_KEY,
+        false,
+    )?;
+    let app = gateway::app::build(Config { settings, secrets })
+        .await
+        .context("starting the gateway (did `make plugins` run?)")?;
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    Ok((url, state))
+}
+
+/// A fresh folder under the system's temporary directory.
+pub fn temp_data_dir(what: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "gateway-bench-{what}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
