@@ -4,7 +4,7 @@
 export CARGO_BUILD_JOBS ?= 2
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build release help plugins wasm-target
+.PHONY: run test lint fmt build release help plugins wasm-target bench
 
 # Plugins built to WebAssembly components: the defaults go live in policies-wasm/, the test
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
@@ -35,6 +35,9 @@ release: ## Build the release binary
 
 test: plugins ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
 	$(CARGO) test --workspace
+
+bench: plugins ## Run the journal load profile compressed to 2 minutes against a fresh gateway; prints where the report is
+	$(CARGO) run --release -p bench -- load journal --time-scale 0.05
 
 lint: ## Format check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -117,3 +117,80 @@ pub fn temp_data_dir(what: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Starts the baseline: a bare axum handler that parses a JSON body and answers a small JSON
+/// object, on the current runtime. Returns the URL to POST to.
+pub async fn serve_bare() -> anyhow::Result<String> {
+    let bare = axum::Router::new().route(
+        "/json",
+        axum::routing::post(|body: axum::Json<serde_json::Value>| async move {
+            axum::Json(serde_json::json!({ "success": true, "echo": body.0["tool"] }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/json", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, bare).await });
+    Ok(url)
+}
+
+/// Creates an agent allowed to call `openai.chat` (a policy of its own and a read token) and
+/// returns the body of one such proxy request: not cacheable, so every request takes the
+/// whole pipeline (token, limits, policy plugin, tool, response filter, audit). Waits until
+/// the gateway accepts it.
+pub async fn openai_chat_body(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    use anyhow::bail;
+    use serde_json::{json, Value};
+    let admin = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let agent: Value = admin(
+        "/api/create-agent",
+        json!({"name": "bench", "created_by": "bench", "role": "bench"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let agent_id = agent["agent_id"]
+        .as_str()
+        .context("create-agent")?
+        .to_string();
+    let policy = admin(
+        "/api/policies",
+        json!({"name": "bench", "agentId": agent_id, "spec": {"scopes": ["openai:chat"]}}),
+    )
+    .await?;
+    if !policy.status().is_success() {
+        bail!("creating the bench policy failed: {}", policy.text().await?);
+    }
+    let token: Value = admin(
+        "/api/generate-token",
+        json!({"agent_id": agent_id, "tools": ["openai"], "permissions": ["read"], "ttl_minutes": 240}),
+    )
+    .await?
+    .json()
+    .await?;
+    let token = token["agent_token"].as_str().context("generate-token")?;
+    let body = json!({"agent_token": token, "tool": "openai", "action": "chat",
+                      "params": {"input": "Summarise the quarterly report in two lines."}})
+    .to_string();
+    // The policy reaches the plugins with the next refresh (every second).
+    let mut last = String::new();
+    for _ in 0..50 {
+        let check = client
+            .post(format!("{base}/api/proxy-request"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        if check.status().is_success() {
+            return Ok(body);
+        }
+        last = check.text().await?;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    bail!("the gateway refused the bench request: {last}")
+}

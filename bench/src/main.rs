@@ -4,6 +4,10 @@
 //! profile, the chaos run, soak, spike) as an open-model load and writes a report folder with
 //! `summary.json`, `summary.md` and `report.html` (charts).
 //!
+//! `bench compare` sends the same open-model load to the gateway (default policies), a bare
+//! axum handler and the gateway with policies off, rate by rate, and prints latency ratios
+//! and the highest rate each sustains with p99 under 10 ms.
+//!
 //! `bench plugins` measures one `spec-policy` evaluation three ways, in one run so the
 //! ratios hold on a noisy machine: the same logic compiled natively, the WebAssembly
 //! component with a reused live instance (the default bindings' mode), and with a fresh
@@ -29,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run a load scenario (open model) and write a report with charts.
     Load(bench::load::Args),
+    /// The same open-model load against the gateway, a bare axum handler and the gateway
+    /// without policies: latency ratios per rate and the highest rate each sustains.
+    Compare(bench::compare::Args),
     /// Cost of one spec-policy evaluation: native, reused instance, fresh instance.
     Plugins(plugins::Args),
     /// Proxy-request throughput and latency (mock mode) next to a bare axum handler, with wrk.
@@ -38,6 +45,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Load(args) => load(&args),
+        Command::Compare(args) => bench::compare::run(args),
         Command::Plugins(args) => plugins::run(args),
         Command::Proxy(args) => proxy::run(args),
     }

@@ -7,8 +7,9 @@
 //! takes the whole pipeline: token, limits, policy plugin, tool, response filter, audit).
 
 use anyhow::{bail, Context};
-use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
-use serde_json::{json, Value};
+use bench::gateway_under_test::{self, Options, ADMIN_KEY};
+use gateway::config::Environment;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -44,8 +45,6 @@ struct WrkResult {
     non_2xx: u64,
 }
 
-const ADMIN_KEY: &str = "bench-admin-key-bench-admin-key-0001";
-
 /// Runs the comparison and prints the table.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -54,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let data_dir = tempdir()?;
+    let data_dir = gateway_under_test::temp_data_dir("proxy")?;
     let (gateway_url, bare_url, body) = runtime.block_on(start_targets(&args, &data_dir))?;
     let script = data_dir.join("post.lua");
     std::fs::write(
@@ -66,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut bare = Vec::new();
     let mut gateway = Vec::new();
     for round in 1..=args.rounds {
-        let b = wrk(&args, &script, &format!("{bare_url}/json"))?;
+        let b = wrk(&args, &script, &bare_url)?;
         let g = wrk(&args, &script, &format!("{gateway_url}/api/proxy-request"))?;
         println!(
             "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
@@ -128,114 +127,26 @@ async fn failure_codes(gateway_url: &str) -> anyhow::Result<String> {
     Ok(format!("{counts:?} (among the newest 1000 requests)"))
 }
 
-fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("gateway-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
 /// Starts the gateway and the bare handler; creates an agent, its policy and a token.
-/// Returns both base URLs and the request body.
+/// Returns the gateway's base URL, the bare handler's URL and the request body.
 async fn start_targets(
     args: &Args,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(String, String, String)> {
-    let settings = Settings {
-        port: 0,
-        bind: "127.0.0.1".parse()?,
-        database_url: format!("sqlite://{}", data_dir.join("bench.db").display()),
-        redis_url: None,
-        redis_key_prefix: "bench:".into(),
-        environment: Environment::Production,
-        token_max_ttl_minutes: 1440,
-        key_pool_size: 1,
-        data_dir: data_dir.to_path_buf(),
+    let options = Options {
         plugins_dir: args.plugins_dir.clone(),
-        chaos_on_start: false,
-        log_format: LogFormat::Text,
-        proxy: ProxySettings {
-            // One agent sends everything: lift its limits out of the way (they are still
-            // checked on every request).
-            rate_limit_per_agent: u32::MAX,
-            rate_limit_per_agent_tool: u32::MAX,
-            policies_enabled: !args.no_policies,
-            ..ProxySettings::default()
-        },
+        policies: !args.no_policies,
+        // One agent sends everything: lift its limits out of the way (they are still
+        // checked on every request).
+        rate_limit_per_agent: u32::MAX,
+        rate_limit_per_agent_tool: u32::MAX,
+        breaker_open: None,
+        breaker_window: None,
+        environment: Environment::Production,
     };
-    let secrets = Secrets::from_values(
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        "bench-signing-secret-bench-signing-secret",
-        None,
-        ADMIN_KEY,
-        false,
-    )?;
-    let app = gateway::app::build(Config { settings, secrets }).await?;
-    let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let gateway_url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(app.serve(listener, std::future::pending()));
-
-    let bare = axum::Router::new().route(
-        "/json",
-        axum::routing::post(|body: axum::Json<Value>| async move {
-            axum::Json(json!({ "success": true, "echo": body.0["tool"] }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bare_url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, bare).await });
-
-    let client = reqwest::Client::new();
-    let admin = |path: &str, body: Value| {
-        client
-            .post(format!("{gateway_url}{path}"))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-    };
-    let agent: Value = admin(
-        "/api/create-agent",
-        json!({"name": "bench", "created_by": "bench", "role": "bench"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let agent_id = agent["agent_id"]
-        .as_str()
-        .context("create-agent")?
-        .to_string();
-    let policy = admin(
-        "/api/policies",
-        json!({"name": "bench", "agentId": agent_id, "spec": {"scopes": ["openai:chat"]}}),
-    )
-    .await?;
-    if !policy.status().is_success() {
-        bail!("creating the bench policy failed: {}", policy.text().await?);
-    }
-    let token: Value = admin(
-        "/api/generate-token",
-        json!({"agent_id": agent_id, "tools": ["openai"], "permissions": ["read"], "ttl_minutes": 120}),
-    )
-    .await?
-    .json()
-    .await?;
-    let token = token["agent_token"].as_str().context("generate-token")?;
-    state.policies.sync(&state.store).await?;
-    let body = json!({"agent_token": token, "tool": "openai", "action": "chat",
-                      "params": {"input": "Summarise the quarterly report in two lines."}})
-    .to_string();
-    let check = client
-        .post(format!("{gateway_url}/api/proxy-request"))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await?;
-    if !check.status().is_success() {
-        bail!(
-            "the gateway refused the bench request: {}",
-            check.text().await?
-        );
-    }
+    let (gateway_url, _state) = gateway_under_test::serve(&options, data_dir).await?;
+    let bare_url = gateway_under_test::serve_bare().await?;
+    let body = gateway_under_test::openai_chat_body(&reqwest::Client::new(), &gateway_url).await?;
     Ok((gateway_url, bare_url, body))
 }
 

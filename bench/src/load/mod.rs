@@ -1,6 +1,8 @@
 //! `bench load`: runs a scenario file's open-model load against a gateway (one it starts
 //! itself, or `--target`), then writes the report folder and says where it is.
 
+#[cfg(test)]
+mod k6_port;
 pub mod mix;
 pub mod record;
 pub mod runner;
