@@ -63,6 +63,16 @@ pub fn start(options: &Options, data_dir: &Path, threads: usize) -> anyhow::Resu
 
 /// Starts a gateway on the current runtime; returns its base URL and state.
 pub async fn serve(options: &Options, data_dir: &Path) -> anyhow::Result<(String, AppState)> {
+    let app = build(options, data_dir).await?;
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    Ok((url, state))
+}
+
+/// Builds the gateway (router and state) without serving it.
+pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway::app::App> {
     std::fs::create_dir_all(data_dir)?;
     let defaults = ProxySettings::default();
     let ms = |d: Option<std::time::Duration>, default: u32| {
@@ -97,14 +107,9 @@ pub async fn serve(options: &Options, data_dir: &Path) -> anyhow::Result<(String
         ADMIN_KEY,
         false,
     )?;
-    let app = gateway::app::build(Config { settings, secrets })
+    gateway::app::build(Config { settings, secrets })
         .await
-        .context("starting the gateway (did `make plugins` run?)")?;
-    let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(app.serve(listener, std::future::pending()));
-    Ok((url, state))
+        .context("starting the gateway (did `make plugins` run?)")
 }
 
 /// A fresh folder under the system's temporary directory.

@@ -5,4 +5,5 @@ pub mod compare;
 pub mod gateway_under_test;
 pub mod load;
 pub mod metrics_text;
+pub mod policy_fixture;
 pub mod report;

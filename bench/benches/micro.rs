@@ -1,0 +1,142 @@
+//! Criterion micro-benchmarks: one `spec-policy` evaluation natively, as a WebAssembly
+//! component with a reused instance and with a fresh instance per call; sealing and opening
+//! a token; one whole `POST /api/proxy-request` pass through the gateway's router, in
+//! process (no socket). Run with `cargo bench -p bench` after `make plugins`.
+
+use axum::body::Body;
+use bench::gateway_under_test::{self, Options};
+use bench::policy_fixture::{request, scraper_spec, sdk_request, NOW_MS};
+use criterion::{criterion_group, criterion_main, Criterion};
+use gateway::catalog::{Permission, ToolName};
+use gateway::config::Environment;
+use gateway::crypto::token::{Claims, TokenSealer};
+use gateway::plugins::counters::Counters;
+use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
+use gateway::plugins::sandbox::CallContext;
+use gateway_sdk::testing::MockHost;
+use gateway_sdk::Policy;
+use spec_policy::SpecPolicy;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn policy(c: &mut Criterion) {
+    let bytes = std::fs::read(root().join("policies-wasm/spec-policy.wasm"))
+        .expect("policies-wasm/spec-policy.wasm (run `make plugins`)");
+    let plugin = Arc::new(Plugin::load("spec-policy", &bytes).expect("a valid plugin"));
+    let spec: Arc<str> = Arc::from(scraper_spec());
+    let req = request();
+    let limits = CallLimits {
+        timeout: Duration::from_millis(100),
+        ..CallLimits::default()
+    };
+    let counters = Counters::local();
+    let context = || CallContext {
+        plugin: Arc::from("spec-policy"),
+        config: Arc::clone(&spec),
+        counters: counters.clone(),
+        now_ms: NOW_MS,
+    };
+    let mut group = c.benchmark_group("spec_policy_evaluate");
+    let host = MockHost::new(&spec, NOW_MS);
+    let native_req = sdk_request(&req);
+    group.bench_function("native", |b| {
+        b.iter(|| SpecPolicy::evaluate(black_box(&host), black_box(&native_req)))
+    });
+    let rt = runtime();
+    for (name, reuse) in [
+        ("wasm_reused_instance", true),
+        ("wasm_fresh_instance", false),
+    ] {
+        let invoker = Invoker::new(Arc::clone(&plugin), limits, reuse, 4);
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let d = invoker.evaluate(context(), &req).await;
+                assert!(matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)));
+            })
+        });
+    }
+    group.finish();
+}
+
+fn token(c: &mut Criterion) {
+    let sealer = TokenSealer::new(b"bench-signing-secret-bench-signing-secret", None);
+    let claims = Claims {
+        jti: uuid::Uuid::new_v4(),
+        sub: uuid::Uuid::new_v4(),
+        name: "scraper-1".into(),
+        role: "scraper".into(),
+        tools: vec![ToolName::Serpapi, ToolName::HttpFetch],
+        permissions: vec![Permission::Read],
+        iat: 1_767_614_400,
+        exp: 1_767_618_000,
+    };
+    let sealed = sealer.seal(&claims);
+    let mut group = c.benchmark_group("token");
+    group.bench_function("seal", |b| b.iter(|| sealer.seal(black_box(&claims))));
+    group.bench_function("open", |b| {
+        b.iter(|| sealer.open(black_box(&sealed)).expect("opens"))
+    });
+    group.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = gateway_under_test::temp_data_dir("micro").expect("a temporary folder");
+    let options = Options {
+        plugins_dir: root().join("policies-wasm"),
+        policies: true,
+        rate_limit_per_agent: u32::MAX,
+        rate_limit_per_agent_tool: u32::MAX,
+        breaker_open: None,
+        breaker_window: None,
+        environment: Environment::Production,
+    };
+    let (router, body) = rt.block_on(async {
+        let app = gateway_under_test::build(&options, &dir)
+            .await
+            .expect("a gateway");
+        let router = app.router.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(app.serve(listener, std::future::pending()));
+        let body = gateway_under_test::openai_chat_body(&reqwest::Client::new(), &url)
+            .await
+            .expect("the bench agent");
+        (router, body)
+    });
+    c.bench_function("proxy_request_in_process", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = axum::http::Request::post("/api/proxy-request")
+                .header("content-type", "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert!(response.status().is_success());
+            axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap()
+        })
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, policy, token, pipeline);
+criterion_main!(benches);
