@@ -1,6 +1,7 @@
 //! The gateway's benchmark harness as a library, so that its integration test drives the same
 //! code as the `bench` binary.
 
+pub mod clock;
 pub mod compare;
 pub mod gateway_under_test;
 pub mod load;

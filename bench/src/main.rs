@@ -65,6 +65,18 @@ fn load(args: &bench::load::Args) -> anyhow::Result<()> {
         l.p95,
         l.p99
     );
+    println!("gateway counters, after − before:");
+    for (family, change) in &summary.gateway_delta {
+        println!("  {family:<36} {change:>10}");
+    }
+    println!(
+        "bench vs gateway_requests_total by tool, action and status: {}",
+        if summary.cross_check.agrees {
+            "equal"
+        } else {
+            "DIFFERENT (see the report)"
+        }
+    );
     println!(
         "no 5xx: {}; every request accounted for: {}; failed checks: {}",
         v.no_5xx, v.all_accounted, v.failed_checks

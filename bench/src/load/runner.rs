@@ -187,7 +187,7 @@ pub async fn run(scenario: &Scenario, driver: Driver) -> anyhow::Result<RunOutpu
                 plan.push((id, render(&steps[id].params, mix.number(), iteration)));
             }
         }
-        tokio::time::sleep_until(start + offset).await;
+        crate::clock::wait_until(start + offset).await;
         if shared.in_flight.load(Ordering::Relaxed) >= driver.max_in_flight {
             dropped += 1;
             continue;
