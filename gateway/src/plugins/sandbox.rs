@@ -113,7 +113,7 @@ impl WasiView for Sandbox {
 impl types::Host for Sandbox {}
 
 impl host::Host for Sandbox {
-    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.logs_this_call += 1;
         if self.logs_this_call > MAX_LOG_LINES_PER_CALL {
             return Ok(());
@@ -137,7 +137,7 @@ impl host::Host for Sandbox {
         Ok(())
     }
 
-    async fn config(&mut self) -> wasmtime::Result<String> {
+    fn config(&mut self) -> wasmtime::Result<String> {
         Ok(self.call.config.to_string())
     }
 
@@ -161,7 +161,7 @@ impl host::Host for Sandbox {
         }
     }
 
-    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
         Ok(self.call.now_ms)
     }
 }
