@@ -47,8 +47,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Iterations in flight beyond which new ones are dropped and counted as such.
-    #[arg(long, default_value_t = 2000)]
-    pub max_in_flight: usize,
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
     /// Timeline bucket in seconds (default: the load's length / 120, between 0.1 and 10).
     #[arg(long)]
     pub bucket: Option<f64>,
@@ -91,6 +91,11 @@ fn check_loopback(url: &str) -> anyhow::Result<()> {
 pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
     let scenario =
         Scenario::load(&scenario_path(&args.scenario))?.scaled(args.time_scale, args.rate_scale)?;
+    if let Some(b) = args.bucket {
+        if !(b.is_finite() && b >= 0.01) {
+            bail!("--bucket must be at least 0.01 seconds");
+        }
+    }
     let schedule = Schedule::new(&scenario.load);
     let planned = schedule.duration();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -157,7 +162,7 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
             admin_key: admin_key.clone(),
             agents,
             seed: args.seed,
-            max_in_flight: args.max_in_flight,
+            max_in_flight: args.max_in_flight as usize,
             bucket_width: bucket,
             progress: !args.quiet,
         };
