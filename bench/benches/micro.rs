@@ -8,7 +8,6 @@ use bench::gateway_under_test::{self, Options};
 use bench::policy_fixture::{request, scraper_spec, sdk_request, NOW_MS};
 use criterion::{criterion_group, criterion_main, Criterion};
 use gateway::catalog::{Permission, ToolName};
-use gateway::config::Environment;
 use gateway::crypto::token::{Claims, TokenSealer};
 use gateway::plugins::counters::Counters;
 use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
@@ -100,15 +99,7 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let dir = gateway_under_test::temp_data_dir("micro").expect("a temporary folder");
-    let options = Options {
-        plugins_dir: root().join("policies-wasm"),
-        policies: true,
-        rate_limit_per_agent: u32::MAX,
-        rate_limit_per_agent_tool: u32::MAX,
-        breaker_open: None,
-        breaker_window: None,
-        environment: Environment::Production,
-    };
+    let options = Options::throughput(root().join("policies-wasm"), true);
     let (router, body) = rt.block_on(async {
         let app = gateway_under_test::build(&options, &dir)
             .await

@@ -7,7 +7,6 @@
 
 use crate::gateway_under_test::{self, Options, RunningGateway};
 use anyhow::Context;
-use gateway::config::Environment;
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,16 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn start_gateway(args: &Args, policies: bool) -> anyhow::Result<RunningGateway> {
-    let options = Options {
-        plugins_dir: args.plugins_dir.clone(),
-        policies,
-        // One agent sends everything: limits lifted out of the way, still checked.
-        rate_limit_per_agent: u32::MAX,
-        rate_limit_per_agent_tool: u32::MAX,
-        breaker_open: None,
-        breaker_window: None,
-        environment: Environment::Production,
-    };
+    let options = Options::throughput(args.plugins_dir.clone(), policies);
     let dir = gateway_under_test::temp_data_dir(if policies { "compare-a" } else { "compare-c" })?;
     gateway_under_test::start(&options, &dir, 2).context("starting a gateway")
 }

@@ -29,6 +29,23 @@ pub struct Options {
     pub environment: Environment,
 }
 
+impl Options {
+    /// The throughput benchmarks' gateway: one agent sends everything, so its rate limits are
+    /// lifted out of the way (still checked on every request); the gateway's breaker timings;
+    /// production mode.
+    pub fn throughput(plugins_dir: PathBuf, policies: bool) -> Self {
+        Self {
+            plugins_dir,
+            policies,
+            rate_limit_per_agent: u32::MAX,
+            rate_limit_per_agent_tool: u32::MAX,
+            breaker_open: None,
+            breaker_window: None,
+            environment: Environment::Production,
+        }
+    }
+}
+
 /// A gateway running on its own runtime; stops when dropped.
 pub struct RunningGateway {
     /// Base URL (`http://127.0.0.1:port`).

@@ -8,7 +8,6 @@
 
 use anyhow::{bail, Context};
 use bench::gateway_under_test::{self, Options, ADMIN_KEY};
-use gateway::config::Environment;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -133,17 +132,7 @@ async fn start_targets(
     args: &Args,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(String, String, String)> {
-    let options = Options {
-        plugins_dir: args.plugins_dir.clone(),
-        policies: !args.no_policies,
-        // One agent sends everything: lift its limits out of the way (they are still
-        // checked on every request).
-        rate_limit_per_agent: u32::MAX,
-        rate_limit_per_agent_tool: u32::MAX,
-        breaker_open: None,
-        breaker_window: None,
-        environment: Environment::Production,
-    };
+    let options = Options::throughput(args.plugins_dir.clone(), !args.no_policies);
     let (gateway_url, _state) = gateway_under_test::serve(&options, data_dir).await?;
     let bare_url = gateway_under_test::serve_bare().await?;
     let body = gateway_under_test::openai_chat_body(&reqwest::Client::new(), &gateway_url).await?;

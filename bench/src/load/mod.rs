@@ -119,13 +119,13 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
         None => {
             let dir = gateway_under_test::temp_data_dir("load")?;
             let options = Options {
-                plugins_dir: args.plugins_dir.clone(),
-                policies: true,
                 rate_limit_per_agent: scenario.gateway.rate_limit_per_agent,
                 rate_limit_per_agent_tool: scenario.gateway.rate_limit_per_agent_tool,
                 breaker_open: scenario.gateway.breaker_open,
                 breaker_window: scenario.gateway.breaker_window,
+                // The chaos admin API is refused in production.
                 environment: Environment::Development,
+                ..Options::throughput(args.plugins_dir.clone(), true)
             };
             let gw = gateway_under_test::start(&options, &dir, 2)?;
             data_dir = Some(dir);
