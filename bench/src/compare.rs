@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1000,2000,3000,4000,5000,6000,8000,10000,12000"
+        default_value = "1000,2000,3000,4000,5000,6000,8000,10000,12000,16000,20000"
     )]
     pub rates: Vec<u32>,
     /// Seconds of load per rate and target.
