@@ -109,6 +109,21 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
                 .admin_key
                 .clone()
                 .context("--target needs --admin-key (or ADMIN_API_KEY)")?;
+            let g = &scenario.gateway;
+            let breaker = match (g.breaker_open, g.breaker_window) {
+                (Some(open), Some(window)) => format!(
+                    " CB_OPEN_MS={} CB_WINDOW_MS={}",
+                    open.as_millis(),
+                    window.as_millis()
+                ),
+                _ => String::new(),
+            };
+            eprintln!(
+                "note: the scenario's [gateway] settings apply only to a gateway the bench starts; \
+                 for the same conditions start yours with RATE_LIMIT_PER_AGENT={} \
+                 RATE_LIMIT_PER_AGENT_TOOL={}{breaker} (otherwise expect 429s where it limits)",
+                g.rate_limit_per_agent, g.rate_limit_per_agent_tool,
+            );
             (
                 url.trim_end_matches('/').to_string(),
                 key,
