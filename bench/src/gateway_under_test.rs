@@ -46,13 +46,15 @@ impl Options {
     }
 }
 
-/// A gateway running on its own runtime; stops when dropped.
+/// A gateway running on its own runtime, with a temporary data folder; when dropped it
+/// stops and its folder is removed.
 pub struct RunningGateway {
     /// Base URL (`http://127.0.0.1:port`).
     pub url: String,
     /// Its state (policy sync, counters).
     pub state: AppState,
     runtime: Option<tokio::runtime::Runtime>,
+    data_dir: PathBuf,
 }
 
 impl Drop for RunningGateway {
@@ -60,21 +62,25 @@ impl Drop for RunningGateway {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
-/// Starts a gateway with its data in `data_dir`, on a new runtime of `threads` workers.
-pub fn start(options: &Options, data_dir: &Path, threads: usize) -> anyhow::Result<RunningGateway> {
+/// Starts a gateway with its data in a new temporary folder named after `what`, on a new
+/// runtime of `threads` workers.
+pub fn start(options: &Options, what: &str, threads: usize) -> anyhow::Result<RunningGateway> {
+    let data_dir = temp_data_dir(what)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("gateway")
         .enable_all()
         .build()?;
-    let (url, state) = runtime.block_on(serve(options, data_dir))?;
+    let (url, state) = runtime.block_on(serve(options, &data_dir))?;
     Ok(RunningGateway {
         url,
         state,
         runtime: Some(runtime),
+        data_dir,
     })
 }
 
@@ -160,42 +166,21 @@ pub async fn serve_bare() -> anyhow::Result<String> {
 /// whole pipeline (token, limits, policy plugin, tool, response filter, audit). Waits until
 /// the gateway accepts it.
 pub async fn openai_chat_body(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    use crate::load::scenario::AgentSpec;
     use anyhow::bail;
-    use serde_json::{json, Value};
-    let admin = |path: &str, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
+    use serde_json::json;
+    let spec = AgentSpec {
+        key: "bench".into(),
+        name: "bench".into(),
+        role: "bench".into(),
+        tools: vec!["openai".into()],
+        permissions: vec!["read".into()],
+        ttl_minutes: 240,
+        scopes: vec!["openai:chat".into()],
     };
-    let agent: Value = admin(
-        "/api/create-agent",
-        json!({"name": "bench", "created_by": "bench", "role": "bench"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let agent_id = agent["agent_id"]
-        .as_str()
-        .context("create-agent")?
-        .to_string();
-    let policy = admin(
-        "/api/policies",
-        json!({"name": "bench", "agentId": agent_id, "spec": {"scopes": ["openai:chat"]}}),
-    )
-    .await?;
-    if !policy.status().is_success() {
-        bail!("creating the bench policy failed: {}", policy.text().await?);
-    }
-    let token: Value = admin(
-        "/api/generate-token",
-        json!({"agent_id": agent_id, "tools": ["openai"], "permissions": ["read"], "ttl_minutes": 240}),
-    )
-    .await?
-    .json()
-    .await?;
-    let token = token["agent_token"].as_str().context("generate-token")?;
+    let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    let agent = crate::load::setup::create(client, base, ADMIN_KEY, &spec, &run_id, 0).await?;
+    let token = agent.token;
     let body = json!({"agent_token": token, "tool": "openai", "action": "chat",
                       "params": {"input": "Summarise the quarterly report in two lines."}})
     .to_string();

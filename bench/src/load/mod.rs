@@ -101,7 +101,6 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
     // The gateway: given, or started here on a runtime of its own.
-    let mut data_dir = None;
     let (base, admin_key, target, gateway_guard) = match &args.target {
         Some(url) => {
             check_loopback(url)?;
@@ -132,7 +131,6 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
             )
         }
         None => {
-            let dir = gateway_under_test::temp_data_dir("load")?;
             let options = Options {
                 rate_limit_per_agent: scenario.gateway.rate_limit_per_agent,
                 rate_limit_per_agent_tool: scenario.gateway.rate_limit_per_agent_tool,
@@ -142,8 +140,7 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
                 environment: Environment::Development,
                 ..Options::throughput(args.plugins_dir.clone(), true)
             };
-            let gw = gateway_under_test::start(&options, &dir, 2)?;
-            data_dir = Some(dir);
+            let gw = gateway_under_test::start(&options, "load", 2)?;
             let mut description = format!(
                 "gateway started by the bench (mock upstreams, default plugins, SQLite; rate limits per agent {} and per agent+tool {} per minute, 0 = off",
                 options.rate_limit_per_agent, options.rate_limit_per_agent_tool
@@ -210,8 +207,5 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
     let dir = report::write(&args.reports_dir, &summary, &output.raw)?;
     drop(runtime);
     drop(gateway_guard);
-    if let Some(dir) = data_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     Ok((summary, dir))
 }

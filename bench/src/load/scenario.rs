@@ -279,14 +279,11 @@ mod human_duration {
 
 /// An optional human duration.
 mod human_duration_opt {
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
     use std::time::Duration;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
+        super::human_duration::deserialize(d).map(Some)
     }
 }
 

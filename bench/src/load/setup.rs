@@ -61,7 +61,9 @@ async fn post(
     Ok(serde_json::from_str(&text)?)
 }
 
-async fn create(
+/// Creates one agent, its policy (when the spec gives scopes) and a token that outlives a
+/// run of `run_minutes`.
+pub async fn create(
     client: &reqwest::Client,
     base: &str,
     admin_key: &str,

@@ -2,6 +2,7 @@
 //! fetched) with throughput, latency percentiles, statuses and breaker states over time, the
 //! chaos window shaded, and the summary's tables below.
 
+use crate::load::record::Percentiles;
 use crate::report::charts::{Chart, Line, PALETTE};
 use crate::report::summary::Summary;
 use std::collections::BTreeSet;
@@ -43,28 +44,22 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
         title: "Latency from the intended start",
         y_label: "ms",
         x_max,
-        lines: [("p99", 3), ("p95", 1), ("p50", 0)]
-            .into_iter()
-            .map(|(name, color)| Line {
-                name: name.into(),
-                points: s
-                    .timeline
-                    .iter()
-                    .map(|b| {
-                        let p = &b.latency_ms;
-                        (
-                            mid(b.start_s),
-                            match name {
-                                "p50" => p.p50,
-                                "p95" => p.p95,
-                                _ => p.p99,
-                            },
-                        )
-                    })
-                    .collect(),
-                color: PALETTE[color],
-            })
-            .collect(),
+        lines: [
+            ("p99", 3, (|p| p.p99) as fn(&Percentiles) -> f64),
+            ("p95", 1, |p| p.p95),
+            ("p50", 0, |p| p.p50),
+        ]
+        .into_iter()
+        .map(|(name, color, value)| Line {
+            name: name.into(),
+            points: s
+                .timeline
+                .iter()
+                .map(|b| (mid(b.start_s), value(&b.latency_ms)))
+                .collect(),
+            color: PALETTE[color],
+        })
+        .collect(),
         shade,
     };
     let codes: BTreeSet<u16> = s
