@@ -26,6 +26,10 @@ pub struct Args {
     /// the time goes.
     #[arg(long)]
     breakdown: bool,
+    /// Measure only native and the reused-instance mode (for profiling the default mode
+    /// under `perf` without the fresh instances' page faults in the way).
+    #[arg(long, conflicts_with = "breakdown")]
+    reused_only: bool,
     /// A policy that does nothing but answer (to measure the host's fixed cost per call).
     #[arg(long, default_value = "target/plugin-fixtures/deny-all.wasm")]
     empty_plugin: PathBuf,
@@ -109,11 +113,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     native.record(ns.max(1))?;
                 }
             }
-            let mut modes = vec![
-                (&reused_invoker, &mut reused, true, &spec),
-                (&fresh_invoker, &mut fresh, true, &spec),
-                (&empty_invoker, &mut empty_reused, false, &spec),
-            ];
+            let mut modes = vec![(&reused_invoker, &mut reused, true, &spec)];
+            if !args.reused_only {
+                modes.push((&fresh_invoker, &mut fresh, true, &spec));
+                modes.push((&empty_invoker, &mut empty_reused, false, &spec));
+            }
             if args.breakdown {
                 modes.push((&reused_invoker, &mut scopes_h, true, &scopes_only));
                 modes.push((&reused_invoker, &mut no_quota_h, true, &no_quota));
@@ -143,9 +147,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut rows = vec![
         ("native (same Rust, no sandbox)", &native),
         ("wasm, reused instance (default)", &reused),
-        ("wasm, fresh instance per call", &fresh),
-        ("empty policy, reused (host cost)", &empty_reused),
     ];
+    if !args.reused_only {
+        rows.push(("wasm, fresh instance per call", &fresh));
+        rows.push(("empty policy, reused (host cost)", &empty_reused));
+    }
     if args.breakdown {
         rows.push(("wasm reused, spec: scopes only", &scopes_h));
         rows.push(("wasm reused, spec without quota", &no_quota_h));

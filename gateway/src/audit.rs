@@ -16,6 +16,11 @@ use tokio::task::JoinHandle;
 const BATCH: usize = 512;
 /// Most rows deleted by one pruning statement (per table).
 const PRUNE_BATCH: i64 = 10_000;
+/// How long the writer waits for a batch to fill before writing a partial one. Every
+/// transaction rewrites the last page of each table and index, so a few large batches cost
+/// far less than many small ones; rows become visible at most this late (a `flush`, as the
+/// log endpoints do, writes at once).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// How often old rows are pruned.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -114,6 +119,19 @@ pub fn spawn_pruning(store: Store, retention: std::time::Duration) -> JoinHandle
     })
 }
 
+/// Adds to `messages` what arrives within [`LINGER`], until the batch is full, a flush is
+/// asked for, or the queue closes.
+async fn gather_more(inbox: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>) {
+    let until = tokio::time::Instant::now() + LINGER;
+    while messages.len() < BATCH && !messages.iter().any(|m| matches!(m, Message::Flush(_))) {
+        let room = BATCH - messages.len();
+        match tokio::time::timeout_at(until, inbox.recv_many(messages, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut requests = Vec::with_capacity(BATCH);
@@ -122,6 +140,7 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
         if inbox.recv_many(&mut messages, BATCH).await == 0 {
             return;
         }
+        gather_more(&mut inbox, &mut messages).await;
         let mut acks = Vec::new();
         for message in messages.drain(..) {
             match message {

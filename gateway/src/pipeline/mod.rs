@@ -238,23 +238,44 @@ async fn run(
 
     // 9. Policy response filters.
     let data = match policy_config {
-        Some(config) => filter_response(state, &set, &request, config, &data).await?,
-        None => Arc::unwrap_or_clone(data),
+        Some(config) => filter_response(state, &set, &request, config, data).await?,
+        None => data,
     };
 
-    Ok(Json(json!({
-        "success": true,
-        "data": data,
-        "metadata": {
-            "agent_id": claims.sub,
-            "agent_name": claims.name,
-            "tool": spec.tool,
-            "action": spec.action,
-            "response_time_ms": started.elapsed().as_secs_f64() * 1000.0,
-            "cached": trail.cached,
-        },
-    }))
+    let metadata = SuccessMetadata {
+        agent_id: claims.sub,
+        agent_name: &claims.name,
+        tool: spec.tool.as_str(),
+        action: spec.action,
+        response_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+        cached: trail.cached,
+    };
+    Ok(Json(Success {
+        success: true,
+        data: &data,
+        metadata,
+    })
     .into_response())
+}
+
+/// The body of a successful proxy request, serialised straight from the tool's answer
+/// (no copy of it into a new JSON tree).
+#[derive(serde::Serialize)]
+struct Success<'a> {
+    success: bool,
+    data: &'a Value,
+    metadata: SuccessMetadata<'a>,
+}
+
+/// `metadata` of a successful proxy request.
+#[derive(serde::Serialize)]
+struct SuccessMetadata<'a> {
+    agent_id: uuid::Uuid,
+    agent_name: &'a str,
+    tool: &'a str,
+    action: &'a str,
+    response_time_ms: f64,
+    cached: bool,
 }
 
 fn correlation_id(headers: &HeaderMap) -> String {
@@ -403,20 +424,23 @@ async fn filter_response(
     set: &crate::plugins::registry::PluginSet,
     request: &Request,
     policy_config: Option<Arc<str>>,
-    data: &Value,
-) -> Result<Value, ApiError> {
-    let original = data.to_string();
+    data: Arc<Value>,
+) -> Result<Arc<Value>, ApiError> {
+    let refused = |_| ApiError::forbidden("policy_error", "Policy denied");
     let filtered = state
         .plugins
-        .filter_response(set, request, policy_config, original.clone())
+        .filter_response(set, request, policy_config, &data.to_string())
         .await
-        .map_err(|_| ApiError::forbidden("policy_error", "Policy denied"))?;
-    if filtered == original {
+        .map_err(refused)?;
+    match filtered {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
-        return Ok(data.clone());
+        None => Ok(data),
+        Some(text) => {
+            Ok(Arc::new(serde_json::from_str(&text).map_err(|_| {
+                ApiError::forbidden("policy_error", "Policy denied")
+            })?))
+        }
     }
-    serde_json::from_str(&filtered)
-        .map_err(|_| ApiError::forbidden("policy_error", "Policy denied"))
 }
 
 fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {

@@ -31,6 +31,20 @@ pub struct LocalCounter {
 }
 
 /// A counter operation failed (Redis unreachable).
+impl LocalCounter {
+    /// Adds `delta` (saturating at 0), restarting the window first when it has expired.
+    fn add(&mut self, delta: i64, window_ms: u64, now_ms: u64) -> u64 {
+        if self.expires_at_ms <= now_ms {
+            *self = LocalCounter {
+                value: 0,
+                expires_at_ms: now_ms + window_ms,
+            };
+        }
+        self.value = self.value.saturating_add_signed(delta);
+        self.value
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("counter store: {0}")]
 pub struct CounterError(#[from] redis::RedisError);
@@ -42,6 +56,11 @@ if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); v = 0 end
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v
 "#;
+
+/// The script with its SHA-1 computed once (`EVALSHA`, falling back to `EVAL` once per
+/// Redis server).
+static REDIS_ADD_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(REDIS_ADD));
 
 impl Counters {
     /// In-process counters.
@@ -65,29 +84,20 @@ impl Counters {
                     map.retain(|_, c| c.expires_at_ms > now_ms);
                 }
                 // Look up before inserting, so the common case allocates no key.
-                if !map.contains_key(key) {
-                    map.insert(
-                        key.to_string(),
-                        LocalCounter {
-                            value: 0,
-                            expires_at_ms: now_ms + window_ms,
-                        },
-                    );
+                if let Some(counter) = map.get_mut(key) {
+                    return Ok(counter.add(delta, window_ms, now_ms));
                 }
-                let Some(counter) = map.get_mut(key) else {
-                    return Ok(0);
+                let fresh = LocalCounter {
+                    value: 0,
+                    expires_at_ms: now_ms + window_ms,
                 };
-                if counter.expires_at_ms <= now_ms {
-                    *counter = LocalCounter {
-                        value: 0,
-                        expires_at_ms: now_ms + window_ms,
-                    };
-                }
-                counter.value = counter.value.saturating_add_signed(delta);
-                Ok(counter.value)
+                Ok(map
+                    .entry(key.to_string())
+                    .or_insert(fresh)
+                    .add(delta, window_ms, now_ms))
             }
             Counters::Redis { conn, prefix } => {
-                let value: i64 = redis::Script::new(REDIS_ADD)
+                let value: i64 = REDIS_ADD_SCRIPT
                     .key(format!("{prefix}counter:{key}"))
                     .arg(delta)
                     .arg(window_ms)

@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 /// Length of one epoch tick: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -39,6 +41,11 @@ fn base_config() -> Config {
     config.concurrency_support(false);
     config.epoch_interruption(true);
     config.memory_init_cow(true);
+    // Diagnostics: `PLUGIN_PROFILER=perfmap` writes /tmp/perf-<pid>.map so that `perf`
+    // names the plugins' compiled functions instead of showing bare addresses.
+    if std::env::var("PLUGIN_PROFILER").as_deref() == Ok("perfmap") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -563,33 +563,37 @@ impl PluginRegistry {
         None
     }
 
-    /// Runs every policy's response filter, in order, over a successful response.
-    /// A failing filter is skipped when the binding fails open, and withholds the response
-    /// (`Err`) when it fails closed.
+    /// Runs every policy's response filter, in order, over a successful response (JSON).
+    /// Returns the filtered JSON, or `None` when no filter changed it. A failing filter is
+    /// skipped when the binding fails open, and withholds the response (`Err`) when it fails
+    /// closed.
     pub async fn filter_response(
         &self,
         set: &PluginSet,
         request: &Request,
         policy_config: Option<Arc<str>>,
-        response_json: String,
-    ) -> Result<String, PolicyOutcome> {
-        let mut response = response_json;
+        response_json: &str,
+    ) -> Result<Option<String>, PolicyOutcome> {
+        let mut changed: Option<String> = None;
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
             let config = binding.config(policy_config.as_ref(), None);
+            let current = changed.as_deref().unwrap_or(response_json);
             let started = Instant::now();
             let result = binding
                 .invoker
                 .filter_response(
                     self.call_context(binding, config, request.now_ms),
                     request,
-                    &response,
+                    current,
                 )
                 .await;
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {
                     self.count(binding, "filtered");
-                    response = filtered;
+                    if filtered != current {
+                        changed = Some(filtered);
+                    }
                 }
                 Err(failure) => {
                     self.record_failure(binding, &failure);
@@ -602,7 +606,7 @@ impl PluginRegistry {
                 }
             }
         }
-        Ok(response)
+        Ok(changed)
     }
 }
 

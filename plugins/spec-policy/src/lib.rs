@@ -30,6 +30,23 @@ thread_local! {
 /// The plugin.
 pub struct SpecPolicy;
 
+/// Byte equality eight bytes at a time. A WebAssembly guest's `memcmp` compares one byte
+/// per step, and this comparison of the whole configuration runs on every evaluation.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_equal = a_words.remainder() == b_words.remainder();
+    tails_equal
+        && a_words.zip(b_words).all(|(x, y)| {
+            // Invariant: `chunks_exact(8)` yields 8-byte slices.
+            u64::from_ne_bytes(x.try_into().expect("8 bytes"))
+                == u64::from_ne_bytes(y.try_into().expect("8 bytes"))
+        })
+}
+
 /// Reads the spec from the host's configuration; `None` (and a log line) when it is not a
 /// valid PolicySpec.
 fn load_spec(host: &dyn Host) -> Option<Rc<PolicySpec>> {
@@ -37,7 +54,7 @@ fn load_spec(host: &dyn Host) -> Option<Rc<PolicySpec>> {
     let cached = LAST_SPEC.with(|last| {
         last.borrow()
             .as_ref()
-            .filter(|(text, _)| *text == config)
+            .filter(|(text, _)| same_text(text, &config))
             .map(|(_, spec)| Rc::clone(spec))
     });
     if cached.is_some() {

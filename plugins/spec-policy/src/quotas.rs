@@ -20,6 +20,23 @@ pub fn window_ms(window: &str) -> Option<u64> {
     n.checked_mul(unit_ms)
 }
 
+/// `quota:<agent>:<scope>:<window>:<window index>`, built without the formatting machinery
+/// (two of these per sliding quota on every allowed call).
+fn counter_key(agent_id: &str, scope: &str, window: &str, index: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    [
+        "quota:",
+        agent_id,
+        ":",
+        scope,
+        ":",
+        window,
+        ":",
+        digits.format(index),
+    ]
+    .concat()
+}
+
 /// A quota that refused the call.
 pub struct Exceeded {
     /// The scope.
@@ -49,7 +66,7 @@ pub fn consume(
             continue;
         };
         let index = now_ms / window;
-        let key = |i: u64| format!("quota:{agent_id}:{scope}:{}:{i}", quota.window);
+        let key = |i: u64| counter_key(agent_id, scope, &quota.window, i);
         let current = key(index);
         let (used, resets_at) = match quota.reset_strategy {
             ResetStrategy::Fixed => {

@@ -51,7 +51,7 @@ impl<'a> Params<'a> {
 
 /// Evaluates `request` against `spec`.
 pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decision {
-    let scope = format!("{}:{}", request.tool, request.action);
+    let scope = [request.tool.as_str(), ":", request.action.as_str()].concat();
     if !spec.scopes.contains(&scope) {
         return Decision::deny(
             "scope_not_allowed",

@@ -46,6 +46,35 @@ fn empty_spec_denies_everything() {
 }
 
 #[test]
+fn a_changed_configuration_of_the_same_length_is_parsed_again() {
+    // The memo of the last configuration must not survive a one-byte change.
+    let allow = json!({"scopes": ["serpapi:search"]});
+    let deny = json!({"scopes": ["serpapi:searcX"]});
+    assert_eq!(allow.to_string().len(), deny.to_string().len());
+    assert_eq!(evaluate(allow.clone(), &search()), Decision::Allow);
+    assert_eq!(code(&evaluate(deny, &search())), "scope_not_allowed");
+    assert_eq!(evaluate(allow, &search()), Decision::Allow);
+}
+
+#[test]
+fn text_comparison_sees_every_byte() {
+    let base = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for cut in 0..=base.len() {
+        assert!(crate::same_text(&base[..cut], &base[..cut]));
+        for i in 0..cut {
+            let mut changed = base[..cut].to_string().into_bytes();
+            changed[i] = b'#';
+            let changed = String::from_utf8(changed).unwrap();
+            assert!(
+                !crate::same_text(&base[..cut], &changed),
+                "byte {i} of {cut}"
+            );
+        }
+    }
+    assert!(!crate::same_text("abc", "abcd"));
+}
+
+#[test]
 fn invalid_config_denies_without_trapping() {
     let host = MockHost::new("not json", MONDAY_NOON_UTC);
     assert_eq!(
