@@ -19,10 +19,6 @@
 mod plugins;
 mod proxy;
 
-/// The gateway binary's allocator, so the in-process gateway measures as it ships.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 
 /// Benchmarks of the 4RUNR Gateway.

@@ -7,12 +7,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: the request path allocates many small,
-/// short-lived objects across the runtime's threads, where glibc's malloc spent a sixth
-/// of the CPU time under load (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const SECRETS_HELP: &str = "\
 Secrets are read from the environment only (or a .env file), never from flags:
   KEK_BASE64               32 random bytes in base64: encrypts secrets stored at rest
