@@ -2,6 +2,10 @@
 //! JSON handler under the same wrk load, in one run, rounds interleaved so that the ratio
 //! holds on a noisy machine.
 //!
+//! Next to throughput, each run reports the process's CPU time per request (user + system,
+//! from `getrusage`, divided by wrk's request count): unlike req/s it does not depend on how
+//! wrk and the server happen to share the cores, so it compares runs on a noisy machine.
+//!
 //! The gateway runs in this process with its default plugins (`policies-wasm/`) on a
 //! temporary SQLite database; the load is `openai.chat` (not cacheable, so every request
 //! takes the whole pipeline: token, limits, policy plugin, tool, response filter, audit).
@@ -42,6 +46,10 @@ struct WrkResult {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+    /// Requests wrk completed.
+    requests: u64,
+    /// This process's CPU time during the run, per completed request, in µs.
+    cpu_us_per_request: f64,
 }
 
 /// Runs the comparison and prints the table.
@@ -67,8 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let b = wrk(&args, &script, &bare_url)?;
         let g = wrk(&args, &script, &format!("{gateway_url}/api/proxy-request"))?;
         println!(
-            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
-            b.requests_per_sec, b.p50_ms, b.p99_ms, g.requests_per_sec, g.p50_ms, g.p99_ms, g.non_2xx
+            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
+            b.requests_per_sec, b.p50_ms, b.p99_ms, b.cpu_us_per_request,
+            g.requests_per_sec, g.p50_ms, g.p99_ms, g.cpu_us_per_request, g.non_2xx
         );
         bare.push(b);
         gateway.push(g);
@@ -84,21 +93,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| target | req/s (median of {}) | p50 ms | p99 ms |",
+        "| target | req/s (median of {}) | p50 ms | p99 ms | CPU µs per request |",
         args.rounds
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
+    let (b_cpu, g_cpu) = (
+        median(&bare, |r| r.cpu_us_per_request),
+        median(&gateway, |r| r.cpu_us_per_request),
+    );
     println!(
-        "| bare axum JSON handler | {b_rps:.0} | {:.2} | {:.2} |",
+        "| bare axum JSON handler | {b_rps:.0} | {:.2} | {:.2} | {b_cpu:.1} |",
         median(&bare, |r| r.p50_ms),
         median(&bare, |r| r.p99_ms)
     );
     println!(
-        "| gateway proxy-request (openai.chat, mock) | {g_rps:.0} | {:.2} | {:.2} |",
+        "| gateway proxy-request (openai.chat, mock) | {g_rps:.0} | {:.2} | {:.2} | {g_cpu:.1} |",
         median(&gateway, |r| r.p50_ms),
         median(&gateway, |r| r.p99_ms)
     );
     println!("\ngateway / bare throughput: {:.2}", g_rps / b_rps);
+    println!("gateway / bare CPU per request: {:.2}", g_cpu / b_cpu);
     if gateway.iter().any(|g| g.non_2xx > 0) {
         let codes = runtime.block_on(failure_codes(&gateway_url))?;
         bail!("the gateway answered non-2xx responses under load: {codes}");
@@ -139,7 +153,20 @@ async fn start_targets(
     Ok((gateway_url, bare_url, body))
 }
 
+/// CPU time (user + system) this process has used so far.
+fn process_cpu_time() -> std::time::Duration {
+    // SAFETY: an all-zero `rusage` is a valid value, and `getrusage` only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_SELF cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn wrk(args: &Args, script: &std::path::Path, url: &str) -> anyhow::Result<WrkResult> {
+    let cpu_before = process_cpu_time();
     let output = Command::new("wrk")
         .arg(format!("-t{}", args.threads))
         .arg(format!("-c{}", args.connections))
@@ -150,8 +177,11 @@ fn wrk(args: &Args, script: &std::path::Path, url: &str) -> anyhow::Result<WrkRe
         .arg(url)
         .output()
         .context("running wrk")?;
+    let cpu = process_cpu_time().saturating_sub(cpu_before);
     let text = String::from_utf8_lossy(&output.stdout);
-    parse_wrk(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+    let mut result = parse_wrk(&text).with_context(|| format!("unexpected wrk output:\n{text}"))?;
+    result.cpu_us_per_request = cpu.as_secs_f64() * 1e6 / result.requests.max(1) as f64;
+    Ok(result)
 }
 
 /// A wrk latency figure (`812.00us`, `1.25ms`, `2.10s`) in ms.
@@ -175,6 +205,7 @@ fn parse_wrk(text: &str) -> Option<WrkResult> {
             (Some("Requests/sec:"), Some(v)) => r.requests_per_sec = v.parse().ok()?,
             (Some("50%"), Some(v)) => r.p50_ms = parse_latency(v)?,
             (Some("99%"), Some(v)) => r.p99_ms = parse_latency(v)?,
+            (Some(n), Some("requests")) => r.requests = n.parse().ok()?,
             (Some("Non-2xx"), _) => {
                 r.non_2xx = line.rsplit(' ').next()?.parse().ok()?;
             }
@@ -196,5 +227,6 @@ mod tests {
         assert!((r.p50_ms - 0.812).abs() < 1e-9);
         assert_eq!(r.p99_ms, 2.1);
         assert_eq!(r.non_2xx, 3);
+        assert_eq!(r.requests, 1000);
     }
 }

@@ -16,10 +16,10 @@ use tokio::task::JoinHandle;
 const BATCH: usize = 512;
 /// Most rows deleted by one pruning statement (per table).
 const PRUNE_BATCH: i64 = 10_000;
-/// How long the writer waits for a batch to fill before writing a partial one. Every
-/// transaction rewrites the last page of each table and index, so a few large batches cost
-/// far less than many small ones; rows become visible at most this late (a `flush`, as the
-/// log endpoints do, writes at once).
+/// How long the writer lets a batch fill before writing it. Every transaction rewrites the
+/// last page of each table and index, so a few large batches cost far less than many small
+/// ones. Rows become visible, and a `flush` (the log endpoints, shutdown) returns, at most
+/// this much later.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// How often old rows are pruned.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -119,15 +119,21 @@ pub fn spawn_pruning(store: Store, retention: std::time::Duration) -> JoinHandle
     })
 }
 
-/// Adds to `messages` what arrives within [`LINGER`], until the batch is full, a flush is
-/// asked for, or the queue closes.
+/// Lets rows accumulate for [`LINGER`] and adds them to `messages` (up to a batch), unless
+/// the batch is already full or a flush is asked for. The writer sleeps rather than waiting
+/// on the queue: waiting on it would wake this task (and often another thread) for every
+/// row, a wake-up per proxied request.
 async fn gather_more(inbox: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>) {
-    let until = tokio::time::Instant::now() + LINGER;
-    while messages.len() < BATCH && !messages.iter().any(|m| matches!(m, Message::Flush(_))) {
-        let room = BATCH - messages.len();
-        match tokio::time::timeout_at(until, inbox.recv_many(messages, room)).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    let flush_asked =
+        |messages: &[Message]| messages.iter().any(|m| matches!(m, Message::Flush(_)));
+    if messages.len() >= BATCH || flush_asked(messages) {
+        return;
+    }
+    tokio::time::sleep(LINGER).await;
+    while messages.len() < BATCH {
+        match inbox.try_recv() {
+            Ok(message) => messages.push(message),
+            Err(_) => return,
         }
     }
 }
