@@ -423,14 +423,14 @@ impl Invoker {
         Ok(decision)
     }
 
-    /// Calls `filter-response` of a policy plugin on `response_json` (JSON); the answer must
-    /// be JSON.
+    /// Calls `filter-response` of a policy plugin on `response_json` (JSON). Returns the
+    /// plugin's answer, which must be JSON, or `None` when it is the input unchanged.
     pub async fn filter_response(
         &self,
         call: CallContext,
         request: &Request,
         response_json: &str,
-    ) -> Result<String, CallFailure> {
+    ) -> Result<Option<String>, CallFailure> {
         let (mut store, live) = self.checkout(call).await?;
         let Live::Policy(policy) = &live else {
             return Err(CallFailure::invalid("not a policy plugin"));
@@ -440,14 +440,16 @@ impl Invoker {
             .await
             .map_err(|e| classify(e, store.data()))?;
         // An unchanged answer is the host's own JSON: only a changed one needs checking.
-        let changed = filtered != response_json;
-        if filtered.len() > MAX_FILTERED_RESPONSE
-            || (changed && serde_json::from_str::<serde::de::IgnoredAny>(&filtered).is_err())
-        {
-            return Err(CallFailure::invalid("filter-response did not return JSON"));
+        let changed = (filtered != response_json).then_some(filtered);
+        if let Some(filtered) = &changed {
+            if filtered.len() > MAX_FILTERED_RESPONSE
+                || serde_json::from_str::<serde::de::IgnoredAny>(filtered).is_err()
+            {
+                return Err(CallFailure::invalid("filter-response did not return JSON"));
+            }
         }
         self.checkin(store, live);
-        Ok(filtered)
+        Ok(changed)
     }
 
     /// Calls `inject` of a chaos plugin.

@@ -591,8 +591,8 @@ impl PluginRegistry {
             match result {
                 Ok(filtered) => {
                     self.count(binding, "filtered");
-                    if filtered != current {
-                        changed = Some(filtered);
+                    if filtered.is_some() {
+                        changed = filtered;
                     }
                 }
                 Err(failure) => {
