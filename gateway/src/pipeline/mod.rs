@@ -179,7 +179,7 @@ async fn run(
             }
             PolicyOutcome::Failed { .. } => {
                 trail.policy_decision = Some("error");
-                return Err(ApiError::forbidden("policy_error", "Policy denied"));
+                return Err(policy_error());
             }
         }
     }
@@ -426,21 +426,23 @@ async fn filter_response(
     policy_config: Option<Arc<str>>,
     data: Arc<Value>,
 ) -> Result<Arc<Value>, ApiError> {
-    let refused = |_| ApiError::forbidden("policy_error", "Policy denied");
     let filtered = state
         .plugins
         .filter_response(set, request, policy_config, &data.to_string())
         .await
-        .map_err(refused)?;
+        .map_err(|_| policy_error())?;
     match filtered {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
         None => Ok(data),
-        Some(text) => {
-            Ok(Arc::new(serde_json::from_str(&text).map_err(|_| {
-                ApiError::forbidden("policy_error", "Policy denied")
-            })?))
-        }
+        Some(text) => Ok(Arc::new(
+            serde_json::from_str(&text).map_err(|_| policy_error())?,
+        )),
     }
+}
+
+/// A policy plugin failed (fail closed): 403 without detail.
+fn policy_error() -> ApiError {
+    ApiError::forbidden("policy_error", "Policy denied")
 }
 
 fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {

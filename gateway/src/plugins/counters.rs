@@ -32,13 +32,18 @@ pub struct LocalCounter {
 
 /// A counter operation failed (Redis unreachable).
 impl LocalCounter {
+    /// A counter at 0 whose window starts at `now_ms`.
+    fn starting(window_ms: u64, now_ms: u64) -> Self {
+        LocalCounter {
+            value: 0,
+            expires_at_ms: now_ms + window_ms,
+        }
+    }
+
     /// Adds `delta` (saturating at 0), restarting the window first when it has expired.
     fn add(&mut self, delta: i64, window_ms: u64, now_ms: u64) -> u64 {
         if self.expires_at_ms <= now_ms {
-            *self = LocalCounter {
-                value: 0,
-                expires_at_ms: now_ms + window_ms,
-            };
+            *self = LocalCounter::starting(window_ms, now_ms);
         }
         self.value = self.value.saturating_add_signed(delta);
         self.value
@@ -87,13 +92,9 @@ impl Counters {
                 if let Some(counter) = map.get_mut(key) {
                     return Ok(counter.add(delta, window_ms, now_ms));
                 }
-                let fresh = LocalCounter {
-                    value: 0,
-                    expires_at_ms: now_ms + window_ms,
-                };
                 Ok(map
                     .entry(key.to_string())
-                    .or_insert(fresh)
+                    .or_insert(LocalCounter::starting(window_ms, now_ms))
                     .add(delta, window_ms, now_ms))
             }
             Counters::Redis { conn, prefix } => {
