@@ -28,14 +28,23 @@ use crate::state::AppState;
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
 use crate::tokens::{rotation_recommended, Rejection};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use input::{Named, ProxyInput};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
+
+const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+const X_TOKEN_ROTATION_RECOMMENDED: HeaderName =
+    HeaderName::from_static("x-token-rotation-recommended");
+const X_TOKEN_EXPIRES_AT: HeaderName = HeaderName::from_static("x-token-expires-at");
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// What the audit row and metrics need to know about a request, filled in as it goes.
 #[derive(Default)]
@@ -45,7 +54,7 @@ struct Trail {
     policy_decision: Option<&'static str>,
     chaos_fault: Option<&'static str>,
     cached: bool,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Runs one proxy request and answers it.
@@ -93,12 +102,10 @@ fn finish(
         }
     };
     for (name, value) in &trail.headers {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            response.headers_mut().insert(*name, v);
-        }
+        response.headers_mut().insert(name, value.clone());
     }
     if let Ok(v) = HeaderValue::from_str(correlation_id) {
-        response.headers_mut().insert("x-correlation-id", v);
+        response.headers_mut().insert(X_CORRELATION_ID, v);
     }
     record(
         state,
@@ -135,14 +142,15 @@ async fn run(
         .map_err(token_failure)?;
     trail.agent_id = Some(claims.sub.to_string());
     if rotation_recommended(&claims, now) {
-        trail
-            .headers
-            .push(("x-token-rotation-recommended", "true".into()));
-        let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
         trail.headers.push((
-            "x-token-expires-at",
-            expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            X_TOKEN_ROTATION_RECOMMENDED,
+            HeaderValue::from_static("true"),
         ));
+        let expires = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        let expires = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if let Ok(value) = HeaderValue::from_str(&expires) {
+            trail.headers.push((X_TOKEN_EXPIRES_AT, value));
+        }
     }
 
     // 3. The token's claims must grant the tool and the action's permission.
@@ -204,7 +212,9 @@ async fn run(
             None => (&state.metrics.proxy.cache_misses, "MISS"),
         };
         family.with_label_values(&labels).inc();
-        trail.headers.push(("x-cache", header.into()));
+        trail
+            .headers
+            .push((X_CACHE, HeaderValue::from_static(header)));
         trail.cached = data.is_some();
     }
 
@@ -280,7 +290,7 @@ struct SuccessMetadata<'a> {
 
 fn correlation_id(headers: &HeaderMap) -> String {
     headers
-        .get("x-correlation-id")
+        .get(X_CORRELATION_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             (1..=128).contains(&v.len())
@@ -362,13 +372,14 @@ async fn rate_limit(
     let reset_secs = verdict.reset.as_millis().div_ceil(1000);
     trail
         .headers
-        .push(("x-ratelimit-limit", verdict.limit.to_string()));
+        .push((X_RATELIMIT_LIMIT, HeaderValue::from(verdict.limit)));
     trail
         .headers
-        .push(("x-ratelimit-remaining", verdict.remaining.to_string()));
-    trail
-        .headers
-        .push(("x-ratelimit-reset", reset_secs.to_string()));
+        .push((X_RATELIMIT_REMAINING, HeaderValue::from(verdict.remaining)));
+    trail.headers.push((
+        X_RATELIMIT_RESET,
+        HeaderValue::from(u64::try_from(reset_secs).unwrap_or(u64::MAX)),
+    ));
     if verdict.allowed {
         return Ok(());
     }
@@ -467,10 +478,19 @@ fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
         action: request.action.clone(),
         decision: decision.into(),
         reason,
-        request_data: Some(json!({ "correlation_id": request.correlation_id }).to_string()),
+        request_data: serde_json::to_string(&CorrelationRef {
+            correlation_id: &request.correlation_id,
+        })
+        .ok(),
         response_data: None,
         created_at: request.now_ms as i64,
     });
+}
+
+/// `request_data` of a policy log row.
+#[derive(serde::Serialize)]
+struct CorrelationRef<'a> {
+    correlation_id: &'a str,
 }
 
 /// The metric label of a tool or action as sent: known names only, so that callers cannot
@@ -520,7 +540,10 @@ fn record(
     });
 }
 
-/// Tool and action names as sent, cut to a sane length for the audit row.
+/// Tool and action names as sent, cut to a sane length (64 characters) for the audit row.
 fn truncate(text: &str) -> String {
-    text.chars().take(64).collect()
+    match text.char_indices().nth(64) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
 }

@@ -90,10 +90,15 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // Reads through a memory map and an 8 MiB page cache per
+                        // connection: the audit writer's batches then touch the indexes'
+                        // pages in memory instead of reading them back with a system call
+                        // each (measured: ~0.3 `pread` per proxied request before).
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                              PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                             PRAGMA temp_store = MEMORY;",
+                             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192; \
+                             PRAGMA mmap_size = 268435456;",
                         )
                         .await?;
                     }

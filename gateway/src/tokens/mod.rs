@@ -3,7 +3,10 @@
 //!
 //! Validation costs one AES-GCM open and two in-memory look-ups; no RSA operation and no
 //! database query happen on that path (except a one-off look-up of an agent the mirror has
-//! not seen yet, which a sealed token can only name if the agent exists).
+//! not seen yet, which a sealed token can only name if the agent exists). An agent sends the
+//! same token many times, so the claims of tokens that opened are kept in a bounded cache
+//! keyed by the whole token text: a repeat skips the open (base64, AES-GCM, JSON), never the
+//! expiry, revocation and agent checks.
 
 pub mod mirror;
 
@@ -15,11 +18,18 @@ use crate::store::tokens::{Revocation, TokenRecord};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use mirror::AccessMirror;
+use moka::future::Cache;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Under this much remaining lifetime, responses advise the agent to rotate its token.
 pub const ROTATION_ADVICE_SECS: i64 = 300;
+
+/// Most opened tokens whose claims are kept.
+const OPENED_CAPACITY: u64 = 10_000;
+/// An opened token unused this long leaves the cache.
+const OPENED_IDLE: Duration = Duration::from_secs(600);
 
 /// Why a token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +99,8 @@ pub struct IssuedToken {
 /// Issues and validates tokens.
 pub struct TokenService {
     sealer: TokenSealer,
+    /// Claims of tokens that opened, by token text.
+    opened: Cache<String, Arc<Claims>>,
     mirror: Arc<AccessMirror>,
     store: Store,
     metrics: Arc<Metrics>,
@@ -104,6 +116,10 @@ impl TokenService {
     ) -> Self {
         Self {
             sealer,
+            opened: Cache::builder()
+                .max_capacity(OPENED_CAPACITY)
+                .time_to_idle(OPENED_IDLE)
+                .build(),
             mirror,
             store,
             metrics,
@@ -147,7 +163,11 @@ impl TokenService {
     }
 
     /// Validates a token at time `now`: seal, expiry, revocation, agent status.
-    pub async fn validate(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, Rejection> {
+    pub async fn validate(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Claims>, Rejection> {
         let verdict = self.check(token, now).await;
         let label = match &verdict {
             Ok(_) => "valid",
@@ -163,8 +183,8 @@ impl TokenService {
         verdict
     }
 
-    async fn check(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, Rejection> {
-        let claims = self.sealer.open(token)?;
+    async fn check(&self, token: &str, now: DateTime<Utc>) -> Result<Arc<Claims>, Rejection> {
+        let claims = self.open(token).await?;
         if claims.exp <= now.timestamp() {
             return Err(Rejection::Expired);
         }
@@ -178,6 +198,18 @@ impl TokenService {
         if status != AgentStatus::Active {
             return Err(Rejection::AgentNotActive);
         }
+        Ok(claims)
+    }
+
+    /// The token's claims: from the cache of opened tokens, else opened (and then cached).
+    async fn open(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        if let Some(claims) = self.opened.get(token).await {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.sealer.open(token)?);
+        self.opened
+            .insert(token.to_owned(), Arc::clone(&claims))
+            .await;
         Ok(claims)
     }
 

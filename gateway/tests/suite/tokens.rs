@@ -115,6 +115,9 @@ async fn revoked_token_is_refused(backend: Backend) {
     let (agent, _) = f.gateway.create_agent("a", "scraper").await;
     let (token, token_id) = f.gateway.mint(&agent).await;
     let (keep, _) = f.gateway.mint(&agent).await;
+    // Validated once before the revocation, so that its claims are in the cache of opened
+    // tokens: the revocation must still win.
+    assert_eq!(f.gateway.introspect(&token).await["active"], true);
     let path = format!("/api/admin/tokens/{token_id}/revoke");
     let (status, body) = f.gateway.admin(Method::POST, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -152,6 +155,7 @@ async fn suspended_agent_tokens_are_refused_until_reactivated(backend: Backend) 
     let f = Fixture::start(backend).await;
     let (agent, _) = f.gateway.create_agent("a", "scraper").await;
     let (token, _) = f.gateway.mint(&agent).await;
+    assert_eq!(f.gateway.introspect(&token).await["active"], true);
     let path = format!("/api/agents/{agent}");
     f.gateway
         .admin(Method::PATCH, &path, Some(json!({"status": "suspended"})))
