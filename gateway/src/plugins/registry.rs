@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Name of the bindings file in the plugin directory.
@@ -39,6 +39,8 @@ pub struct Binding {
     pub name: String,
     /// The name as handed to each call's context (shared, not re-allocated per call).
     label: Arc<str>,
+    /// Its metric series, resolved on first use.
+    series: OnceLock<BindingSeries>,
     /// Where it comes from.
     pub source: Source,
     /// Its `plugins.toml` entry.
@@ -84,6 +86,7 @@ impl Binding {
         Ok(Self {
             name: spec.name(),
             label: Arc::from(spec.name()),
+            series: OnceLock::new(),
             source,
             config: Arc::from(spec.config_json()),
             invoker: Invoker::new(
@@ -100,6 +103,33 @@ impl Binding {
     /// The plugin's world.
     pub fn world(&self) -> World {
         self.invoker.plugin.world
+    }
+}
+
+/// A binding's metric series, looked up once rather than by label on every call (a look-up
+/// hashes the labels and takes the family's lock).
+struct BindingSeries {
+    duration: prometheus::Histogram,
+    allow: prometheus::IntCounter,
+    deny: prometheus::IntCounter,
+    none: prometheus::IntCounter,
+    fault: prometheus::IntCounter,
+    filtered: prometheus::IntCounter,
+    failure: prometheus::IntCounter,
+}
+
+impl BindingSeries {
+    fn new(metrics: &Metrics, name: &str) -> Self {
+        let outcome = |label: &str| metrics.plugin_evaluations.with_label_values(&[name, label]);
+        Self {
+            duration: metrics.plugin_duration.with_label_values(&[name]),
+            allow: outcome("allow"),
+            deny: outcome("deny"),
+            none: outcome("none"),
+            fault: outcome("fault"),
+            filtered: outcome("filtered"),
+            failure: outcome("failure"),
+        }
     }
 }
 
@@ -461,20 +491,18 @@ impl PluginRegistry {
             .plugin_failures
             .with_label_values(&[&binding.name, failure.kind.as_str()])
             .inc();
-        self.count(binding, "failure");
+        self.series(binding).failure.inc();
     }
 
-    fn count(&self, binding: &Binding, outcome: &str) {
-        self.metrics
-            .plugin_evaluations
-            .with_label_values(&[&binding.name, outcome])
-            .inc();
+    fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
+        binding
+            .series
+            .get_or_init(|| BindingSeries::new(&self.metrics, &binding.name))
     }
 
     fn observe(&self, binding: &Binding, started: Instant) {
-        self.metrics
-            .plugin_duration
-            .with_label_values(&[&binding.name])
+        self.series(binding)
+            .duration
             .observe(started.elapsed().as_secs_f64());
     }
 
@@ -496,10 +524,10 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Decision::Allow) => {
-                    self.count(binding, "allow");
+                    self.series(binding).allow.inc();
                 }
                 Ok(Decision::Deny(denial)) => {
-                    self.count(binding, "deny");
+                    self.series(binding).deny.inc();
                     self.metrics
                         .policy_denials
                         .with_label_values(&[&request.tool, &request.action, &denial.code])
@@ -547,10 +575,10 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Fault::None) => {
-                    self.count(binding, "none");
+                    self.series(binding).none.inc();
                 }
                 Ok(fault) => {
-                    self.count(binding, "fault");
+                    self.series(binding).fault.inc();
                     self.metrics
                         .chaos_injections
                         .with_label_values(&[&request.tool, fault_label(&fault)])
@@ -590,7 +618,7 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {
-                    self.count(binding, "filtered");
+                    self.series(binding).filtered.inc();
                     if filtered.is_some() {
                         changed = filtered;
                     }
