@@ -37,6 +37,10 @@ pub struct Args {
     /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm")]
     plugins_dir: PathBuf,
+    /// Log as `gateway serve` does (one line per response at the default level, to stderr;
+    /// `RUST_LOG` applies), to measure what logging costs. Off by default: no subscriber.
+    #[arg(long, value_enum)]
+    gateway_logs: Option<gateway::config::LogFormat>,
 }
 
 /// One wrk run's figures.
@@ -56,6 +60,9 @@ struct WrkResult {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("wrk is not installed (Debian: apt-get install wrk)");
+    }
+    if let Some(format) = args.gateway_logs {
+        gateway::telemetry::init(format);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
