@@ -19,12 +19,12 @@
 mod plugins;
 mod proxy;
 
+use clap::{Parser, Subcommand};
+
 /// The gateway binary's allocator, so that the gateway measured here allocates as the one
 /// users run (see `gateway/src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
 
 /// Benchmarks of the 4RUNR Gateway.
 #[derive(Parser)]
