@@ -108,7 +108,7 @@ pub async fn evaluate(
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let request = record.into_request(now_ms, rand::random());
     let set = state.plugins.current();
-    let policy_config = crate::policies::config_for(&state, &set, &request);
+    let policy_config = crate::policies::config_for(&state, &set, &request).json;
     let decision = match state.plugins.evaluate(&set, &request, policy_config).await {
         PolicyOutcome::Allow => json!({ "decision": "allow" }),
         PolicyOutcome::Deny {

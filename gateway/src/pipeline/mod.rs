@@ -175,7 +175,10 @@ async fn run(
         .policies_enabled
         .then(|| crate::policies::config_for(state, &set, &request));
     if let Some(config) = &policy_config {
-        let outcome = state.plugins.evaluate(&set, &request, config.clone()).await;
+        let outcome = state
+            .plugins
+            .evaluate(&set, &request, config.json.clone())
+            .await;
         audit_policy(state, &request, &outcome);
         match outcome {
             PolicyOutcome::Allow => trail.policy_decision = Some("allow"),
@@ -434,12 +437,18 @@ async fn filter_response(
     state: &AppState,
     set: &crate::plugins::registry::PluginSet,
     request: &Request,
-    policy_config: Option<Arc<str>>,
+    policy_config: crate::policies::PolicyConfig,
     data: Arc<Value>,
 ) -> Result<Arc<Value>, ApiError> {
     let filtered = state
         .plugins
-        .filter_response(set, request, policy_config, &data.to_string())
+        .filter_response(
+            set,
+            request,
+            policy_config.json,
+            policy_config.has_response_rules,
+            &data,
+        )
         .await
         .map_err(|_| policy_error())?;
     match filtered {

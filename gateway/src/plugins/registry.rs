@@ -7,7 +7,7 @@
 
 use super::bindings::{Decision, Fault, Request};
 use super::counters::Counters;
-use super::manifest::{BindingSpec, ConfigSource, FailMode, Manifest};
+use super::manifest::{BindingSpec, ConfigSource, FailMode, FilterResponse, Manifest};
 use super::plugin::{CallFailure, FailureKind, Invoker, LoadError, Plugin, World};
 use super::sandbox::CallContext;
 use crate::metrics::Metrics;
@@ -591,21 +591,30 @@ impl PluginRegistry {
         None
     }
 
-    /// Runs every policy's response filter, in order, over a successful response (JSON).
-    /// Returns the filtered JSON, or `None` when no filter changed it. A failing filter is
-    /// skipped when the binding fails open, and withholds the response (`Err`) when it fails
-    /// closed.
+    /// Runs every policy's response filter, in order, over a successful response. Bindings
+    /// with `filter_response = "when_policy_has_rules"` are skipped when the merged policy
+    /// has no response rules (`policy_has_rules`). Returns the filtered JSON, or `None` when
+    /// no filter changed it. A failing filter is skipped when the binding fails open, and
+    /// withholds the response (`Err`) when it fails closed.
     pub async fn filter_response(
         &self,
         set: &PluginSet,
         request: &Request,
         policy_config: Option<Arc<str>>,
-        response_json: &str,
+        policy_has_rules: bool,
+        response: &serde_json::Value,
     ) -> Result<Option<String>, PolicyOutcome> {
-        let mut changed: Option<String> = None;
+        // The response as JSON text, written when a filter first needs it.
+        let mut text: Option<String> = None;
+        let mut changed = false;
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
+            if binding.spec.filter_response == Some(FilterResponse::WhenPolicyHasRules)
+                && !policy_has_rules
+            {
+                continue;
+            }
             let config = binding.config(policy_config.as_ref(), None);
-            let current = changed.as_deref().unwrap_or(response_json);
+            let current: &str = text.get_or_insert_with(|| response.to_string());
             let started = Instant::now();
             let result = binding
                 .invoker
@@ -619,8 +628,9 @@ impl PluginRegistry {
             match result {
                 Ok(filtered) => {
                     self.series(binding).filtered.inc();
-                    if filtered.is_some() {
-                        changed = filtered;
+                    if let Some(filtered) = filtered {
+                        text = Some(filtered);
+                        changed = true;
                     }
                 }
                 Err(failure) => {
@@ -634,7 +644,7 @@ impl PluginRegistry {
                 }
             }
         }
-        Ok(changed)
+        Ok(text.filter(|_| changed))
     }
 }
 

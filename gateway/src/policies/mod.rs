@@ -124,17 +124,32 @@ impl PolicyBook {
     }
 }
 
-/// The `spec-policy` configuration for a request, when a live binding needs it.
-pub fn config_for(state: &AppState, set: &PluginSet, request: &Request) -> Option<Arc<str>> {
-    set.needs_policy_config(&request.tool, &request.agent_role)
-        .then(|| {
-            Arc::clone(
-                &state
-                    .policies
-                    .merged(&request.agent_id, &request.agent_role)
-                    .json,
-            )
-        })
+/// What the stored policies give one request's policy plugins.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// The merged spec as JSON, when an applicable binding has `config_from = "policies"`.
+    pub json: Option<Arc<str>>,
+    /// The merged spec has response rules (bindings with
+    /// `filter_response = "when_policy_has_rules"` are called on responses only then).
+    pub has_response_rules: bool,
+}
+
+/// The merged spec of the request's agent and role, when one of the applicable bindings
+/// takes its configuration from the stored policies.
+pub fn config_for(state: &AppState, set: &PluginSet, request: &Request) -> PolicyConfig {
+    if !set.needs_policy_config(&request.tool, &request.agent_role) {
+        return PolicyConfig {
+            json: None,
+            has_response_rules: false,
+        };
+    }
+    let merged = state
+        .policies
+        .merged(&request.agent_id, &request.agent_role);
+    PolicyConfig {
+        json: Some(Arc::clone(&merged.json)),
+        has_response_rules: merged.spec.has_response_rules(),
+    }
 }
 
 /// Parses, validates and normalises a spec; returns it with its canonical JSON and hash.

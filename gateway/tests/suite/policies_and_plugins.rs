@@ -341,6 +341,86 @@ async fn plugin_admin_lists_reloads_and_reports_errors(backend: Backend) {
         .contains("missing.wasm"));
 }
 
+/// The default binding calls spec-policy's response filter only when the merged policy has
+/// response rules (`filter_response = "when_policy_has_rules"`), and then it filters.
+async fn response_filter_runs_when_the_policy_has_response_rules(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("filtered", "tester").await;
+    let filter_calls = || {
+        gw.state
+            .metrics
+            .plugin_evaluations
+            .with_label_values(&["spec-policy", "filtered"])
+            .get()
+    };
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(
+                json!({"name": "search", "agentId": agent, "spec": {"scopes": ["serpapi:search"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (token, _) = gw.mint(&agent).await;
+    let search = |q: &str| {
+        let body = json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": q}});
+        async move {
+            let response = gw
+                .client
+                .post(gw.url("/api/proxy-request"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            crate::common::read(response).await
+        }
+    };
+
+    let (status, body) = search("plain").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["results"][0]["title"], "Result 1 for plain");
+    assert_eq!(filter_calls(), 0, "no response rules: no filter call");
+
+    let path = format!("/api/policies/{}", created["id"].as_str().unwrap());
+    let spec =
+        json!({"scopes": ["serpapi:search"], "responseFilters": {"redactFields": ["title"]}});
+    let (status, patched) = gw
+        .admin(Method::PATCH, &path, Some(json!({"spec": spec})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (status, body) = search("secret").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["results"][0]["title"], "[REDACTED]", "{body}");
+    assert_eq!(
+        body["data"]["results"][0]["url"],
+        "https://example.com/secret/1"
+    );
+    assert_eq!(filter_calls(), 1);
+
+    // Bound without the option (the default, "always"), the filter runs on every response,
+    // rules or not.
+    let manifest = gw.state.config.settings.plugins_dir.join("plugins.toml");
+    let always = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("filter_response = \"when_policy_has_rules\"\n", "");
+    assert!(!always.contains("filter_response"));
+    std::fs::write(&manifest, always).unwrap();
+    let (status, body) = gw
+        .admin(Method::POST, "/api/admin/plugins/reload", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let plain = json!({"scopes": ["serpapi:search"]});
+    gw.admin(Method::PATCH, &path, Some(json!({"spec": plain})))
+        .await;
+    let (status, body) = search("again").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["results"][0]["title"], "Result 1 for again");
+    assert_eq!(filter_calls(), 2);
+}
+
 on_both_backends!(
     default_role_policies_are_seeded_and_enforced,
     agent_policy_extends_its_role_and_is_managed_through_the_api,
@@ -348,4 +428,5 @@ on_both_backends!(
     chaos_rules_change_at_runtime,
     chaos_changes_are_refused_in_production,
     plugin_admin_lists_reloads_and_reports_errors,
+    response_filter_runs_when_the_policy_has_response_rules,
 );

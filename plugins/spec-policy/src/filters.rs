@@ -9,16 +9,11 @@ const BLOCKED: &str = "[BLOCKED]";
 
 /// Applies the spec's response filters to `response_json`. Non-JSON input is returned as is.
 pub fn apply(spec: &PolicySpec, response_json: String) -> String {
-    let filters = &spec.response_filters;
-    let pii = pii_patterns(&spec.guards.pii_filters);
-    let nothing_to_do = filters.redact_fields.is_empty()
-        && filters.truncate_fields.is_empty()
-        && filters.block_patterns.is_empty()
-        && pii.is_empty()
-        && spec.guards.max_response_size.is_none();
-    if nothing_to_do {
+    if !spec.has_response_rules() {
         return response_json;
     }
+    let filters = &spec.response_filters;
+    let pii = pii_patterns(&spec.guards.pii_filters);
     let Ok(mut value) = serde_json::from_str::<Value>(&response_json) else {
         return response_json;
     };

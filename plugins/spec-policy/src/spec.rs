@@ -151,6 +151,19 @@ const KNOWN_SCOPES: &[&str] = &[
 ];
 
 impl PolicySpec {
+    /// True when the spec has rules for successful responses (redacted, truncated or blocked
+    /// fields, PII masking, a response size limit). Without any, `filter-response` returns
+    /// every response unchanged, so a host may skip the call (the binding's
+    /// `filter_response = "when_policy_has_rules"`).
+    pub fn has_response_rules(&self) -> bool {
+        let filters = &self.response_filters;
+        !(filters.redact_fields.is_empty()
+            && filters.truncate_fields.is_empty()
+            && filters.block_patterns.is_empty()
+            && self.guards.pii_filters.is_empty()
+            && self.guards.max_response_size.is_none())
+    }
+
     /// Everything wrong with the spec, as `path: problem` lines (empty when valid).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();

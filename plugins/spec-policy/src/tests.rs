@@ -387,3 +387,27 @@ fn problems_name_each_bad_field() {
         assert!(problems.contains(needle), "{needle} in {problems}");
     }
 }
+
+#[test]
+fn response_rules_are_recognised_and_without_them_responses_pass_unchanged() {
+    let spec = |value: serde_json::Value| -> crate::spec::PolicySpec {
+        serde_json::from_value(value).unwrap()
+    };
+    let plain = spec(json!({"scopes": ["serpapi:search"]}));
+    assert!(!plain.has_response_rules());
+    let body = r#"{"title":"kept"}"#.to_string();
+    assert_eq!(crate::filters::apply(&plain, body.clone()), body);
+    for rules in [
+        json!({"responseFilters": {"redactFields": ["title"]}}),
+        json!({"responseFilters": {"blockPatterns": ["x"]}}),
+        json!({"guards": {"piiFilters": ["email"]}}),
+        json!({"guards": {"maxResponseSize": 10}}),
+    ] {
+        assert!(spec(rules.clone()).has_response_rules(), "{rules}");
+    }
+    let redacting = spec(json!({"responseFilters": {"redactFields": ["title"]}}));
+    assert_eq!(
+        crate::filters::apply(&redacting, body),
+        r#"{"title":"[REDACTED]"}"#
+    );
+}
