@@ -368,14 +368,8 @@ async fn response_filter_runs_when_the_policy_has_response_rules(backend: Backen
     let search = |q: &str| {
         let body = json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": q}});
         async move {
-            let response = gw
-                .client
-                .post(gw.url("/api/proxy-request"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            crate::common::read(response).await
+            let (status, _, body) = crate::common::proxy(gw, body).await;
+            (status, body)
         }
     };
 

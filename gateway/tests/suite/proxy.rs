@@ -3,7 +3,8 @@
 //! runtime, and one audit row per request that survives a graceful shutdown.
 
 use crate::common::{
-    read, redis_url, secrets, settings, Backend, Fixture, TestDatabase, TestGateway, SIGNING_SECRET,
+    proxy, read, redis_url, secrets, settings, Backend, Fixture, TestDatabase, TestGateway,
+    SIGNING_SECRET,
 };
 use gateway::config::{Environment, Settings};
 use reqwest::{Method, StatusCode};
@@ -20,19 +21,6 @@ async fn mint(gw: &TestGateway, agent: &str, tools: &[&str], permissions: &[&str
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["agent_token"].as_str().unwrap().to_string()
-}
-
-async fn proxy(gw: &TestGateway, body: Value) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = gw
-        .client
-        .post(gw.url("/api/proxy-request"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let headers = response.headers().clone();
-    let (status, body) = read(response).await;
-    (status, headers, body)
 }
 
 fn search(token: &str, q: &str) -> Value {

@@ -276,6 +276,23 @@ pub struct Fixture {
     pub database: TestDatabase,
 }
 
+/// Sends `body` to `/api/proxy-request`; returns the status, headers and JSON body.
+pub async fn proxy(
+    gw: &TestGateway,
+    body: Value,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let response = gw
+        .client
+        .post(gw.url("/api/proxy-request"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers().clone();
+    let (status, body) = read(response).await;
+    (status, headers, body)
+}
+
 /// Copies the default plugins (built by `make plugins`) and their bindings into `dir`.
 pub fn install_default_plugins(dir: &std::path::Path) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies-wasm");
