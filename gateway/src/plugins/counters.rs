@@ -30,7 +30,6 @@ pub struct LocalCounter {
     expires_at_ms: u64,
 }
 
-/// A counter operation failed (Redis unreachable).
 impl LocalCounter {
     /// A counter at 0 whose window starts at `now_ms`.
     fn starting(window_ms: u64, now_ms: u64) -> Self {
@@ -50,6 +49,7 @@ impl LocalCounter {
     }
 }
 
+/// A counter operation failed (Redis unreachable).
 #[derive(Debug, thiserror::Error)]
 #[error("counter store: {0}")]
 pub struct CounterError(#[from] redis::RedisError);

@@ -1,12 +1,12 @@
 //! Token issue and validation: the domain behind generate-token, introspection, and (later)
 //! every proxied request.
 //!
-//! Validation costs at most one AES-GCM open and two in-memory look-ups; no RSA operation and no
-//! database query happen on that path (except a one-off look-up of an agent the mirror has
-//! not seen yet, which a sealed token can only name if the agent exists). An agent sends the
-//! same token many times, so the claims of tokens that opened are kept in a bounded cache
-//! keyed by the whole token text: a repeat skips the open (base64, AES-GCM, JSON), never the
-//! expiry, revocation and agent checks.
+//! Validation costs at most one AES-GCM open and two in-memory look-ups; no RSA operation
+//! and no database query happen on that path (except a one-off look-up of an agent the
+//! mirror has not seen yet, which a sealed token can only name if the agent exists). An
+//! agent sends the same token many times, so the claims of tokens that opened are kept in a
+//! bounded cache keyed by the whole token text: a repeat skips the open (base64, AES-GCM,
+//! JSON), never the expiry, revocation and agent checks.
 
 pub mod mirror;
 
