@@ -1,5 +1,6 @@
 //! The gateway the benchmarks start in their own process: mock upstreams, the default plugins
-//! of `policies-wasm/`, a temporary SQLite database, on 127.0.0.1 with an ephemeral port,
+//! of `policies-wasm/`, a temporary SQLite database (or the PostgreSQL database and Redis
+//! given), on 127.0.0.1 with an ephemeral port,
 //! served by a runtime of its own so that the load generator does not share its threads.
 
 use anyhow::Context;
@@ -27,6 +28,10 @@ pub struct Options {
     pub breaker_window: Option<std::time::Duration>,
     /// Development allows the chaos admin API; production refuses it.
     pub environment: Environment,
+    /// Database URL; `None`: a SQLite file in the run's temporary folder.
+    pub database_url: Option<String>,
+    /// Redis for rate limits, quota counters and the response cache; `None`: in-process.
+    pub redis_url: Option<String>,
 }
 
 impl Options {
@@ -42,6 +47,8 @@ impl Options {
             breaker_open: None,
             breaker_window: None,
             environment: Environment::Production,
+            database_url: None,
+            redis_url: None,
         }
     }
 }
@@ -104,9 +111,13 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
     let settings = Settings {
         port: 0,
         bind: "127.0.0.1".parse()?,
-        database_url: format!("sqlite://{}", data_dir.join("bench.db").display()),
-        redis_url: None,
-        redis_key_prefix: "bench:".into(),
+        database_url: options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("bench.db").display())),
+        redis_url: options.redis_url.clone(),
+        // A prefix of its own, so that runs sharing a Redis never share counters.
+        redis_key_prefix: format!("bench:{}:", uuid::Uuid::new_v4().simple()),
         environment: options.environment,
         token_max_ttl_minutes: 1440,
         key_pool_size: 1,

@@ -8,3 +8,4 @@ pub mod load;
 pub mod metrics_text;
 pub mod policy_fixture;
 pub mod report;
+pub mod temp_postgres;

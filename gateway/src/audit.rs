@@ -155,20 +155,13 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
                 Message::Flush(ack) => acks.push(ack),
             }
         }
-        if !requests.is_empty() {
-            if let Err(e) = store.insert_request_logs(&requests).await {
-                metrics.proxy.audit_dropped.inc_by(requests.len() as u64);
-                tracing::error!(error = %e, rows = requests.len(), "writing request log rows failed; they are lost");
-            }
-            requests.clear();
+        if let Err(e) = store.insert_audit_batch(&requests, &policies).await {
+            let lost = requests.len() + policies.len();
+            metrics.proxy.audit_dropped.inc_by(lost as u64);
+            tracing::error!(error = %e, rows = lost, "writing audit rows failed; they are lost");
         }
-        if !policies.is_empty() {
-            if let Err(e) = store.insert_policy_logs(&policies).await {
-                metrics.proxy.audit_dropped.inc_by(policies.len() as u64);
-                tracing::error!(error = %e, rows = policies.len(), "writing policy log rows failed; they are lost");
-            }
-            policies.clear();
-        }
+        requests.clear();
+        policies.clear();
         for ack in acks {
             let _ = ack.send(());
         }

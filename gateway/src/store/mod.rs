@@ -6,6 +6,7 @@
 //! submodules.
 
 pub mod agents;
+mod audit_batch;
 pub mod credentials;
 pub mod plugin_uploads;
 pub mod policies;

@@ -153,6 +153,17 @@ impl Store {
     /// Records policy decisions, many rows per statement, in one transaction.
     pub async fn insert_policy_logs(&self, rows: &[PolicyLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        self.insert_policy_logs_in(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes rows inside the transaction `tx`, many rows per statement.
+    pub(super) async fn insert_policy_logs_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        rows: &[PolicyLogRow],
+    ) -> Result<(), StoreError> {
         for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO policy_logs (id, policy_id, agent_id, tool, action, decision, reason, \
@@ -173,9 +184,8 @@ impl Store {
                     .bind(&r.response_data)
                     .bind(r.created_at);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -42,6 +42,17 @@ impl Store {
     /// Writes a batch of rows in one transaction, many rows per statement.
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        self.insert_request_logs_in(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes rows inside the transaction `tx`, many rows per statement.
+    pub(super) async fn insert_request_logs_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        rows: &[RequestLogRow],
+    ) -> Result<(), StoreError> {
         for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
@@ -64,9 +75,8 @@ impl Store {
                     .bind(&r.chaos_fault)
                     .bind(r.created_at);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

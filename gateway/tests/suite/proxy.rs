@@ -422,8 +422,80 @@ async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
     assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 0);
 }
 
+fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLogRow {
+    gateway::store::request_logs::RequestLogRow {
+        id: id.into(),
+        correlation_id: format!("corr-{id}"),
+        agent_id: Some(agent.into()),
+        tool: "serpapi".into(),
+        action: "search".into(),
+        status_code: 200,
+        success: 1,
+        error_code: None,
+        response_time_ms: 1.25,
+        cached: 0,
+        policy_decision: Some("allow".into()),
+        chaos_fault: None,
+        created_at: 1_767_225_600_000,
+    }
+}
+
+fn policy_row(id: &str, agent: &str) -> gateway::store::policies::PolicyLogRow {
+    gateway::store::policies::PolicyLogRow {
+        id: id.into(),
+        policy_id: Some("spec-policy".into()),
+        agent_id: agent.into(),
+        tool: "serpapi".into(),
+        action: "search".into(),
+        decision: "allow".into(),
+        reason: None,
+        request_data: Some(r#"{"correlation_id":"c"}"#.into()),
+        response_data: None,
+        created_at: 1_767_225_600_000,
+    }
+}
+
+/// The audit writer's batch (request rows and policy rows) is one transaction: a batch the
+/// database refuses leaves neither table half-written, and a good one lands in both.
+async fn an_audit_batch_lands_whole_or_not_at_all(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let store = &f.gateway.state.store;
+    let agent = uuid::Uuid::new_v4().to_string();
+    let decisions = || async {
+        store
+            .list_policy_logs(None, Some(&agent), 100)
+            .await
+            .unwrap()
+    };
+    let before = store.count_request_logs().await.unwrap();
+    // The second policy row repeats the first one's id: the database refuses the batch.
+    let refused = store
+        .insert_audit_batch(
+            &[request_row("r1", &agent)],
+            &[policy_row("p1", &agent), policy_row("p1", &agent)],
+        )
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(store.count_request_logs().await.unwrap(), before);
+    assert!(decisions().await.is_empty());
+
+    store
+        .insert_audit_batch(
+            &[request_row("r1", &agent), request_row("r2", &agent)],
+            &[policy_row("p1", &agent)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_request_logs().await.unwrap(), before + 2);
+    assert_eq!(decisions().await, vec![policy_row("p1", &agent)]);
+    let written = store.list_request_logs(100).await.unwrap();
+    let r1 = written.iter().find(|r| r.id == "r1").expect("row r1");
+    assert_eq!(r1, &request_row("r1", &agent));
+}
+
 on_both_backends!(
     audit_rows_past_their_retention_are_pruned,
+    an_audit_batch_lands_whole_or_not_at_all,
     mock_search_answers_the_envelope_and_caches,
     every_early_failure_has_its_status_and_code,
     rate_limit_refuses_with_retry_after,

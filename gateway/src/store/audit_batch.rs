@@ -1,0 +1,28 @@
+//! One audit batch (`request_logs` and `policy_logs` rows) written in one transaction:
+//! one commit, one set of WAL frames, per batch instead of one per table.
+
+use super::policies::PolicyLogRow;
+use super::request_logs::RequestLogRow;
+use super::{Store, StoreError};
+
+impl Store {
+    /// Writes one audit batch, both tables, in one transaction.
+    pub async fn insert_audit_batch(
+        &self,
+        requests: &[RequestLogRow],
+        policies: &[PolicyLogRow],
+    ) -> Result<(), StoreError> {
+        if requests.is_empty() && policies.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        if !requests.is_empty() {
+            self.insert_request_logs_in(&mut tx, requests).await?;
+        }
+        if !policies.is_empty() {
+            self.insert_policy_logs_in(&mut tx, policies).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
