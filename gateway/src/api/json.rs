@@ -99,5 +99,43 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
             "Request body has trailing characters after the JSON value",
         )
     })?;
+    if has_escaped_nul(bytes) {
+        // PostgreSQL cannot store NUL in text: refuse it here, the same on every backend,
+        // rather than fail in the database with a 500.
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            "Text fields must not contain the NUL character (\\u0000)",
+        ));
+    }
     Ok(value)
+}
+
+/// True when a (valid) JSON text holds a NUL character: in JSON only the escape `\u0000`
+/// can write one (a raw NUL byte is not valid JSON).
+fn has_escaped_nul(json: &[u8]) -> bool {
+    let mut rest = json;
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+        let escaped = &rest[at + 1..];
+        if escaped.starts_with(b"u0000") {
+            return true;
+        }
+        // Skip the escaped character, so that `\\u0000` (a backslash, then the text
+        // "u0000") is not mistaken for a NUL.
+        rest = escaped.get(1..).unwrap_or_default();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_escaped_nul;
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(has_escaped_nul(br#"{"name":"a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"name":"\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name":"a\\u0000b"}"#));
+        assert!(!has_escaped_nul(br#"{"name":"a\u0001b","n":"\"u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name":"trailing backslash\"#));
+    }
 }

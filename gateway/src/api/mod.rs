@@ -7,6 +7,7 @@ pub mod creds;
 pub mod fallback;
 pub mod health;
 pub mod json;
+pub mod nul_guard;
 pub mod plugins;
 pub mod policies;
 pub mod proxy;
@@ -21,8 +22,9 @@ use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-/// All routes. Management routes require the admin key; generate-token checks its callers
-/// itself (admin key or agent signature); health and metrics are open.
+/// All routes. Management routes require the admin key and refuse a NUL in their path or
+/// query; generate-token checks its callers itself (admin key or agent signature); health
+/// and metrics are open.
 pub fn routes(state: AppState) -> Router {
     let management = Router::new()
         .route("/api/create-agent", post(agents::create))
@@ -66,6 +68,8 @@ pub fn routes(state: AppState) -> Router {
             get(creds::active).delete(creds::delete),
         )
         .route("/api/admin/creds/{tool}/versions", get(creds::versions))
+        // Inside the admin check: callers without the key learn nothing from it.
+        .route_layer(middleware::from_fn(nul_guard::refuse_nul_in_uri))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let open = Router::new()
         .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))

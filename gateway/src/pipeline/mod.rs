@@ -470,7 +470,7 @@ fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
         PolicyOutcome::Allow => ("allow", None, None),
         PolicyOutcome::Deny {
             binding, reason, ..
-        } => ("deny", Some(reason.clone()), Some(binding.clone())),
+        } => ("deny", Some(without_nul(reason)), Some(binding.clone())),
         PolicyOutcome::Failed { binding, kind } => (
             "error",
             Some(format!("plugin failure: {}", kind.as_str())),
@@ -536,8 +536,8 @@ fn record(
         id: uuid::Uuid::now_v7().to_string(),
         correlation_id: correlation_id.to_string(),
         agent_id: trail.agent_id.clone(),
-        tool: truncate(&trail.named.tool),
-        action: truncate(&trail.named.action),
+        tool: audit_name(&trail.named.tool),
+        action: audit_name(&trail.named.action),
         status_code: i64::from(status.as_u16()),
         success: i64::from(status.is_success()),
         error_code: code.map(str::to_string),
@@ -549,10 +549,21 @@ fn record(
     });
 }
 
-/// Tool and action names as sent, cut to a sane length (64 characters) for the audit row.
-fn truncate(text: &str) -> String {
-    match text.char_indices().nth(64) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
+/// Tool and action names as sent, made fit for the audit row: cut to 64 characters, and NUL
+/// replaced by U+FFFD (PostgreSQL refuses NUL in text, and would refuse the whole batch).
+fn audit_name(text: &str) -> String {
+    let cut = match text.char_indices().nth(64) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
+    without_nul(cut)
+}
+
+/// `text` with each NUL replaced by U+FFFD.
+fn without_nul(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text.to_owned()
     }
 }

@@ -116,6 +116,27 @@ async fn malformed_bodies_get_stable_codes(backend: Backend) {
             b"{\"agent_token\": 5}".to_vec(),
             StatusCode::BAD_REQUEST,
             "invalid_body",
+        ), // PostgreSQL stores no NUL in text: refused up front, the same on both backends.
+        (
+            "/api/create-agent",
+            json_ct,
+            br#"{"name":"a\u0000b","role":"scraper","created_by":"ops"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
+        ),
+        (
+            "/api/policies",
+            json_ct,
+            br#"{"name":"p\u0000","role":"scraper","spec":{"scopes":["serpapi:search"]}}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
+        ),
+        (
+            "/api/admin/creds/set",
+            json_ct,
+            br#"{"tool":"serpapi","version":"v\u00001","credential":"x"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
         ),
     ];
     for (path, ct, body, status, code) in cases {
@@ -248,7 +269,36 @@ async fn unknown_routes_and_methods_answer_json(backend: Backend) {
     assert_eq!(body["code"], "invalid_query");
 }
 
+/// A NUL in a path or query (`%00`) is a 400 on both backends, where PostgreSQL would
+/// otherwise fail with a 500; the text "%00" itself (`%2500`) is ordinary text.
+async fn a_nul_in_a_path_or_query_is_refused(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    for (method, path) in [
+        (Method::GET, "/api/policies?agentId=a%00b"),
+        (Method::GET, "/api/policy-logs?policyId=x%00"),
+        (Method::GET, "/api/policies/x%00"),
+        (Method::DELETE, "/api/policies/x%00"),
+        (Method::DELETE, "/api/admin/creds/x%00"),
+        (Method::POST, "/api/admin/plugins/x%00/rollback"),
+    ] {
+        let (status, body) = raw(&f, method.clone(), path, None, vec![]).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_text")),
+            "{method} {path}: {body}"
+        );
+    }
+    let (status, body) = raw(&f, Method::GET, "/api/policies/x%2500", None, vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // Without the admin key the answer is the usual 401, whatever the path holds.
+    let anonymous = reqwest::get(f.gateway.url("/api/policies/x%00"))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
 on_both_backends!(
+    a_nul_in_a_path_or_query_is_refused,
     malformed_bodies_get_stable_codes,
     token_requests_are_validated_in_order,
     unknown_routes_and_methods_answer_json,

@@ -422,6 +422,30 @@ async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
     assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 0);
 }
 
+/// Text the client chose reaches the audit log without breaking its batch: PostgreSQL
+/// refuses NUL in text, and one such request must not cost the other rows of its batch.
+async fn a_nul_in_a_tool_name_costs_no_audit_row(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("nul", "tester").await;
+    let token = mint(gw, &agent, &["serpapi"], &["read"]).await;
+    let odd = json!({"agent_token": token, "tool": "serp\u{0}api", "action": "search\u{0}",
+                     "params": {"q": "x"}});
+    let (status, _, _) = proxy(gw, odd).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = proxy(gw, search(&token, "after")).await;
+    assert_eq!(status, StatusCode::OK);
+    gw.state.proxy.audit.flush().await;
+    let body = logs(gw).await;
+    let rows = body["logs"].as_array().expect("logs");
+    assert_eq!(rows.len(), 2, "{body}");
+    assert!(
+        rows.iter()
+            .any(|r| r["tool"] == "serp\u{fffd}api" && r["action"] == "search\u{fffd}"),
+        "{body}"
+    );
+}
+
 fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLogRow {
     gateway::store::request_logs::RequestLogRow {
         id: id.into(),
@@ -496,6 +520,7 @@ async fn an_audit_batch_lands_whole_or_not_at_all(backend: Backend) {
 on_both_backends!(
     audit_rows_past_their_retention_are_pruned,
     an_audit_batch_lands_whole_or_not_at_all,
+    a_nul_in_a_tool_name_costs_no_audit_row,
     mock_search_answers_the_envelope_and_caches,
     every_early_failure_has_its_status_and_code,
     rate_limit_refuses_with_retry_after,
