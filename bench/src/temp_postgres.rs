@@ -21,13 +21,16 @@ impl TempPostgres {
         admin(admin_url, &format!("CREATE DATABASE {name}"))
             .await
             .with_context(|| format!("creating a database for the run on {admin_url}"))?;
-        let base = admin_url
-            .split('?')
-            .next()
-            .and_then(|u| u.rsplit_once('/'))
-            .map_or(admin_url, |(base, _)| base);
+        // Same server, user and options; only the database name changes.
+        let (location, options) = match admin_url.split_once('?') {
+            Some((location, options)) => (location, format!("?{options}")),
+            None => (admin_url, String::new()),
+        };
+        let server = location
+            .rsplit_once('/')
+            .map_or(location, |(server, _)| server);
         Ok(Self {
-            url: format!("{base}/{name}"),
+            url: format!("{server}/{name}{options}"),
             admin_url: admin_url.to_string(),
             name,
         })
