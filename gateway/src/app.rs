@@ -160,6 +160,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Arc::clone(&metrics),
     )
     .context("building the proxy pipeline")?;
+    tasks.extend(crate::store::wal_checkpoints::spawn(store.clone()));
     if config.settings.proxy.audit_retention_hours > 0 {
         let hours = u64::from(config.settings.proxy.audit_retention_hours);
         tasks.push(crate::audit::spawn_pruning(

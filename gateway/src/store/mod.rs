@@ -12,6 +12,7 @@ pub mod plugin_uploads;
 pub mod policies;
 pub mod request_logs;
 pub mod tokens;
+pub mod wal_checkpoints;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
@@ -102,6 +103,7 @@ impl Store {
                              PRAGMA mmap_size = 268435456;",
                         )
                         .await?;
+                        conn.execute(wal_checkpoints::CONNECTION_PRAGMAS).await?;
                     }
                     Ok(())
                 })

@@ -18,4 +18,5 @@ mod policies_and_plugins;
 mod proxy;
 mod proxy_live;
 mod signature_auth;
+mod sqlite_storage;
 mod tokens;
