@@ -63,6 +63,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the connection that checkpoints the write-ahead log.
+    checkpointer: Option<std::sync::Arc<wal_checkpoints::Checkpointer>>,
 }
 
 impl Store {
@@ -108,9 +110,15 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool, backend })
+        let checkpointer = (backend == Backend::Sqlite)
+            .then(|| std::sync::Arc::new(wal_checkpoints::Checkpointer::new(&options)));
+        Ok(Self {
+            pool,
+            backend,
+            checkpointer,
+        })
     }
 
     /// Applies pending migrations of this backend.
