@@ -21,6 +21,8 @@ const PRUNE_BATCH: i64 = 10_000;
 /// ones. Rows become visible, and a `flush` (the log endpoints, shutdown) returns, at most
 /// this much later.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// A batch that takes longer than this to write is logged.
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often old rows are pruned.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -155,10 +157,19 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
                 Message::Flush(ack) => acks.push(ack),
             }
         }
-        if let Err(e) = store.insert_audit_batch(&requests, &policies).await {
-            let lost = requests.len() + policies.len();
-            metrics.proxy.audit_dropped.inc_by(lost as u64);
-            tracing::error!(error = %e, rows = lost, "writing audit rows failed; they are lost");
+        let started = std::time::Instant::now();
+        let rows = requests.len() + policies.len();
+        match store.insert_audit_batch(&requests, &policies).await {
+            Ok(()) if started.elapsed() > SLOW_BATCH => tracing::warn!(
+                rows,
+                seconds = started.elapsed().as_secs_f64(),
+                "writing an audit batch was slow (the database or its disk is busy); rows wait in the queue meanwhile"
+            ),
+            Ok(()) => {}
+            Err(e) => {
+                metrics.proxy.audit_dropped.inc_by(rows as u64);
+                tracing::error!(error = %e, rows, "writing audit rows failed; they are lost");
+            }
         }
         requests.clear();
         policies.clear();

@@ -84,7 +84,9 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?
             .log_statements(log::LevelFilter::Trace)
-            .log_slow_statements(log::LevelFilter::Warn, Duration::from_millis(250));
+            // sqlx's slow-statement line carries the whole SQL text (10 KB for an audit
+            // batch): at debug level only; the audit writer reports its slow batches itself.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_millis(250));
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
