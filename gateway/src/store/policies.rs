@@ -150,15 +150,8 @@ impl Store {
         Ok(n)
     }
 
-    /// Records policy decisions, many rows per statement, in one transaction.
-    pub async fn insert_policy_logs(&self, rows: &[PolicyLogRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        self.insert_policy_logs_in(&mut tx, rows).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes rows inside the transaction `tx`, many rows per statement.
+    /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
+    /// [`Store::insert_audit_batch`], is the one caller).
     pub(super) async fn insert_policy_logs_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,

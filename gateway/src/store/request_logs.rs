@@ -39,15 +39,8 @@ const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, 
                        error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
 
 impl Store {
-    /// Writes a batch of rows in one transaction, many rows per statement.
-    pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        self.insert_request_logs_in(&mut tx, rows).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes rows inside the transaction `tx`, many rows per statement.
+    /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
+    /// [`Store::insert_audit_batch`], is the one caller).
     pub(super) async fn insert_request_logs_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -383,36 +383,16 @@ async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
     let store = &gw.state.store;
     let ten_days_ago = gateway::store::now_ms() - 10 * 86_400_000;
     store
-        .insert_request_logs(&[gateway::store::request_logs::RequestLogRow {
-            id: "old-request".into(),
-            correlation_id: "old".into(),
-            agent_id: Some(agent.clone()),
-            tool: "serpapi".into(),
-            action: "search".into(),
-            status_code: 200,
-            success: 1,
-            error_code: None,
-            response_time_ms: 1.0,
-            cached: 0,
-            policy_decision: None,
-            chaos_fault: None,
-            created_at: ten_days_ago,
-        }])
-        .await
-        .unwrap();
-    store
-        .insert_policy_logs(&[gateway::store::policies::PolicyLogRow {
-            id: "old-decision".into(),
-            policy_id: None,
-            agent_id: agent.clone(),
-            tool: "serpapi".into(),
-            action: "search".into(),
-            decision: "allow".into(),
-            reason: None,
-            request_data: None,
-            response_data: None,
-            created_at: ten_days_ago,
-        }])
+        .insert_audit_batch(
+            &[gateway::store::request_logs::RequestLogRow {
+                created_at: ten_days_ago,
+                ..request_row("old-request", &agent)
+            }],
+            &[gateway::store::policies::PolicyLogRow {
+                created_at: ten_days_ago,
+                ..policy_row("old-decision", &agent)
+            }],
+        )
         .await
         .unwrap();
     assert_eq!(store.count_request_logs().await.unwrap(), 3);
