@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 /// long is stuck, not slow).
 const WALL_TIME_FACTOR: u32 = 20;
 
+/// Wall time after which a call with `budget` is stopped whatever its CPU time: waiting in
+/// guest code ([`CallClock::within_budget`]) or in the host ([`super::host_wait`]).
+pub fn wall_limit(budget: Duration) -> Duration {
+    budget.saturating_mul(WALL_TIME_FACTOR)
+}
+
 /// How old a thread's last CPU-time reading may be for a call's start to reuse it.
 const CPU_READING_REUSE: Duration = Duration::from_millis(1);
 
@@ -60,7 +66,7 @@ impl CallClock {
     /// absurdly long). When the call moved to another thread, wall time decides.
     pub fn within_budget(&self) -> bool {
         let wall = self.started.elapsed();
-        if wall >= self.budget * WALL_TIME_FACTOR {
+        if wall >= wall_limit(self.budget) {
             return false;
         }
         match (self.started_cpu, thread_cpu_time()) {

@@ -16,6 +16,7 @@ pub mod call_clock;
 pub mod cli;
 pub mod counters;
 pub mod engine;
+pub mod host_wait;
 pub mod manifest;
 pub mod plugin;
 pub mod record;

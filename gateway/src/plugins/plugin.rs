@@ -5,8 +5,9 @@
 use super::bindings::chaos_world::{Chaos, ChaosPre};
 use super::bindings::policy_world::{Policy, PolicyPre};
 use super::bindings::{Decision, Fault, PluginInfo, Request};
-use super::call_clock::CallClock;
+use super::call_clock::{wall_limit, CallClock};
 use super::engine::{engine, ticks_for};
+use super::host_wait::within_wall_limit;
 use super::sandbox::{CallContext, Sandbox};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -239,14 +240,26 @@ impl Plugin {
             timeout: Duration::from_millis(1000),
             ..CallLimits::default()
         };
-        let (mut store, live) = self
-            .instantiate(limits, scratch_context(&self.name))
-            .await?;
-        let result = match &live {
-            Live::Policy(p) => p.call_info(&mut store).await,
-            Live::Chaos(c) => c.call_info(&mut store).await,
+        let call = async {
+            let (mut store, live) = self
+                .instantiate(limits, scratch_context(&self.name))
+                .await?;
+            let result = match &live {
+                Live::Policy(p) => p.call_info(&mut store).await,
+                Live::Chaos(c) => c.call_info(&mut store).await,
+            };
+            result.map_err(|e| classify(e, store.data()))
         };
-        result.map_err(|e| classify(e, store.data()))
+        // `info` must answer at once: waiting in the host is allowed no longer than its
+        // budget (the reload that loads the plugin waits for this call).
+        within_wall_limit(limits.timeout, call)
+            .await
+            .unwrap_or_else(|| {
+                Err(CallFailure {
+                    kind: FailureKind::Timeout,
+                    message: "info waited in a host call past 1000 ms".into(),
+                })
+            })
     }
 
     async fn instantiate(
@@ -392,8 +405,34 @@ impl Invoker {
         }
     }
 
+    /// Runs one call (instance checkout included) under the wall-time limit on waits in the
+    /// host; past it the call is a timeout and its instance is dropped with it.
+    async fn limited<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CallFailure>>,
+    ) -> Result<T, CallFailure> {
+        let limit = wall_limit(self.limits.timeout);
+        within_wall_limit(limit, call).await.unwrap_or_else(|| {
+            Err(CallFailure {
+                kind: FailureKind::Timeout,
+                message: format!(
+                    "waited in a host call (sleep, poll or counter) past {} ms",
+                    limit.as_millis()
+                ),
+            })
+        })
+    }
+
     /// Calls `evaluate` of a policy plugin.
     pub async fn evaluate(
+        &self,
+        call: CallContext,
+        request: &Request,
+    ) -> Result<Decision, CallFailure> {
+        self.limited(self.evaluate_unlimited(call, request)).await
+    }
+
+    async fn evaluate_unlimited(
         &self,
         call: CallContext,
         request: &Request,
@@ -431,6 +470,16 @@ impl Invoker {
         request: &Request,
         response_json: &str,
     ) -> Result<Option<String>, CallFailure> {
+        self.limited(self.filter_response_unlimited(call, request, response_json))
+            .await
+    }
+
+    async fn filter_response_unlimited(
+        &self,
+        call: CallContext,
+        request: &Request,
+        response_json: &str,
+    ) -> Result<Option<String>, CallFailure> {
         let (mut store, live) = self.checkout(call).await?;
         let Live::Policy(policy) = &live else {
             return Err(CallFailure::invalid("not a policy plugin"));
@@ -454,6 +503,14 @@ impl Invoker {
 
     /// Calls `inject` of a chaos plugin.
     pub async fn inject(&self, call: CallContext, request: &Request) -> Result<Fault, CallFailure> {
+        self.limited(self.inject_unlimited(call, request)).await
+    }
+
+    async fn inject_unlimited(
+        &self,
+        call: CallContext,
+        request: &Request,
+    ) -> Result<Fault, CallFailure> {
         let (mut store, live) = self.checkout(call).await?;
         let Live::Chaos(chaos) = &live else {
             return Err(CallFailure::invalid("not a chaos plugin"));

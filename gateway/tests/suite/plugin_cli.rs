@@ -87,6 +87,7 @@ fn test_exits_non_zero_on_each_hostile_fixture() {
     let request = write_request(dir.path());
     for (fixture, failure) in [
         ("loop-forever", "timeout"),
+        ("sleep-forever", "timeout"),
         ("grow-memory", "memory"),
         ("always-trap", "trap"),
         ("bad-answer", "invalid"),

@@ -78,6 +78,7 @@ async fn each_hostile_fixture_is_contained_and_the_next_call_is_served() {
     let deny_all = invoker(&fixture("deny-all"), true);
     let cases = [
         ("loop-forever", FailureKind::Timeout),
+        ("sleep-forever", FailureKind::Timeout),
         ("grow-memory", FailureKind::Memory),
         ("always-trap", FailureKind::Trap),
         ("bad-answer", FailureKind::Invalid),
