@@ -161,6 +161,32 @@ async fn spec_policy_component_agrees_with_its_native_rules() {
 }
 
 #[tokio::test]
+async fn a_counter_key_over_the_host_limit_fails_the_call_and_the_next_is_served() {
+    // spec-policy's quota key holds the scope: a 1,100-byte tool name makes it longer than
+    // the host accepts, so counter-add fails and so does the call (a policy fails closed).
+    let long_tool = "t".repeat(1100);
+    let scope = format!("{long_tool}:get");
+    let spec = serde_json::json!({"scopes": [scope, "serpapi:search"],
+        "quotas": [{"action": scope, "limit": 5, "window": "1h"},
+                   {"action": "serpapi:search", "limit": 5, "window": "1h"}]})
+    .to_string();
+    for reuse in [false, true] {
+        let policy = invoker(&default_plugin("spec-policy"), reuse);
+        let failure = policy
+            .evaluate(context(&spec), &request(&long_tool, "get", "{}"))
+            .await
+            .expect_err("the counter refuses the key");
+        assert_eq!(failure.kind, FailureKind::Trap, "{failure}");
+        assert!(failure.message.contains("counter key"), "{failure}");
+        let decision = policy
+            .evaluate(context(&spec), &request("serpapi", "search", "{}"))
+            .await
+            .expect("next call is served");
+        assert_eq!(decision, Decision::Allow);
+    }
+}
+
+#[tokio::test]
 async fn chaos_component_is_deterministic_per_seed() {
     let chaos = invoker(&default_plugin("chaos"), true);
     let config = r#"{"rules":{"*":{"mode":"mock503","pct":50,"min_ms":300,"max_ms":1500}}}"#;
