@@ -1,14 +1,19 @@
 //! The audit log: one `request_logs` row per proxy request and one `policy_logs` row per
 //! policy decision, handed to a bounded queue and written in batches by one background
-//! writer, never on the request path. [`Audit::flush`] waits until everything queued so
+//! writer, never on the request path. When the queue is full (the database stalls), a
+//! request waits for room up to `AUDIT_MAX_WAIT_MS` rather than lose its row; only past
+//! that is the row dropped and counted. [`Audit::flush`] waits until everything queued so
 //! far is written; [`Audit::close`] drains the queue on graceful shutdown.
 
 use crate::metrics::Metrics;
+use crate::resilience::retry::RetryPolicy;
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -23,6 +28,15 @@ const PRUNE_BATCH: i64 = 10_000;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// A batch that takes longer than this to write is logged.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
+/// Retries of a batch the database refused, and their backoff (~0.2, 0.4, 0.8 s): a
+/// database failing over or locked for a moment gets about 1.4 s to come back before the
+/// batch is given up. Meanwhile new rows wait in the queue (and then hold their requests).
+/// A batch is one transaction, so a retry never writes a row twice.
+const WRITE_RETRY: RetryPolicy = RetryPolicy {
+    max_retries: 3,
+    base_delay: Duration::from_millis(200),
+    max_delay: Duration::from_secs(1),
+};
 /// How often old rows are pruned.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -37,35 +51,58 @@ pub struct Audit {
     queue: mpsc::Sender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// Longest a row waits for room in a full queue before it is dropped.
+    max_wait: Duration,
 }
 
 impl Audit {
-    /// Starts the writer over `store`, with a queue of `capacity` rows.
-    pub fn start(store: Store, capacity: usize, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer over `store`, with a queue of `capacity` rows; a row finding the
+    /// queue full waits up to `max_wait` for room.
+    pub fn start(store: Store, capacity: usize, max_wait: Duration, metrics: Arc<Metrics>) -> Self {
         let (queue, inbox) = mpsc::channel(capacity.max(1));
         let writer = tokio::spawn(write_batches(store, inbox, Arc::clone(&metrics)));
         Self {
             queue,
             writer: Mutex::new(Some(writer)),
             metrics,
+            max_wait,
         }
     }
 
-    fn enqueue(&self, message: Message) {
-        if self.queue.try_send(message).is_err() {
-            self.metrics.proxy.audit_dropped.inc();
-            tracing::warn!("audit queue full (or closed): a row was dropped");
+    async fn enqueue(&self, message: Message) {
+        let message = match self.queue.try_send(message) {
+            Ok(()) => return,
+            Err(TrySendError::Full(message)) => message,
+            Err(TrySendError::Closed(_)) => return self.dropped("the writer has stopped"),
+        };
+        // Back-pressure: the database is behind; hold this request rather than lose its row.
+        self.metrics.proxy.audit_waits.inc();
+        if self.max_wait.is_zero() {
+            return self.dropped("queue full");
+        }
+        if self
+            .queue
+            .send_timeout(message, self.max_wait)
+            .await
+            .is_err()
+        {
+            self.dropped("queue full past AUDIT_MAX_WAIT_MS");
         }
     }
 
-    /// Queues a request row.
-    pub fn request(&self, row: RequestLogRow) {
-        self.enqueue(Message::Request(row));
+    fn dropped(&self, why: &str) {
+        self.metrics.proxy.audit_dropped.inc();
+        tracing::warn!(why, "audit row dropped");
     }
 
-    /// Queues a policy decision row.
-    pub fn policy(&self, row: PolicyLogRow) {
-        self.enqueue(Message::Policy(row));
+    /// Queues a request row (waiting for room when the queue is full).
+    pub async fn request(&self, row: RequestLogRow) {
+        self.enqueue(Message::Request(row)).await;
+    }
+
+    /// Queues a policy decision row (waiting for room when the queue is full).
+    pub async fn policy(&self, row: PolicyLogRow) {
+        self.enqueue(Message::Policy(row)).await;
     }
 
     /// Waits until every row queued before this call is written (or given up on).
@@ -159,7 +196,7 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
         }
         let started = std::time::Instant::now();
         let rows = requests.len() + policies.len();
-        match store.insert_audit_batch(&requests, &policies).await {
+        match write_with_retries(&store, &requests, &policies, &metrics).await {
             Ok(()) if started.elapsed() > SLOW_BATCH => tracing::warn!(
                 rows,
                 seconds = started.elapsed().as_secs_f64(),
@@ -168,7 +205,8 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
             Ok(()) => {}
             Err(e) => {
                 metrics.proxy.audit_dropped.inc_by(rows as u64);
-                tracing::error!(error = %e, rows, "writing audit rows failed; they are lost");
+                tracing::error!(error = %e, rows, retries = WRITE_RETRY.max_retries,
+                    "writing audit rows failed after retries; they are lost");
             }
         }
         requests.clear();
@@ -176,5 +214,103 @@ async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics
         for ack in acks {
             let _ = ack.send(());
         }
+    }
+}
+
+/// Writes one batch, retrying as [`WRITE_RETRY`] says when the database refuses it.
+async fn write_with_retries(
+    store: &Store,
+    requests: &[RequestLogRow],
+    policies: &[PolicyLogRow],
+    metrics: &Metrics,
+) -> Result<(), crate::store::StoreError> {
+    let mut retry = 0;
+    loop {
+        match store.insert_audit_batch(requests, policies).await {
+            Err(e) if retry < WRITE_RETRY.max_retries => {
+                retry += 1;
+                metrics.proxy.audit_write_retries.inc();
+                tracing::warn!(error = %e, rows = requests.len() + policies.len(), retry,
+                    "writing audit rows failed; retrying");
+                tokio::time::sleep(WRITE_RETRY.backoff(retry)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `Audit` whose queue nobody reads until the test does.
+    fn unread_audit(
+        capacity: usize,
+        max_wait: Duration,
+    ) -> (Audit, mpsc::Receiver<Message>, Arc<Metrics>) {
+        let (queue, inbox) = mpsc::channel(capacity);
+        let metrics = Arc::new(Metrics::new());
+        let audit = Audit {
+            queue,
+            writer: Mutex::new(None),
+            metrics: Arc::clone(&metrics),
+            max_wait,
+        };
+        (audit, inbox, metrics)
+    }
+
+    fn row(id: &str) -> RequestLogRow {
+        RequestLogRow {
+            id: id.into(),
+            correlation_id: id.into(),
+            agent_id: None,
+            tool: "serpapi".into(),
+            action: "search".into(),
+            status_code: 200,
+            success: 1,
+            error_code: None,
+            response_time_ms: 1.0,
+            cached: 0,
+            policy_decision: None,
+            chaos_fault: None,
+            created_at: 0,
+        }
+    }
+
+    async fn next_id(inbox: &mut mpsc::Receiver<Message>) -> String {
+        match inbox.recv().await {
+            Some(Message::Request(row)) => row.id,
+            _ => panic!("a request row"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_the_request_until_there_is_room() {
+        let (audit, mut inbox, metrics) = unread_audit(1, Duration::from_secs(60));
+        audit.request(row("first")).await;
+        let mut second = std::pin::pin!(audit.request(row("second")));
+        // Polled once: the queue is full, so the request waits (nothing dropped).
+        assert!(tokio::time::timeout(Duration::ZERO, &mut second)
+            .await
+            .is_err());
+        assert_eq!(next_id(&mut inbox).await, "first");
+        second.await;
+        assert_eq!(next_id(&mut inbox).await, "second");
+        assert_eq!(metrics.proxy.audit_waits.get(), 1);
+        assert_eq!(metrics.proxy.audit_dropped.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_longest_wait_the_row_is_dropped_and_counted() {
+        let (audit, mut inbox, metrics) = unread_audit(1, Duration::from_millis(1));
+        audit.request(row("first")).await;
+        audit.request(row("second")).await;
+        assert_eq!(metrics.proxy.audit_dropped.get(), 1);
+        assert_eq!(next_id(&mut inbox).await, "first");
+        // With no wait allowed, a full queue drops at once.
+        let (no_wait, _inbox, metrics) = unread_audit(1, Duration::ZERO);
+        no_wait.request(row("a")).await;
+        no_wait.request(row("b")).await;
+        assert_eq!(metrics.proxy.audit_dropped.get(), 1);
     }
 }

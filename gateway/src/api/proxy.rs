@@ -22,7 +22,7 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
         Ok(body) => crate::pipeline::handle(&state, &headers, &body).await,
         Err(e) => {
             let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
-            crate::pipeline::handle_unreadable(&state, &headers, failure)
+            crate::pipeline::handle_unreadable(&state, &headers, failure).await
         }
     }
 }

@@ -140,10 +140,16 @@ pub struct ProxySettings {
     #[arg(long = "ff-policy", env = "FF_POLICY", default_value = "on", value_parser = super::parse_switch)]
     pub policies_enabled: bool,
 
-    /// Audit rows that may wait to be written; beyond that, rows are dropped and counted.
+    /// Audit rows that may wait to be written; beyond that, requests wait for room (see
+    /// `AUDIT_MAX_WAIT_MS`).
     #[arg(long, env = "AUDIT_QUEUE_CAPACITY", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_queue_capacity: u32,
+
+    /// Longest a request waits for room in a full audit queue (the database stalling)
+    /// before its row is dropped and counted; 0 drops at once.
+    #[arg(long, env = "AUDIT_MAX_WAIT_MS", default_value_t = 5_000)]
+    pub audit_max_wait_ms: u32,
 
     /// Hours request and policy log rows are kept (0: forever). Older rows are deleted in
     /// the background, a bounded batch at a time.
@@ -182,6 +188,7 @@ impl Default for ProxySettings {
             cache_ttl_http_fetch_ms: 30_000,
             policies_enabled: true,
             audit_queue_capacity: 65_536,
+            audit_max_wait_ms: 5_000,
             audit_retention_hours: 168,
         }
     }

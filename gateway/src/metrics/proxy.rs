@@ -29,8 +29,12 @@ pub struct ProxyMetrics {
     pub breaker_state: IntGaugeVec,
     /// Calls refused by a full bulkhead, by tool.
     pub bulkhead_rejections: IntCounterVec,
-    /// Audit rows dropped because the queue was full or the database refused them.
+    /// Audit rows dropped because the queue stayed full or the database refused them.
     pub audit_dropped: IntCounter,
+    /// Audit rows that found the queue full and held their request until there was room.
+    pub audit_waits: IntCounter,
+    /// Audit batches written again after the database refused them.
+    pub audit_write_retries: IntCounter,
 }
 
 impl ProxyMetrics {
@@ -60,7 +64,23 @@ impl ProxyMetrics {
             registry,
             IntCounter::new(
                 "gateway_audit_dropped_total",
-                "Audit rows dropped (queue full or database refusing writes).",
+                "Audit rows dropped (queue full past AUDIT_MAX_WAIT_MS, or database refusing writes).",
+            )
+            .expect("valid metric name"),
+        );
+        let audit_waits = registered(
+            registry,
+            IntCounter::new(
+                "gateway_audit_waits_total",
+                "Audit rows that found the queue full and held their request for room (database behind).",
+            )
+            .expect("valid metric name"),
+        );
+        let audit_write_retries = registered(
+            registry,
+            IntCounter::new(
+                "gateway_audit_write_retries_total",
+                "Audit batches retried after the database refused them (lost only when every retry fails).",
             )
             .expect("valid metric name"),
         );
@@ -103,6 +123,8 @@ impl ProxyMetrics {
                 &["tool"],
             ),
             audit_dropped,
+            audit_waits,
+            audit_write_retries,
         }
     }
 }

@@ -71,11 +71,15 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Respo
     } else {
         run(state, headers, body, &correlation_id, &mut trail, started).await
     };
-    finish(state, &trail, &correlation_id, outcome, started)
+    finish(state, &trail, &correlation_id, outcome, started).await
 }
 
 /// Answers a proxy request whose body could not be read (too large, broken stream).
-pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: ApiError) -> Response {
+pub async fn handle_unreadable(
+    state: &AppState,
+    headers: &HeaderMap,
+    failure: ApiError,
+) -> Response {
     let correlation_id = correlation_id(headers);
     finish(
         state,
@@ -84,10 +88,11 @@ pub fn handle_unreadable(state: &AppState, headers: &HeaderMap, failure: ApiErro
         Err(failure),
         Instant::now(),
     )
+    .await
 }
 
 /// Adds the trail's headers and the correlation id, then step 10: metrics and audit row.
-fn finish(
+async fn finish(
     state: &AppState,
     trail: &Trail,
     correlation_id: &str,
@@ -114,7 +119,8 @@ fn finish(
         response.status(),
         code,
         started,
-    );
+    )
+    .await;
     response
 }
 
@@ -179,7 +185,7 @@ async fn run(
             .plugins
             .evaluate(&set, &request, config.json.clone())
             .await;
-        audit_policy(state, &request, &outcome);
+        audit_policy(state, &request, &outcome).await;
         match outcome {
             PolicyOutcome::Allow => trail.policy_decision = Some("allow"),
             PolicyOutcome::Deny { code, reason, .. } => {
@@ -465,7 +471,7 @@ fn policy_error() -> ApiError {
     ApiError::forbidden("policy_error", "Policy denied")
 }
 
-fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
+async fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
     let (decision, reason, binding) = match outcome {
         PolicyOutcome::Allow => ("allow", None, None),
         PolicyOutcome::Deny {
@@ -477,23 +483,27 @@ fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
             Some(binding.clone()),
         ),
     };
-    state.proxy.audit.policy(PolicyLogRow {
-        // Time-ordered ids: rows append to the primary key's index instead of landing at
-        // random places in it.
-        id: uuid::Uuid::now_v7().to_string(),
-        policy_id: binding,
-        agent_id: request.agent_id.clone(),
-        tool: request.tool.clone(),
-        action: request.action.clone(),
-        decision: decision.into(),
-        reason,
-        request_data: serde_json::to_string(&CorrelationRef {
-            correlation_id: &request.correlation_id,
+    state
+        .proxy
+        .audit
+        .policy(PolicyLogRow {
+            // Time-ordered ids: rows append to the primary key's index instead of landing at
+            // random places in it.
+            id: uuid::Uuid::now_v7().to_string(),
+            policy_id: binding,
+            agent_id: request.agent_id.clone(),
+            tool: request.tool.clone(),
+            action: request.action.clone(),
+            decision: decision.into(),
+            reason,
+            request_data: serde_json::to_string(&CorrelationRef {
+                correlation_id: &request.correlation_id,
+            })
+            .ok(),
+            response_data: None,
+            created_at: request.now_ms as i64,
         })
-        .ok(),
-        response_data: None,
-        created_at: request.now_ms as i64,
-    });
+        .await;
 }
 
 /// `request_data` of a policy log row.
@@ -512,7 +522,7 @@ fn label(named: &str, known: bool) -> &str {
     }
 }
 
-fn record(
+async fn record(
     state: &AppState,
     trail: &Trail,
     correlation_id: &str,
@@ -532,21 +542,25 @@ fn record(
         .duration_ms
         .with_label_values(&[tool, action])
         .observe(elapsed_ms);
-    state.proxy.audit.request(RequestLogRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        correlation_id: correlation_id.to_string(),
-        agent_id: trail.agent_id.clone(),
-        tool: audit_name(&trail.named.tool),
-        action: audit_name(&trail.named.action),
-        status_code: i64::from(status.as_u16()),
-        success: i64::from(status.is_success()),
-        error_code: code.map(str::to_string),
-        response_time_ms: elapsed_ms,
-        cached: i64::from(trail.cached),
-        policy_decision: trail.policy_decision.map(str::to_string),
-        chaos_fault: trail.chaos_fault.map(str::to_string),
-        created_at: Utc::now().timestamp_millis(),
-    });
+    state
+        .proxy
+        .audit
+        .request(RequestLogRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            correlation_id: correlation_id.to_string(),
+            agent_id: trail.agent_id.clone(),
+            tool: audit_name(&trail.named.tool),
+            action: audit_name(&trail.named.action),
+            status_code: i64::from(status.as_u16()),
+            success: i64::from(status.is_success()),
+            error_code: code.map(str::to_string),
+            response_time_ms: elapsed_ms,
+            cached: i64::from(trail.cached),
+            policy_decision: trail.policy_decision.map(str::to_string),
+            chaos_fault: trail.chaos_fault.map(str::to_string),
+            created_at: Utc::now().timestamp_millis(),
+        })
+        .await;
 }
 
 /// Tool and action names as sent, made fit for the audit row: cut to 64 characters, and NUL

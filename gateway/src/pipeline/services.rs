@@ -113,7 +113,12 @@ impl ProxyServices {
                 max_delay: ms(settings.retry_max_delay_ms),
             },
             cache,
-            audit: Audit::start(store, settings.audit_queue_capacity as usize, metrics),
+            audit: Audit::start(
+                store,
+                settings.audit_queue_capacity as usize,
+                ms(settings.audit_max_wait_ms),
+                metrics,
+            ),
             settings: settings.clone(),
             shutting_down: AtomicBool::new(false),
         })

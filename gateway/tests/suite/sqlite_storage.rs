@@ -50,3 +50,48 @@ async fn commits_leave_checkpoints_to_the_background_task() {
     assert!(std::fs::metadata(&file).unwrap().len() > before + (4 << 20));
     assert_eq!(store.count_request_logs().await.unwrap(), 60 * 512);
 }
+
+/// A batch the database refuses for a moment is written on the audit writer's retry, not
+/// lost. The refusal is a trigger that aborts inserts while `audit_blocked` holds a row.
+#[tokio::test]
+async fn a_batch_refused_for_a_moment_is_written_on_a_retry() {
+    use gateway::audit::Audit;
+    use gateway::metrics::Metrics;
+    use sqlx::Connection;
+    use std::sync::Arc;
+
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut admin = sqlx::SqliteConnection::connect(&database.url)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE audit_blocked (x INTEGER)",
+        "CREATE TRIGGER refuse_while_blocked BEFORE INSERT ON request_logs \
+         WHEN EXISTS (SELECT 1 FROM audit_blocked) BEGIN SELECT RAISE(ABORT, 'blocked'); END",
+        "INSERT INTO audit_blocked VALUES (1)",
+    ] {
+        sqlx::query(sql).execute(&mut admin).await.unwrap();
+    }
+    let metrics = Arc::new(Metrics::new());
+    let audit = Audit::start(
+        store.clone(),
+        16,
+        std::time::Duration::from_secs(5),
+        Arc::clone(&metrics),
+    );
+    audit.request(row(1)).await;
+    // The first attempt is refused; once its retry is counted, lift the block. (A writer
+    // without retries drops the batch instead, and the assertions below say so.)
+    while metrics.proxy.audit_write_retries.get() == 0 && metrics.proxy.audit_dropped.get() == 0 {
+        tokio::task::yield_now().await;
+    }
+    sqlx::query("DELETE FROM audit_blocked")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    audit.flush().await;
+    assert_eq!(store.count_request_logs().await.unwrap(), 1);
+    assert_eq!(metrics.proxy.audit_dropped.get(), 0);
+}
