@@ -25,9 +25,9 @@ const PRUNE_BATCH: i64 = 10_000;
 /// last page of each table and index, so a few large batches cost far less than many small
 /// ones. Rows become visible, and a `flush` (the log endpoints, shutdown) returns, at most
 /// this much later.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+const LINGER: Duration = Duration::from_millis(20);
 /// A batch that takes longer than this to write is logged.
-const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
+const SLOW_BATCH: Duration = Duration::from_millis(250);
 /// Retries of a batch the database refused, and their backoff (~0.2, 0.4, 0.8 s): a
 /// database failing over or locked for a moment gets about 1.4 s to come back before the
 /// batch is given up. Meanwhile new rows wait in the queue (and then hold their requests).
@@ -38,7 +38,7 @@ const WRITE_RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_secs(1),
 };
 /// How often old rows are pruned.
-const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 enum Message {
     Request(RequestLogRow),
@@ -125,10 +125,7 @@ impl Audit {
 }
 
 /// Deletes rows older than `retention` now, in batches; returns how many went.
-pub async fn prune(
-    store: &Store,
-    retention: std::time::Duration,
-) -> Result<u64, crate::store::StoreError> {
+pub async fn prune(store: &Store, retention: Duration) -> Result<u64, crate::store::StoreError> {
     let before = crate::store::now_ms() - retention.as_millis().min(i64::MAX as u128) as i64;
     let mut total = 0;
     loop {
@@ -143,7 +140,7 @@ pub async fn prune(
 }
 
 /// Prunes rows older than `retention` every minute until aborted.
-pub fn spawn_pruning(store: Store, retention: std::time::Duration) -> JoinHandle<()> {
+pub fn spawn_pruning(store: Store, retention: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(PRUNE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
