@@ -8,29 +8,47 @@ use std::sync::Arc;
 
 /// Counters kept in process before expired ones are first swept.
 const LOCAL_SWEEP_THRESHOLD: usize = 100_000;
-/// Most counters kept in process: past it (after a sweep), a new key is refused, so that a
-/// plugin cannot grow the gateway's memory without end (its call fails; a policy fails
-/// closed).
-pub const MAX_LOCAL_COUNTERS: usize = 200_000;
+/// Memory the in-process counters may hold (keys and an estimate of each entry's overhead):
+/// about a million counters of the default policy's size, fewer of longer keys. Past it
+/// (after a sweep), a new key is refused, so that a plugin cannot grow the gateway's
+/// memory without end: its call fails, and a policy fails closed. Fleets larger than that
+/// share their counters through Redis (`REDIS_URL`).
+pub const MAX_LOCAL_COUNTER_BYTES: usize = 128 << 20;
+/// Estimated memory of one counter besides its key (map slot, string header, values).
+const COUNTER_OVERHEAD_BYTES: usize = 64;
+/// While full, how long (of the callers' clock) before another sweep is tried: refusing a
+/// key must not cost a scan of every counter each time.
+const FULL_RESWEEP_MS: u64 = 1_000;
 /// Longest counter key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Longest counter window (a year); longer ones are cut to it.
 pub const MAX_WINDOW_MS: u64 = 366 * 24 * 3600 * 1000;
 
-/// In-process counters and when to sweep expired ones next.
+/// Memory accounted to a counter with `key`.
+fn counter_bytes(key: &str) -> usize {
+    key.len() + COUNTER_OVERHEAD_BYTES
+}
+
+/// In-process counters, the memory they hold, and when to sweep expired ones next.
 #[derive(Debug)]
 pub struct LocalCounters {
     map: HashMap<String, LocalCounter>,
+    /// Sum of [`counter_bytes`] over the map.
+    bytes: usize,
     /// Size at which the next sweep runs: twice what a sweep left (at least the
     /// threshold), so that sweeping stays linear overall even when few counters expire.
     sweep_at: usize,
+    /// When a sweep last left the counters full (callers' clock, ms).
+    full_since_ms: Option<u64>,
 }
 
 impl Default for LocalCounters {
     fn default() -> Self {
         Self {
             map: HashMap::new(),
+            bytes: 0,
             sweep_at: LOCAL_SWEEP_THRESHOLD,
+            full_since_ms: None,
         }
     }
 }
@@ -48,18 +66,43 @@ impl LocalCounters {
         if let Some(counter) = self.map.get_mut(key) {
             return Ok(counter.add(delta, window_ms, now_ms));
         }
-        if self.map.len() >= self.sweep_at.min(MAX_LOCAL_COUNTERS) {
-            self.map.retain(|_, c| c.expires_at_ms > now_ms);
-            self.sweep_at = (self.map.len() * 2).max(LOCAL_SWEEP_THRESHOLD);
-            if self.map.len() >= MAX_LOCAL_COUNTERS {
+        let cost = counter_bytes(key);
+        let fits = |bytes: usize| bytes + cost <= MAX_LOCAL_COUNTER_BYTES;
+        if !fits(self.bytes) {
+            let recently_full = self
+                .full_since_ms
+                .is_some_and(|since| now_ms.saturating_sub(since) < FULL_RESWEEP_MS);
+            if !recently_full {
+                self.sweep(now_ms);
+            }
+            if !fits(self.bytes) {
+                self.full_since_ms.get_or_insert(now_ms);
                 return Err(CounterError::Full);
             }
+        } else if self.map.len() >= self.sweep_at {
+            self.sweep(now_ms);
         }
-        Ok(self
-            .map
-            .entry(key.to_string())
-            .or_insert(LocalCounter::starting(window_ms, now_ms))
-            .add(delta, window_ms, now_ms))
+        self.full_since_ms = None;
+        self.bytes += cost;
+        let mut counter = LocalCounter::starting(window_ms, now_ms);
+        let value = counter.add(delta, window_ms, now_ms);
+        self.map.insert(key.to_string(), counter);
+        Ok(value)
+    }
+
+    /// Drops expired counters.
+    fn sweep(&mut self, now_ms: u64) {
+        let mut freed = 0;
+        self.map.retain(|key, counter| {
+            let live = counter.expires_at_ms > now_ms;
+            if !live {
+                freed += counter_bytes(key);
+            }
+            live
+        });
+        self.bytes -= freed;
+        self.sweep_at = (self.map.len() * 2).max(LOCAL_SWEEP_THRESHOLD);
+        self.full_since_ms = None;
     }
 
     /// Number of live (possibly expired, not yet swept) counters.
@@ -122,8 +165,8 @@ pub enum CounterError {
     /// The key is longer than [`MAX_KEY_BYTES`].
     #[error("counter key longer than {MAX_KEY_BYTES} bytes")]
     KeyTooLong,
-    /// [`MAX_LOCAL_COUNTERS`] unexpired counters are held; no new key fits.
-    #[error("{MAX_LOCAL_COUNTERS} counters in use; no room for a new key")]
+    /// The in-process counters hold [`MAX_LOCAL_COUNTER_BYTES`]; no new key fits.
+    #[error("in-process counters full ({} MiB); no room for a new key", MAX_LOCAL_COUNTER_BYTES >> 20)]
     Full,
 }
 
@@ -209,21 +252,59 @@ mod tests {
         assert!(local.lock().is_empty());
     }
 
+    /// A key of `len` bytes numbered `i`.
+    fn long_key(i: usize, len: usize) -> String {
+        format!("{i:0>len$}")
+    }
+
+    /// Fills `local` at `NOW` with 1 KiB keys, then 8-byte ones, until a new key of 8 bytes
+    /// or more no longer fits; `window(i)` is the window of the `i`th counter.
+    fn fill(local: &mut LocalCounters, window: impl Fn(usize) -> u64) {
+        for len in [MAX_KEY_BYTES, 8] {
+            let mut i = local.len();
+            while local.add(&long_key(i, len), window(i), 1, NOW).is_ok() {
+                i += 1;
+            }
+        }
+    }
+
     #[test]
     fn a_full_set_refuses_new_keys_until_some_expire() {
         let mut local = LocalCounters::default();
-        for i in 0..MAX_LOCAL_COUNTERS {
-            local.add(&i.to_string(), HOUR, 1, NOW).unwrap();
-        }
+        fill(&mut local, |_| HOUR);
+        assert!(local.bytes <= MAX_LOCAL_COUNTER_BYTES);
+        assert!(local.len() > MAX_LOCAL_COUNTER_BYTES / counter_bytes(&long_key(0, MAX_KEY_BYTES)));
         assert!(matches!(
-            local.add("one more", HOUR, 1, NOW),
+            local.add("new key", HOUR, 1, NOW),
             Err(CounterError::Full)
         ));
         // Counters already held still count.
-        assert_eq!(local.add("7", HOUR, 1, NOW).unwrap(), 2);
+        assert_eq!(
+            local
+                .add(&long_key(7, MAX_KEY_BYTES), HOUR, 1, NOW)
+                .unwrap(),
+            2
+        );
         // Once the window is over, the sweep makes room.
-        assert_eq!(local.add("one more", HOUR, 1, NOW + HOUR).unwrap(), 1);
+        assert_eq!(local.add("new key", HOUR, 1, NOW + HOUR).unwrap(), 1);
         assert_eq!(local.len(), 1);
+        assert_eq!(local.bytes, counter_bytes("new key"));
+    }
+
+    #[test]
+    fn while_full_a_refusal_does_not_sweep_again_at_once() {
+        let mut local = LocalCounters::default();
+        // Half the counters expire after half a second, half after an hour. Filling ends
+        // with a refusal at `NOW`, after a sweep.
+        fill(&mut local, |i| if i % 2 == 0 { 500 } else { HOUR });
+        let held = local.len();
+        // Half have expired by now, but the last sweep was under a second ago: refused
+        // without another scan...
+        assert!(local.add("new key", HOUR, 1, NOW + 900).is_err());
+        assert_eq!(local.len(), held);
+        // ...and a second after it, the sweep runs and makes room.
+        assert_eq!(local.add("new key", HOUR, 1, NOW + 1_000).unwrap(), 1);
+        assert!(local.len() < held);
     }
 
     #[test]
