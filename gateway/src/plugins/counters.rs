@@ -104,16 +104,6 @@ impl LocalCounters {
         self.sweep_at = (self.map.len() * 2).max(LOCAL_SWEEP_THRESHOLD);
         self.full_since_ms = None;
     }
-
-    /// Number of live (possibly expired, not yet swept) counters.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// True when no counter is held.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 /// Where counters live.
@@ -249,7 +239,7 @@ mod tests {
         let Counters::Local(local) = &counters else {
             unreachable!()
         };
-        assert!(local.lock().is_empty());
+        assert!(local.lock().map.is_empty());
     }
 
     /// A key of `len` bytes numbered `i`.
@@ -261,7 +251,7 @@ mod tests {
     /// or more no longer fits; `window(i)` is the window of the `i`th counter.
     fn fill(local: &mut LocalCounters, window: impl Fn(usize) -> u64) {
         for len in [MAX_KEY_BYTES, 8] {
-            let mut i = local.len();
+            let mut i = local.map.len();
             while local.add(&long_key(i, len), window(i), 1, NOW).is_ok() {
                 i += 1;
             }
@@ -273,7 +263,9 @@ mod tests {
         let mut local = LocalCounters::default();
         fill(&mut local, |_| HOUR);
         assert!(local.bytes <= MAX_LOCAL_COUNTER_BYTES);
-        assert!(local.len() > MAX_LOCAL_COUNTER_BYTES / counter_bytes(&long_key(0, MAX_KEY_BYTES)));
+        assert!(
+            local.map.len() > MAX_LOCAL_COUNTER_BYTES / counter_bytes(&long_key(0, MAX_KEY_BYTES))
+        );
         assert!(matches!(
             local.add("new key", HOUR, 1, NOW),
             Err(CounterError::Full)
@@ -287,7 +279,7 @@ mod tests {
         );
         // Once the window is over, the sweep makes room.
         assert_eq!(local.add("new key", HOUR, 1, NOW + HOUR).unwrap(), 1);
-        assert_eq!(local.len(), 1);
+        assert_eq!(local.map.len(), 1);
         assert_eq!(local.bytes, counter_bytes("new key"));
     }
 
@@ -297,14 +289,14 @@ mod tests {
         // Half the counters expire after half a second, half after an hour. Filling ends
         // with a refusal at `NOW`, after a sweep.
         fill(&mut local, |i| if i % 2 == 0 { 500 } else { HOUR });
-        let held = local.len();
+        let held = local.map.len();
         // Half have expired by now, but the last sweep was under a second ago: refused
         // without another scan...
         assert!(local.add("new key", HOUR, 1, NOW + 900).is_err());
-        assert_eq!(local.len(), held);
+        assert_eq!(local.map.len(), held);
         // ...and a second after it, the sweep runs and makes room.
         assert_eq!(local.add("new key", HOUR, 1, NOW + 1_000).unwrap(), 1);
-        assert!(local.len() < held);
+        assert!(local.map.len() < held);
     }
 
     #[test]

@@ -252,14 +252,7 @@ impl Plugin {
         };
         // `info` must answer at once: waiting in the host is allowed no longer than its
         // budget (the reload that loads the plugin waits for this call).
-        within_wall_limit(limits.timeout, call)
-            .await
-            .unwrap_or_else(|| {
-                Err(CallFailure {
-                    kind: FailureKind::Timeout,
-                    message: "info waited in a host call past 1000 ms".into(),
-                })
-            })
+        limit_host_waits(limits.timeout, call).await
     }
 
     async fn instantiate(
@@ -356,6 +349,23 @@ fn classify(error: wasmtime::Error, sandbox: &Sandbox) -> CallFailure {
     }
 }
 
+/// Runs `call`, stopping it as a timeout failure once it has waited in a host call (a WASI
+/// sleep or poll, a counter on Redis) for `limit`; its instance is dropped with it.
+async fn limit_host_waits<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, CallFailure>>,
+) -> Result<T, CallFailure> {
+    within_wall_limit(limit, call).await.unwrap_or_else(|| {
+        Err(CallFailure {
+            kind: FailureKind::Timeout,
+            message: format!(
+                "waited in a host call (sleep, poll or counter) past {} ms",
+                limit.as_millis()
+            ),
+        })
+    })
+}
+
 /// A plugin bound with limits and an isolation mode: what the gateway calls per request.
 pub struct Invoker {
     /// The plugin.
@@ -406,21 +416,12 @@ impl Invoker {
     }
 
     /// Runs one call (instance checkout included) under the wall-time limit on waits in the
-    /// host; past it the call is a timeout and its instance is dropped with it.
+    /// host ([`limit_host_waits`]).
     async fn limited<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, CallFailure>>,
     ) -> Result<T, CallFailure> {
-        let limit = wall_limit(self.limits.timeout);
-        within_wall_limit(limit, call).await.unwrap_or_else(|| {
-            Err(CallFailure {
-                kind: FailureKind::Timeout,
-                message: format!(
-                    "waited in a host call (sleep, poll or counter) past {} ms",
-                    limit.as_millis()
-                ),
-            })
-        })
+        limit_host_waits(wall_limit(self.limits.timeout), call).await
     }
 
     /// Calls `evaluate` of a policy plugin.
@@ -429,37 +430,32 @@ impl Invoker {
         call: CallContext,
         request: &Request,
     ) -> Result<Decision, CallFailure> {
-        self.limited(self.evaluate_unlimited(call, request)).await
-    }
-
-    async fn evaluate_unlimited(
-        &self,
-        call: CallContext,
-        request: &Request,
-    ) -> Result<Decision, CallFailure> {
-        let (mut store, live) = self.checkout(call).await?;
-        let Live::Policy(policy) = &live else {
-            return Err(CallFailure::invalid("not a policy plugin"));
-        };
-        let decision = policy
-            .call_evaluate(&mut store, request)
-            .await
-            .map_err(|e| classify(e, store.data()))?;
-        if let Decision::Deny(denial) = &decision {
-            let code_ok = !denial.code.is_empty()
-                && denial.code.len() <= 64
-                && denial
-                    .code
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !code_ok || denial.reason.len() > MAX_MESSAGE {
-                return Err(CallFailure::invalid(
-                    "deny code must be 1-64 of [a-z0-9_] and the reason at most 1024 bytes",
-                ));
+        self.limited(async move {
+            let (mut store, live) = self.checkout(call).await?;
+            let Live::Policy(policy) = &live else {
+                return Err(CallFailure::invalid("not a policy plugin"));
+            };
+            let decision = policy
+                .call_evaluate(&mut store, request)
+                .await
+                .map_err(|e| classify(e, store.data()))?;
+            if let Decision::Deny(denial) = &decision {
+                let code_ok = !denial.code.is_empty()
+                    && denial.code.len() <= 64
+                    && denial
+                        .code
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !code_ok || denial.reason.len() > MAX_MESSAGE {
+                    return Err(CallFailure::invalid(
+                        "deny code must be 1-64 of [a-z0-9_] and the reason at most 1024 bytes",
+                    ));
+                }
             }
-        }
-        self.checkin(store, live);
-        Ok(decision)
+            self.checkin(store, live);
+            Ok(decision)
+        })
+        .await
     }
 
     /// Calls `filter-response` of a policy plugin on `response_json` (JSON). Returns the
@@ -470,71 +466,59 @@ impl Invoker {
         request: &Request,
         response_json: &str,
     ) -> Result<Option<String>, CallFailure> {
-        self.limited(self.filter_response_unlimited(call, request, response_json))
-            .await
-    }
-
-    async fn filter_response_unlimited(
-        &self,
-        call: CallContext,
-        request: &Request,
-        response_json: &str,
-    ) -> Result<Option<String>, CallFailure> {
-        let (mut store, live) = self.checkout(call).await?;
-        let Live::Policy(policy) = &live else {
-            return Err(CallFailure::invalid("not a policy plugin"));
-        };
-        let filtered = policy
-            .call_filter_response(&mut store, request, response_json)
-            .await
-            .map_err(|e| classify(e, store.data()))?;
-        // An unchanged answer is the host's own JSON: only a changed one needs checking.
-        let changed = (filtered != response_json).then_some(filtered);
-        if let Some(filtered) = &changed {
-            if filtered.len() > MAX_FILTERED_RESPONSE
-                || serde_json::from_str::<serde::de::IgnoredAny>(filtered).is_err()
-            {
-                return Err(CallFailure::invalid("filter-response did not return JSON"));
+        self.limited(async move {
+            let (mut store, live) = self.checkout(call).await?;
+            let Live::Policy(policy) = &live else {
+                return Err(CallFailure::invalid("not a policy plugin"));
+            };
+            let filtered = policy
+                .call_filter_response(&mut store, request, response_json)
+                .await
+                .map_err(|e| classify(e, store.data()))?;
+            // An unchanged answer is the host's own JSON: only a changed one needs checking.
+            let changed = (filtered != response_json).then_some(filtered);
+            if let Some(filtered) = &changed {
+                if filtered.len() > MAX_FILTERED_RESPONSE
+                    || serde_json::from_str::<serde::de::IgnoredAny>(filtered).is_err()
+                {
+                    return Err(CallFailure::invalid("filter-response did not return JSON"));
+                }
             }
-        }
-        self.checkin(store, live);
-        Ok(changed)
+            self.checkin(store, live);
+            Ok(changed)
+        })
+        .await
     }
 
     /// Calls `inject` of a chaos plugin.
     pub async fn inject(&self, call: CallContext, request: &Request) -> Result<Fault, CallFailure> {
-        self.limited(self.inject_unlimited(call, request)).await
-    }
-
-    async fn inject_unlimited(
-        &self,
-        call: CallContext,
-        request: &Request,
-    ) -> Result<Fault, CallFailure> {
-        let (mut store, live) = self.checkout(call).await?;
-        let Live::Chaos(chaos) = &live else {
-            return Err(CallFailure::invalid("not a chaos plugin"));
-        };
-        let fault = chaos
-            .call_inject(&mut store, request)
-            .await
-            .map_err(|e| classify(e, store.data()))?;
-        let valid = match &fault {
-            Fault::None | Fault::Timeout => true,
-            Fault::Delay(ms) => *ms <= MAX_FAULT_DELAY_MS,
-            Fault::Error(e) => (400..=599).contains(&e.status) && e.message.len() <= MAX_MESSAGE,
-            Fault::DelayThenError(e) => {
-                e.ms <= MAX_FAULT_DELAY_MS
-                    && (400..=599).contains(&e.status)
-                    && e.message.len() <= MAX_MESSAGE
+        self.limited(async move {
+            let (mut store, live) = self.checkout(call).await?;
+            let Live::Chaos(chaos) = &live else {
+                return Err(CallFailure::invalid("not a chaos plugin"));
+            };
+            let fault = chaos
+                .call_inject(&mut store, request)
+                .await
+                .map_err(|e| classify(e, store.data()))?;
+            let valid = match &fault {
+                Fault::None | Fault::Timeout => true,
+                Fault::Delay(ms) => *ms <= MAX_FAULT_DELAY_MS,
+                Fault::Error(e) => (400..=599).contains(&e.status) && e.message.len() <= MAX_MESSAGE,
+                Fault::DelayThenError(e) => {
+                    e.ms <= MAX_FAULT_DELAY_MS
+                        && (400..=599).contains(&e.status)
+                        && e.message.len() <= MAX_MESSAGE
+                }
+            };
+            if !valid {
+                return Err(CallFailure::invalid(
+                    "fault out of range (delay over 60 s, status outside 400-599 or message over 1024 bytes)",
+                ));
             }
-        };
-        if !valid {
-            return Err(CallFailure::invalid(
-                "fault out of range (delay over 60 s, status outside 400-599 or message over 1024 bytes)",
-            ));
-        }
-        self.checkin(store, live);
-        Ok(fault)
+            self.checkin(store, live);
+            Ok(fault)
+        })
+        .await
     }
 }
