@@ -75,11 +75,11 @@ impl Audit {
             Err(TrySendError::Full(message)) => message,
             Err(TrySendError::Closed(_)) => return self.dropped("the writer has stopped"),
         };
-        // Back-pressure: the database is behind; hold this request rather than lose its row.
-        self.metrics.proxy.audit_waits.inc();
         if self.max_wait.is_zero() {
             return self.dropped("queue full");
         }
+        // Back-pressure: the database is behind; hold this request rather than lose its row.
+        self.metrics.proxy.audit_waits.inc();
         if self
             .queue
             .send_timeout(message, self.max_wait)
@@ -309,5 +309,10 @@ mod tests {
         no_wait.request(row("a")).await;
         no_wait.request(row("b")).await;
         assert_eq!(metrics.proxy.audit_dropped.get(), 1);
+        assert_eq!(
+            metrics.proxy.audit_waits.get(),
+            0,
+            "dropped at once: no wait"
+        );
     }
 }

@@ -426,6 +426,10 @@ async fn a_nul_in_a_tool_name_costs_no_audit_row(backend: Backend) {
     );
 }
 
+/// When the helper rows below were written: recent, so that the fixture's pruning task (it
+/// runs at start and every minute) never takes them for rows past their retention.
+static WRITTEN_AT: std::sync::LazyLock<i64> = std::sync::LazyLock::new(gateway::store::now_ms);
+
 fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLogRow {
     gateway::store::request_logs::RequestLogRow {
         id: id.into(),
@@ -440,7 +444,7 @@ fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLo
         cached: 0,
         policy_decision: Some("allow".into()),
         chaos_fault: None,
-        created_at: 1_767_225_600_000,
+        created_at: *WRITTEN_AT,
     }
 }
 
@@ -455,7 +459,7 @@ fn policy_row(id: &str, agent: &str) -> gateway::store::policies::PolicyLogRow {
         reason: None,
         request_data: Some(r#"{"correlation_id":"c"}"#.into()),
         response_data: None,
-        created_at: 1_767_225_600_000,
+        created_at: *WRITTEN_AT,
     }
 }
 
