@@ -415,13 +415,20 @@ impl Invoker {
         }
     }
 
-    /// Runs one call (instance checkout included) under the wall-time limit on waits in the
-    /// host ([`limit_host_waits`]).
-    async fn limited<T>(
+    /// Runs `body` on a checked-out instance, under the wall-time limit on waits in the host
+    /// ([`limit_host_waits`]); the instance goes back to the pool only when `body` succeeded.
+    async fn on_instance<T>(
         &self,
-        call: impl std::future::Future<Output = Result<T, CallFailure>>,
+        call: CallContext,
+        body: impl AsyncFnOnce(&mut Store<Sandbox>, &Live) -> Result<T, CallFailure>,
     ) -> Result<T, CallFailure> {
-        limit_host_waits(wall_limit(self.limits.timeout), call).await
+        limit_host_waits(wall_limit(self.limits.timeout), async move {
+            let (mut store, live) = self.checkout(call).await?;
+            let answer = body(&mut store, &live).await?;
+            self.checkin(store, live);
+            Ok(answer)
+        })
+        .await
     }
 
     /// Calls `evaluate` of a policy plugin.
@@ -430,13 +437,12 @@ impl Invoker {
         call: CallContext,
         request: &Request,
     ) -> Result<Decision, CallFailure> {
-        self.limited(async move {
-            let (mut store, live) = self.checkout(call).await?;
-            let Live::Policy(policy) = &live else {
+        self.on_instance(call, async |store, live| {
+            let Live::Policy(policy) = live else {
                 return Err(CallFailure::invalid("not a policy plugin"));
             };
             let decision = policy
-                .call_evaluate(&mut store, request)
+                .call_evaluate(&mut *store, request)
                 .await
                 .map_err(|e| classify(e, store.data()))?;
             if let Decision::Deny(denial) = &decision {
@@ -452,7 +458,6 @@ impl Invoker {
                     ));
                 }
             }
-            self.checkin(store, live);
             Ok(decision)
         })
         .await
@@ -466,13 +471,12 @@ impl Invoker {
         request: &Request,
         response_json: &str,
     ) -> Result<Option<String>, CallFailure> {
-        self.limited(async move {
-            let (mut store, live) = self.checkout(call).await?;
-            let Live::Policy(policy) = &live else {
+        self.on_instance(call, async |store, live| {
+            let Live::Policy(policy) = live else {
                 return Err(CallFailure::invalid("not a policy plugin"));
             };
             let filtered = policy
-                .call_filter_response(&mut store, request, response_json)
+                .call_filter_response(&mut *store, request, response_json)
                 .await
                 .map_err(|e| classify(e, store.data()))?;
             // An unchanged answer is the host's own JSON: only a changed one needs checking.
@@ -484,7 +488,6 @@ impl Invoker {
                     return Err(CallFailure::invalid("filter-response did not return JSON"));
                 }
             }
-            self.checkin(store, live);
             Ok(changed)
         })
         .await
@@ -492,13 +495,12 @@ impl Invoker {
 
     /// Calls `inject` of a chaos plugin.
     pub async fn inject(&self, call: CallContext, request: &Request) -> Result<Fault, CallFailure> {
-        self.limited(async move {
-            let (mut store, live) = self.checkout(call).await?;
-            let Live::Chaos(chaos) = &live else {
+        self.on_instance(call, async |store, live| {
+            let Live::Chaos(chaos) = live else {
                 return Err(CallFailure::invalid("not a chaos plugin"));
             };
             let fault = chaos
-                .call_inject(&mut store, request)
+                .call_inject(&mut *store, request)
                 .await
                 .map_err(|e| classify(e, store.data()))?;
             let valid = match &fault {
@@ -516,7 +518,6 @@ impl Invoker {
                     "fault out of range (delay over 60 s, status outside 400-599 or message over 1024 bytes)",
                 ));
             }
-            self.checkin(store, live);
             Ok(fault)
         })
         .await
