@@ -10,6 +10,7 @@ use crate::store::tokens::Revocation;
 use crate::store::{now_ms, Store, StoreError};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -31,7 +32,11 @@ pub struct AgentAccess {
 /// The mirror. Shared behind an `Arc`.
 #[derive(Default)]
 pub struct AccessMirror {
-    agents: RwLock<HashMap<Uuid, AgentAccess>>,
+    /// Each agent's state, with the [`AccessMirror::records`] count when it was recorded.
+    agents: RwLock<HashMap<Uuid, (AgentAccess, u64)>>,
+    /// How many times an agent was recorded outside a refresh (a local change): a refresh
+    /// leaves alone the agents recorded after its read began, which it may have missed.
+    records: AtomicU64,
     revoked: RwLock<HashMap<Uuid, i64>>,
     synced_from_ms: Mutex<i64>,
 }
@@ -47,6 +52,7 @@ impl AccessMirror {
     /// Reads changes since the last refresh and prunes expired revocations.
     pub async fn sync(&self, store: &Store) -> Result<(), StoreError> {
         let started = now_ms();
+        let records_before_read = self.records.load(Ordering::SeqCst);
         let since = *self.synced_from_ms.lock();
         let from = if since == 0 {
             0
@@ -56,7 +62,7 @@ impl AccessMirror {
         let agents = store.agents_changed_since(from).await?;
         let revocations = store.revocations_since(from, started).await?;
         for agent in &agents {
-            self.record_agent(agent);
+            self.put_agent(agent, records_before_read, true);
         }
         for revocation in revocations {
             self.record_revocation(revocation);
@@ -79,14 +85,28 @@ impl AccessMirror {
 
     /// Records an agent's current state (after a local create or status change).
     pub fn record_agent(&self, agent: &Agent) {
-        self.agents.write().insert(
-            agent.id,
-            AgentAccess {
-                status: agent.status,
-                name: agent.name.clone(),
-                role: agent.role.clone(),
-            },
-        );
+        let record = self.records.fetch_add(1, Ordering::SeqCst) + 1;
+        self.put_agent(agent, record, false);
+    }
+
+    /// Stores `agent` as recorded at `record`. A refresh's copy (`refreshed`, recorded at the
+    /// count its read began with) never replaces a state recorded after that: a refresh
+    /// that read the row just before a local suspension must not make the agent active again.
+    fn put_agent(&self, agent: &Agent, record: u64, refreshed: bool) {
+        let mut agents = self.agents.write();
+        if refreshed
+            && agents
+                .get(&agent.id)
+                .is_some_and(|(_, known)| *known > record)
+        {
+            return;
+        }
+        let access = AgentAccess {
+            status: agent.status,
+            name: agent.name.clone(),
+            role: agent.role.clone(),
+        };
+        agents.insert(agent.id, (access, record));
     }
 
     /// Records a revocation (after a local revoke).
@@ -98,11 +118,48 @@ impl AccessMirror {
 
     /// The agent's state, if the mirror knows the agent.
     pub fn agent(&self, id: &Uuid) -> Option<AgentAccess> {
-        self.agents.read().get(id).cloned()
+        self.agents.read().get(id).map(|(access, _)| access.clone())
     }
 
     /// True when the token id is revoked.
     pub fn is_revoked(&self, token_id: &Uuid) -> bool {
         self.revoked.read().contains_key(token_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: Uuid, status: AgentStatus) -> Agent {
+        Agent {
+            id,
+            name: "a".into(),
+            role: "scraper".into(),
+            created_by: "admin".into(),
+            public_key: String::new(),
+            status,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_refresh_read_before_a_local_suspension_does_not_undo_it() {
+        let mirror = AccessMirror::default();
+        let id = Uuid::new_v4();
+        mirror.record_agent(&agent(id, AgentStatus::Active));
+        // A refresh begins its read while the agent is still active...
+        let read_began = mirror.records.load(Ordering::SeqCst);
+        // ...the agent is suspended here meanwhile...
+        mirror.record_agent(&agent(id, AgentStatus::Suspended));
+        // ...and the refresh applies what it read.
+        mirror.put_agent(&agent(id, AgentStatus::Active), read_began, true);
+        assert_eq!(mirror.agent(&id).unwrap().status, AgentStatus::Suspended);
+
+        // A refresh that began after the suspension applies (another instance's change).
+        let read_began = mirror.records.load(Ordering::SeqCst);
+        mirror.put_agent(&agent(id, AgentStatus::Active), read_began, true);
+        assert_eq!(mirror.agent(&id).unwrap().status, AgentStatus::Active);
     }
 }
