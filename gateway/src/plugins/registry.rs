@@ -257,7 +257,8 @@ pub struct PluginRegistry {
     counters: Counters,
     metrics: Arc<Metrics>,
     last_error: Mutex<Option<ReloadFailure>>,
-    reload_lock: tokio::sync::Mutex<()>,
+    /// Reloads (file watch, uploads, the periodic upload sync) take turns.
+    reloads: crate::refresh::Turns,
 }
 
 impl PluginRegistry {
@@ -271,7 +272,7 @@ impl PluginRegistry {
             counters,
             metrics,
             last_error: Mutex::new(None),
-            reload_lock: tokio::sync::Mutex::new(()),
+            reloads: crate::refresh::Turns::default(),
         }
     }
 
@@ -335,7 +336,7 @@ impl PluginRegistry {
     /// Re-reads the directory and swaps in the new set when all of it is valid. Compilation
     /// runs on the blocking pool; reloads are serialised.
     pub async fn reload(self: &Arc<Self>) -> Result<(), Arc<ReloadError>> {
-        let _guard = self.reload_lock.lock().await;
+        let _turn = self.reloads.take().await;
         let registry = Arc::clone(self);
         let previous = self.current();
         let built = match self.read_uploads().await {

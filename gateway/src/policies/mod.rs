@@ -37,10 +37,8 @@ pub struct MergedSpec {
 pub struct PolicyBook {
     active: RwLock<Arc<Vec<(PolicyRow, PolicySpec)>>>,
     merged: Mutex<HashMap<(String, String), Arc<MergedSpec>>>,
-    /// One sync at a time, so that a sync applies after every sync that started before it:
-    /// otherwise the background sync, having read just before a local change, could put
-    /// its older rows back over the change's own sync.
-    syncing: tokio::sync::Mutex<()>,
+    /// The periodic sync and a local change's sync take turns.
+    syncing: crate::refresh::Turns,
 }
 
 impl PolicyBook {
@@ -53,7 +51,7 @@ impl PolicyBook {
 
     /// Re-reads the active policies; clears the merge cache when they changed.
     pub async fn sync(&self, store: &Store) -> Result<(), StoreError> {
-        let _turn = self.syncing.lock().await;
+        let _turn = self.syncing.take().await;
         let rows = store
             .list_policies(&PolicyFilter {
                 active: Some(true),

@@ -40,10 +40,8 @@ pub fn metadata_context(tool: &str) -> String {
 pub struct Credentials {
     kek: Kek,
     active: ArcSwap<HashMap<ToolName, (String, Secret)>>,
-    /// One refresh at a time, so that a refresh applies after every refresh that started
-    /// before it (the background one, having read just before an activation, must not put
-    /// the previous credential back over the activation's own refresh).
-    refreshing: tokio::sync::Mutex<()>,
+    /// The periodic refresh and an activation's refresh take turns.
+    refreshing: crate::refresh::Turns,
 }
 
 impl Credentials {
@@ -52,7 +50,7 @@ impl Credentials {
         Self {
             kek,
             active: ArcSwap::from_pointee(HashMap::new()),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: crate::refresh::Turns::default(),
         }
     }
 
@@ -79,7 +77,7 @@ impl Credentials {
     /// Reloads the active set from the database, opening only credentials not yet open.
     /// A credential that does not open (another KEK, a tampered row) is left out and logged.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
-        let _turn = self.refreshing.lock().await;
+        let _turn = self.refreshing.take().await;
         let rows = store.active_credentials().await?;
         let current = self.active.load();
         let mut next = HashMap::new();
