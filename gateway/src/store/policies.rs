@@ -189,24 +189,78 @@ impl Store {
         agent_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PolicyLogRow>, StoreError> {
-        let (column, value) = match (policy_id, agent_id) {
-            (Some(p), _) => ("policy_id", Some(p)),
-            (None, Some(a)) => ("agent_id", Some(a)),
-            (None, None) => ("agent_id", None),
+        let filter = match (policy_id, agent_id) {
+            (Some(p), _) => Some(("policy_id", p)),
+            (None, Some(a)) => Some(("agent_id", a)),
+            (None, None) => None,
         };
-        Ok(sqlx::query_as(&format!(
-            "SELECT id, policy_id, agent_id, tool, action, decision, reason, request_data, \
-             response_data, created_at FROM policy_logs WHERE ($1 IS NULL OR {column} = $1) \
-             ORDER BY created_at DESC, id LIMIT $2"
-        ))
-        .bind(value)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        let sql = policy_logs_sql(filter.map(|(column, _)| column));
+        let mut query = sqlx::query_as(&sql);
+        if let Some((_, value)) = filter {
+            query = query.bind(value);
+        }
+        Ok(query.bind(limit).fetch_all(self.pool()).await?)
     }
+}
+
+/// The listing of policy decisions, filtered on `column` (`$1`) when there is one, with the
+/// limit the last parameter. A filter is written only when there is one: a condition such as
+/// `$1 IS NULL OR agent_id = $1` keeps the database from using the column's index (SQLite
+/// then scans every row, newest first, for the few that match).
+fn policy_logs_sql(column: Option<&str>) -> String {
+    let (filter, limit) = match column {
+        Some(column) => (format!("WHERE {column} = $1 "), "$2"),
+        None => (String::new(), "$1"),
+    };
+    format!(
+        "SELECT id, policy_id, agent_id, tool, action, decision, reason, request_data, \
+         response_data, created_at FROM policy_logs {filter}ORDER BY created_at DESC, id \
+         LIMIT {limit}"
+    )
 }
 
 /// A fresh policy id.
 pub fn new_policy_id() -> String {
     Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite reads the policy-log listing with this filter.
+    async fn sqlite_plan(store: &Store, column: Option<&str>) -> String {
+        let sql = format!("EXPLAIN QUERY PLAN {}", policy_logs_sql(column));
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+        if column.is_some() {
+            query = query.bind("x");
+        }
+        let rows = query.bind(10_i64).fetch_all(store.pool()).await.unwrap();
+        rows.into_iter()
+            .map(|(_, _, _, step)| step)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[tokio::test]
+    async fn each_policy_log_listing_reads_through_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        for (column, index) in [
+            (
+                Some("agent_id"),
+                "USING INDEX policy_logs_agent (agent_id=?)",
+            ),
+            (
+                Some("policy_id"),
+                "USING INDEX policy_logs_policy (policy_id=?)",
+            ),
+            (None, "USING INDEX policy_logs_created"),
+        ] {
+            let plan = sqlite_plan(&store, column).await;
+            assert!(plan.contains(index), "{column:?}: {plan}");
+        }
+    }
 }
