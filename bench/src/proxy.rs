@@ -10,12 +10,12 @@
 //! temporary SQLite database; the load is `openai.chat` (not cacheable, so every request
 //! takes the whole pipeline: token, limits, policy plugin, tool, response filter, audit).
 
-use anyhow::{bail, Context};
+use crate::wrk::{self, WrkResult};
+use anyhow::bail;
 use bench::gateway_under_test::{self, Options, ADMIN_KEY};
 use bench::temp_postgres::TempPostgres;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// Options of `bench proxy`.
 #[derive(clap::Args)]
@@ -55,24 +55,9 @@ pub struct Args {
     redis: Option<String>,
 }
 
-/// One wrk run's figures.
-#[derive(Debug, Clone, Copy, Default)]
-struct WrkResult {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-    /// Requests wrk completed.
-    requests: u64,
-    /// This process's CPU time during the run, per completed request, in µs.
-    cpu_us_per_request: f64,
-}
-
 /// Runs the comparison and prints the table.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        bail!("wrk is not installed (Debian: apt-get install wrk)");
-    }
+    wrk::ensure_installed()?;
     if let Some(format) = args.gateway_logs {
         gateway::telemetry::init(format);
     }
@@ -87,18 +72,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let database_url = postgres.as_ref().map(|db| db.url.clone());
     let (gateway_url, bare_url, body) =
         runtime.block_on(start_targets(&args, &data_dir, database_url))?;
-    let script = data_dir.join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{body}]]\n"
-        ),
-    )?;
+    let script = wrk::post_script(&data_dir, &body)?;
     let mut bare = Vec::new();
     let mut gateway = Vec::new();
     for round in 1..=args.rounds {
-        let b = wrk(&args, &script, &bare_url)?;
-        let g = wrk(&args, &script, &format!("{gateway_url}/api/proxy-request"))?;
+        let load = wrk::Load {
+            threads: args.threads,
+            connections: args.connections,
+            seconds: args.duration,
+        };
+        let b = load.run(&script, &bare_url)?;
+        let g = load.run(&script, &format!("{gateway_url}/api/proxy-request"))?;
         println!(
             "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
             b.requests_per_sec, b.p50_ms, b.p99_ms, b.cpu_us_per_request,
@@ -157,7 +141,7 @@ fn storage_label(args: &Args) -> &'static str {
 }
 
 /// The error codes of the newest failed requests, from the gateway's audit log.
-async fn failure_codes(gateway_url: &str) -> anyhow::Result<String> {
+pub(crate) async fn failure_codes(gateway_url: &str) -> anyhow::Result<String> {
     let logs: Value = reqwest::Client::new()
         .get(format!("{gateway_url}/api/proxy/logs?limit=1000"))
         .bearer_auth(ADMIN_KEY)
@@ -192,82 +176,4 @@ async fn start_targets(
     let bare_url = gateway_under_test::serve_bare().await?;
     let body = gateway_under_test::openai_chat_body(&reqwest::Client::new(), &gateway_url).await?;
     Ok((gateway_url, bare_url, body))
-}
-
-/// CPU time (user + system) this process has used so far.
-fn process_cpu_time() -> std::time::Duration {
-    // SAFETY: an all-zero `rusage` is a valid value, and `getrusage` only writes into it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_SELF cannot fail.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let time = |t: libc::timeval| {
-        std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-fn wrk(args: &Args, script: &std::path::Path, url: &str) -> anyhow::Result<WrkResult> {
-    let cpu_before = process_cpu_time();
-    let output = Command::new("wrk")
-        .arg(format!("-t{}", args.threads))
-        .arg(format!("-c{}", args.connections))
-        .arg(format!("-d{}s", args.duration))
-        .arg("--latency")
-        .arg("-s")
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running wrk")?;
-    let cpu = process_cpu_time().saturating_sub(cpu_before);
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut result = parse_wrk(&text).with_context(|| format!("unexpected wrk output:\n{text}"))?;
-    result.cpu_us_per_request = cpu.as_secs_f64() * 1e6 / result.requests.max(1) as f64;
-    Ok(result)
-}
-
-/// A wrk latency figure (`812.00us`, `1.25ms`, `2.10s`) in ms.
-fn parse_latency(text: &str) -> Option<f64> {
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = number.parse().ok()?;
-    Some(match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        "m" => n * 60_000.0,
-        _ => return None,
-    })
-}
-
-fn parse_wrk(text: &str) -> Option<WrkResult> {
-    let mut r = WrkResult::default();
-    for line in text.lines().map(str::trim) {
-        let mut parts = line.split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some("Requests/sec:"), Some(v)) => r.requests_per_sec = v.parse().ok()?,
-            (Some("50%"), Some(v)) => r.p50_ms = parse_latency(v)?,
-            (Some("99%"), Some(v)) => r.p99_ms = parse_latency(v)?,
-            (Some(n), Some("requests")) => r.requests = n.parse().ok()?,
-            (Some("Non-2xx"), _) => {
-                r.non_2xx = line.rsplit(' ').next()?.parse().ok()?;
-            }
-            _ => {}
-        }
-    }
-    (r.requests_per_sec > 0.0).then_some(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_wrk_output() {
-        let text = "Running 1s test @ http://x\n  Latency Distribution\n     50%  812.00us\n     75%    1.00ms\n     90%    1.50ms\n     99%    2.10ms\n  1000 requests in 1.00s, 1.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  31234.56\n";
-        let r = parse_wrk(text).unwrap();
-        assert_eq!(r.requests_per_sec, 31234.56);
-        assert!((r.p50_ms - 0.812).abs() < 1e-9);
-        assert_eq!(r.p99_ms, 2.1);
-        assert_eq!(r.non_2xx, 3);
-        assert_eq!(r.requests, 1000);
-    }
 }

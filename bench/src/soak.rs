@@ -1,0 +1,143 @@
+//! `bench soak`: the gateway alone under wrk for many minutes, one wrk run per minute, to
+//! show whether throughput and memory stay flat (the audit queue, caches and counters are
+//! bounded) and whether every request still gets its audit row.
+//!
+//! The gateway runs in this process as in `bench proxy` (default plugins, SQLite, one agent
+//! calling `openai.chat`), so the resident memory printed is this process's.
+
+use crate::wrk::{self, WrkResult};
+use anyhow::{bail, Context};
+use bench::gateway_under_test::{self, Options};
+use bench::metrics_text::Snapshot;
+use std::path::{Path, PathBuf};
+
+/// Options of `bench soak`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Minutes of load: one wrk run per minute.
+    #[arg(long, default_value_t = 10)]
+    minutes: u32,
+    /// Seconds per wrk run (60: a row per minute; shorter to try the command out).
+    #[arg(long, default_value_t = 60)]
+    slice_seconds: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// wrk connections.
+    #[arg(long, default_value_t = 50)]
+    connections: u32,
+    /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
+    #[arg(long, default_value = "policies-wasm")]
+    plugins_dir: PathBuf,
+}
+
+/// Runs the soak and prints one row per minute, then the verdicts; fails when a request
+/// was refused or an audit row is missing.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    wrk::ensure_installed()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let data_dir = gateway_under_test::temp_data_dir("soak")?;
+    let result = runtime.block_on(soak(&args, &data_dir));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    result
+}
+
+async fn soak(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
+    let options = Options::throughput(args.plugins_dir.clone(), true);
+    let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
+    let client = reqwest::Client::new();
+    let body = gateway_under_test::openai_chat_body(&client, &url).await?;
+    let script = wrk::post_script(data_dir, &body)?;
+    let load = wrk::Load {
+        threads: args.threads,
+        connections: args.connections,
+        seconds: args.slice_seconds,
+    };
+    let target = format!("{url}/api/proxy-request");
+    println!(
+        "gateway alone, {} × {} s of wrk -t{} -c{} (openai.chat, mock, default policies, SQLite)",
+        args.minutes, args.slice_seconds, args.threads, args.connections
+    );
+    println!("| minute | req/s | p99 ms | non-2xx | RSS MiB | database MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let mut runs: Vec<(WrkResult, f64)> = Vec::new();
+    for minute in 1..=args.minutes {
+        let (script, target) = (script.clone(), target.clone());
+        let run = tokio::task::spawn_blocking(move || load.run(&script, &target)).await??;
+        let rss = resident_mib()?;
+        println!(
+            "| {minute} | {:.0} | {:.2} | {} | {rss:.0} | {:.0} |",
+            run.requests_per_sec,
+            run.p99_ms,
+            run.non_2xx,
+            folder_mib(data_dir)
+        );
+        runs.push((run, rss));
+    }
+
+    // Every request the gateway counted has its audit row once the queue is written out. A
+    // request counts itself just before it queues its row, so a second flush covers one
+    // that was between the two when the first flush was asked for.
+    let page = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let counted = Snapshot::parse(&page)?.sum("gateway_requests_total", &[]) as i64;
+    let mut rows = 0;
+    for _ in 0..2 {
+        state.proxy.audit.flush().await;
+        rows = state.store.count_request_logs().await?;
+        if rows >= counted {
+            break;
+        }
+    }
+    let refused: u64 = runs.iter().map(|(r, _)| r.non_2xx).sum();
+    let (first, last) = (&runs[0], &runs[runs.len() - 1]);
+    let rss = runs.iter().map(|(_, rss)| *rss);
+    let (rss_min, rss_max) = rss.fold((f64::MAX, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    println!();
+    println!(
+        "last / first minute: req/s {:.2}, RSS {:.2} (RSS {rss_min:.0}–{rss_max:.0} MiB)",
+        last.0.requests_per_sec / first.0.requests_per_sec,
+        last.1 / first.1
+    );
+    println!(
+        "requests counted by the gateway: {counted}; request_logs rows: {rows}; non-2xx: {refused}"
+    );
+    if rows < counted {
+        bail!("audit rows missing: {counted} requests counted, {rows} rows written");
+    }
+    if refused > 0 {
+        let codes = crate::proxy::failure_codes(&url).await?;
+        bail!("the gateway refused requests under load: {codes}");
+    }
+    Ok(())
+}
+
+/// This process's resident memory, MiB (Linux).
+fn resident_mib() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/self/status")?;
+    Ok(kib / 1024.0)
+}
+
+/// Size of the files in `dir` (the database and its write-ahead log), MiB.
+fn folder_mib(dir: &Path) -> f64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    bytes as f64 / (1024.0 * 1024.0)
+}
