@@ -16,13 +16,13 @@
 //! `bench proxy` measures `/api/proxy-request` throughput and latency in mock mode next to
 //! a bare axum JSON handler, both under the same wrk load, rounds interleaved.
 //!
-//! `bench soak` runs the gateway alone under wrk for minutes (ten by default), one row per
+//! `bench flatness` runs the gateway alone under wrk for minutes (ten by default), one row per
 //! minute: req/s, p99, resident memory and database size; then checks that every request
 //! has its audit row.
 
+mod flatness;
 mod plugins;
 mod proxy;
-mod soak;
 mod wrk;
 
 use clap::{Parser, Subcommand};
@@ -52,7 +52,7 @@ enum Command {
     /// Proxy-request throughput and latency (mock mode) next to a bare axum handler, with wrk.
     Proxy(proxy::Args),
     /// The gateway alone under wrk for minutes: throughput, memory and audit rows over time.
-    Soak(soak::Args),
+    Flatness(flatness::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::Compare(args) => bench::compare::run(args),
         Command::Plugins(args) => plugins::run(args),
         Command::Proxy(args) => proxy::run(args),
-        Command::Soak(args) => soak::run(args),
+        Command::Flatness(args) => flatness::run(args),
     }
 }
 

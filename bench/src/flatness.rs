@@ -1,4 +1,4 @@
-//! `bench soak`: the gateway alone under wrk for many minutes, one wrk run per minute, to
+//! `bench flatness`: the gateway alone under wrk for many minutes, one wrk run per minute, to
 //! show whether throughput and memory stay flat (the audit queue, caches and counters are
 //! bounded) and whether every request still gets its audit row.
 //!
@@ -11,7 +11,7 @@ use bench::gateway_under_test::{self, Options};
 use bench::metrics_text::Snapshot;
 use std::path::{Path, PathBuf};
 
-/// Options of `bench soak`.
+/// Options of `bench flatness`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Minutes of load: one wrk run per minute.
@@ -31,20 +31,20 @@ pub struct Args {
     plugins_dir: PathBuf,
 }
 
-/// Runs the soak and prints one row per minute, then the verdicts; fails when a request
+/// Runs the load and prints one row per minute, then the verdicts; fails when a request
 /// was refused or an audit row is missing.
 pub fn run(args: Args) -> anyhow::Result<()> {
     wrk::ensure_installed()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let data_dir = gateway_under_test::temp_data_dir("soak")?;
-    let result = runtime.block_on(soak(&args, &data_dir));
+    let data_dir = gateway_under_test::temp_data_dir("flatness")?;
+    let result = runtime.block_on(measure(&args, &data_dir));
     let _ = std::fs::remove_dir_all(&data_dir);
     result
 }
 
-async fn soak(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
+async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     let options = Options::throughput(args.plugins_dir.clone(), true);
     let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
     let client = reqwest::Client::new();
@@ -60,15 +60,20 @@ async fn soak(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
         "gateway alone, {} × {} s of wrk -t{} -c{} (openai.chat, mock, default policies, SQLite)",
         args.minutes, args.slice_seconds, args.threads, args.connections
     );
-    println!("| minute | req/s | p99 ms | non-2xx | RSS MiB | database MiB |");
+    let unit = if args.slice_seconds == 60 {
+        "minute".to_string()
+    } else {
+        format!("run of {} s", args.slice_seconds)
+    };
+    println!("| {unit} | req/s | p99 ms | non-2xx | RSS MiB | database MiB |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let mut runs: Vec<(WrkResult, f64)> = Vec::new();
-    for minute in 1..=args.minutes {
+    for n in 1..=args.minutes {
         let (script, target) = (script.clone(), target.clone());
         let run = tokio::task::spawn_blocking(move || load.run(&script, &target)).await??;
         let rss = resident_mib()?;
         println!(
-            "| {minute} | {:.0} | {:.2} | {} | {rss:.0} | {:.0} |",
+            "| {n} | {:.0} | {:.2} | {} | {rss:.0} | {:.0} |",
             run.requests_per_sec,
             run.p99_ms,
             run.non_2xx,
@@ -101,7 +106,7 @@ async fn soak(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     let (rss_min, rss_max) = rss.fold((f64::MAX, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     println!();
     println!(
-        "last / first minute: req/s {:.2}, RSS {:.2} (RSS {rss_min:.0}–{rss_max:.0} MiB)",
+        "last / first {unit}: req/s {:.2}, RSS {:.2} (RSS {rss_min:.0}–{rss_max:.0} MiB)",
         last.0.requests_per_sec / first.0.requests_per_sec,
         last.1 / first.1
     );
