@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 /// Options of `bench flatness`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Minutes of load: one wrk run per minute.
-    #[arg(long, default_value_t = 10)]
-    minutes: u32,
-    /// Seconds per wrk run (60: a row per minute; shorter to try the command out).
-    #[arg(long, default_value_t = 60)]
-    slice_seconds: u32,
+    /// wrk runs, back to back, a row each (ten runs of a minute: the ten-minute run).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Seconds per wrk run (shorter to try the command out).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    run_seconds: u32,
     /// wrk threads.
     #[arg(long, default_value_t = 2)]
     threads: u32,
@@ -53,22 +53,22 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     let load = wrk::Load {
         threads: args.threads,
         connections: args.connections,
-        seconds: args.slice_seconds,
+        seconds: args.run_seconds,
     };
     let target = format!("{url}/api/proxy-request");
     println!(
         "gateway alone, {} × {} s of wrk -t{} -c{} (openai.chat, mock, default policies, SQLite)",
-        args.minutes, args.slice_seconds, args.threads, args.connections
+        args.runs, args.run_seconds, args.threads, args.connections
     );
-    let unit = if args.slice_seconds == 60 {
+    let unit = if args.run_seconds == 60 {
         "minute".to_string()
     } else {
-        format!("run of {} s", args.slice_seconds)
+        format!("run of {} s", args.run_seconds)
     };
     println!("| {unit} | req/s | p99 ms | non-2xx | RSS MiB | database MiB |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let mut runs: Vec<(WrkResult, f64)> = Vec::new();
-    for n in 1..=args.minutes {
+    for n in 1..=args.runs {
         let (script, target) = (script.clone(), target.clone());
         let run = tokio::task::spawn_blocking(move || load.run(&script, &target)).await??;
         let rss = resident_mib()?;
