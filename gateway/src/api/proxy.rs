@@ -74,7 +74,7 @@ pub async fn logs(
     }
     state.proxy.audit.flush().await;
     let rows = state.store.list_request_logs(limit).await?;
-    let total = state.store.count_request_logs().await?;
+    let total = state.store.request_log_total().await?;
     Ok(Json(json!({
         "logs": rows.iter().map(view).collect::<Vec<_>>(),
         "total": total,

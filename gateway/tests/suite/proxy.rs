@@ -396,10 +396,16 @@ async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(store.count_request_logs().await.unwrap(), 3);
+    assert_eq!(store.request_log_total().await.unwrap(), 3);
     let week = std::time::Duration::from_secs(7 * 86_400);
     assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 2);
     assert_eq!(store.count_request_logs().await.unwrap(), 2);
+    assert_eq!(store.request_log_total().await.unwrap(), 2);
     assert_eq!(gateway::audit::prune(store, week).await.unwrap(), 0);
+    assert_eq!(store.request_log_total().await.unwrap(), 2);
+    // The log endpoint answers the kept total.
+    let (status, logs) = gw.admin(Method::GET, "/api/proxy/logs?limit=1", None).await;
+    assert_eq!((status, &logs["total"]), (StatusCode::OK, &json!(2)));
 }
 
 /// Text the client chose reaches the audit log without breaking its batch: PostgreSQL
@@ -485,6 +491,7 @@ async fn an_audit_batch_lands_whole_or_not_at_all(backend: Backend) {
         .await;
     assert!(refused.is_err());
     assert_eq!(store.count_request_logs().await.unwrap(), before);
+    assert_eq!(store.request_log_total().await.unwrap(), before);
     assert!(decisions().await.is_empty());
 
     store
@@ -495,6 +502,7 @@ async fn an_audit_batch_lands_whole_or_not_at_all(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(store.count_request_logs().await.unwrap(), before + 2);
+    assert_eq!(store.request_log_total().await.unwrap(), before + 2);
     assert_eq!(decisions().await, vec![policy_row("p1", &agent)]);
     let written = store.list_request_logs(100).await.unwrap();
     let r1 = written.iter().find(|r| r.id == "r1").expect("row r1");
