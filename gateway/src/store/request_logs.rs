@@ -86,25 +86,14 @@ impl Store {
     /// Deletes up to `batch` request and policy log rows older than `before_ms`; returns how
     /// many went. The request rows go in one transaction with the change of their total.
     pub async fn prune_audit(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        for table in ["request_logs", "policy_logs"] {
-            let mut tx = self.pool().begin().await?;
-            let result = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE id IN \
-                 (SELECT id FROM {table} WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
-            ))
-            .bind(before_ms)
-            .bind(batch)
-            .execute(&mut *tx)
-            .await?;
-            let rows = result.rows_affected();
-            if table == "request_logs" && rows > 0 {
-                Self::add_to_request_log_total_in(&mut tx, -(rows as i64)).await?;
-            }
-            tx.commit().await?;
-            deleted += rows;
+        let mut tx = self.pool().begin().await?;
+        let requests = delete_older(&mut *tx, "request_logs", before_ms, batch).await?;
+        if requests > 0 {
+            Self::add_to_request_log_total_in(&mut tx, -(requests as i64)).await?;
         }
-        Ok(deleted)
+        tx.commit().await?;
+        let decisions = delete_older(self.pool(), "policy_logs", before_ms, batch).await?;
+        Ok(requests + decisions)
     }
 
     /// Adds `change` to the request log's row total, inside the transaction that adds or
@@ -139,4 +128,23 @@ impl Store {
             .await?;
         Ok(n)
     }
+}
+
+/// Deletes up to `batch` rows of `table` older than `before_ms`, oldest first; returns how
+/// many went.
+async fn delete_older<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    table: &str,
+    before_ms: i64,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE id IN \
+         (SELECT id FROM {table} WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+    ))
+    .bind(before_ms)
+    .bind(batch)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
 }
