@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks: one `spec-policy` evaluation natively, as a WebAssembly
 //! component with a reused instance and with a fresh instance per call; sealing and opening
 //! a token; one whole `POST /api/proxy-request` pass through the gateway's router, in
-//! process (no socket). Run with `cargo bench -p bench` after `make plugins`.
+//! process (no socket); one audit batch written to SQLite. Run with `cargo bench -p bench`
+//! after `make plugins`.
 
 use axum::body::Body;
 use bench::gateway_under_test::{self, Options};
@@ -129,5 +130,78 @@ fn pipeline(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-criterion_group!(benches, policy, token, pipeline);
+/// One audit batch as the writer sees it under full load: 4,096 request rows and 4,096
+/// policy decision rows, written in one transaction to a SQLite file.
+fn audit_batch(c: &mut Criterion) {
+    use gateway::store::policies::PolicyLogRow;
+    use gateway::store::request_logs::RequestLogRow;
+    const ROWS: usize = 4096;
+    let rt = runtime();
+    let dir = gateway_under_test::temp_data_dir("micro-audit").expect("a temporary folder");
+    let url = format!("sqlite://{}", dir.join("audit.db").display());
+    let store = rt
+        .block_on(async {
+            let store = gateway::store::Store::connect(&url).await?;
+            store.migrate().await?;
+            Ok::<_, gateway::store::StoreError>(store)
+        })
+        .expect("a SQLite store with its tables");
+    let mut next_id = 0u64;
+    let mut batch = || {
+        let rows: Vec<(RequestLogRow, PolicyLogRow)> = (0..ROWS)
+            .map(|_| {
+                next_id += 1;
+                let now = 1_767_225_600_000 + next_id as i64;
+                let request = RequestLogRow {
+                    id: format!("0190a000-0000-7000-8000-{next_id:012x}"),
+                    correlation_id: format!("c0ffee00-0000-4000-8000-{next_id:012x}"),
+                    agent_id: Some("6f1c2a3e-4b5d-4e6f-8a7b-9c0d1e2f3a4b".into()),
+                    tool: "openai".into(),
+                    action: "chat".into(),
+                    status_code: 200,
+                    success: 1,
+                    error_code: None,
+                    response_time_ms: 0.4,
+                    cached: 0,
+                    policy_decision: Some("allow".into()),
+                    chaos_fault: None,
+                    created_at: now,
+                };
+                let decision = PolicyLogRow {
+                    id: format!("0190a000-0000-7000-9000-{next_id:012x}"),
+                    policy_id: None,
+                    agent_id: "6f1c2a3e-4b5d-4e6f-8a7b-9c0d1e2f3a4b".into(),
+                    tool: "openai".into(),
+                    action: "chat".into(),
+                    decision: "allow".into(),
+                    reason: None,
+                    request_data: Some(format!(
+                        "{{\"correlation_id\":\"c0ffee00-0000-4000-8000-{next_id:012x}\"}}"
+                    )),
+                    response_data: None,
+                    created_at: now,
+                };
+                (request, decision)
+            })
+            .collect();
+        rows.into_iter().unzip::<_, _, Vec<_>, Vec<_>>()
+    };
+    let mut group = c.benchmark_group("audit");
+    group.sample_size(30);
+    group.bench_function("batch_4096_requests_4096_decisions_sqlite", |b| {
+        b.iter_batched(
+            &mut batch,
+            |(requests, decisions)| {
+                rt.block_on(store.insert_audit_batch(&requests, &decisions))
+                    .expect("the batch is written")
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    rt.block_on(store.close());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, policy, token, pipeline, audit_batch);
 criterion_main!(benches);

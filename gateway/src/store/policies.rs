@@ -1,7 +1,7 @@
 //! The `policies` and `policy_logs` tables.
 
 use super::{Store, StoreError};
-use sqlx::FromRow;
+use sqlx::{Arguments, FromRow};
 use uuid::Uuid;
 
 /// A stored policy. `spec` is the normalised PolicySpec JSON.
@@ -67,6 +67,12 @@ pub struct PolicyLogRow {
 
 const COLUMNS: &str =
     "id, name, description, agent_id, role, spec, spec_hash, active, created_at, updated_at";
+
+/// The columns of a policy log row, in the order the writer binds them and readers list them.
+const POLICY_LOG_COLUMNS: &str = "id, policy_id, agent_id, tool, action, decision, reason, \
+                                  request_data, response_data, created_at";
+/// How many names [`POLICY_LOG_COLUMNS`] lists.
+const POLICY_LOG_COLUMN_COUNT: usize = 10;
 
 impl Store {
     /// Inserts a policy.
@@ -159,25 +165,26 @@ impl Store {
     ) -> Result<(), StoreError> {
         for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO policy_logs (id, policy_id, agent_id, tool, action, decision, reason, \
-                 request_data, response_data, created_at) VALUES {}",
-                super::values_placeholders(self.backend(), chunk.len(), 10)
+                "INSERT INTO policy_logs ({POLICY_LOG_COLUMNS}) VALUES {}",
+                super::values_placeholders(self.backend(), chunk.len(), POLICY_LOG_COLUMN_COUNT)
             );
-            let mut query = sqlx::query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(&r.id)
-                    .bind(&r.policy_id)
-                    .bind(&r.agent_id)
-                    .bind(&r.tool)
-                    .bind(&r.action)
-                    .bind(&r.decision)
-                    .bind(&r.reason)
-                    .bind(&r.request_data)
-                    .bind(&r.response_data)
-                    .bind(r.created_at);
-            }
-            query.execute(&mut **tx).await?;
+            let arguments =
+                super::many_row_arguments(chunk.len() * POLICY_LOG_COLUMN_COUNT, |a| {
+                    for r in chunk {
+                        a.add(r.id.as_str())?;
+                        a.add(r.policy_id.as_deref())?;
+                        a.add(r.agent_id.as_str())?;
+                        a.add(r.tool.as_str())?;
+                        a.add(r.action.as_str())?;
+                        a.add(r.decision.as_str())?;
+                        a.add(r.reason.as_deref())?;
+                        a.add(r.request_data.as_deref())?;
+                        a.add(r.response_data.as_deref())?;
+                        a.add(r.created_at)?;
+                    }
+                    Ok(())
+                })?;
+            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -213,8 +220,7 @@ fn policy_logs_sql(column: Option<&str>) -> String {
         None => (String::new(), "$1"),
     };
     format!(
-        "SELECT id, policy_id, agent_id, tool, action, decision, reason, request_data, \
-         response_data, created_at FROM policy_logs {filter}ORDER BY created_at DESC, id \
+        "SELECT {POLICY_LOG_COLUMNS} FROM policy_logs {filter}ORDER BY created_at DESC, id \
          LIMIT {limit}"
     )
 }

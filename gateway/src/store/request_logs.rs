@@ -2,7 +2,7 @@
 //! queue.
 
 use super::{Store, StoreError};
-use sqlx::FromRow;
+use sqlx::{Arguments, FromRow};
 
 /// One proxy request's outcome.
 #[derive(Debug, Clone, PartialEq, FromRow)]
@@ -37,6 +37,8 @@ pub struct RequestLogRow {
 
 const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
                        error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
+/// How many names [`COLUMNS`] lists.
+const COLUMN_COUNT: usize = 13;
 
 impl Store {
     /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
@@ -49,26 +51,27 @@ impl Store {
         for chunk in rows.chunks(super::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
-                super::values_placeholders(self.backend(), chunk.len(), 13)
+                super::values_placeholders(self.backend(), chunk.len(), COLUMN_COUNT)
             );
-            let mut query = sqlx::query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(&r.id)
-                    .bind(&r.correlation_id)
-                    .bind(&r.agent_id)
-                    .bind(&r.tool)
-                    .bind(&r.action)
-                    .bind(r.status_code)
-                    .bind(r.success)
-                    .bind(&r.error_code)
-                    .bind(r.response_time_ms)
-                    .bind(r.cached)
-                    .bind(&r.policy_decision)
-                    .bind(&r.chaos_fault)
-                    .bind(r.created_at);
-            }
-            query.execute(&mut **tx).await?;
+            let arguments = super::many_row_arguments(chunk.len() * COLUMN_COUNT, |a| {
+                for r in chunk {
+                    a.add(r.id.as_str())?;
+                    a.add(r.correlation_id.as_str())?;
+                    a.add(r.agent_id.as_deref())?;
+                    a.add(r.tool.as_str())?;
+                    a.add(r.action.as_str())?;
+                    a.add(r.status_code)?;
+                    a.add(r.success)?;
+                    a.add(r.error_code.as_deref())?;
+                    a.add(r.response_time_ms)?;
+                    a.add(r.cached)?;
+                    a.add(r.policy_decision.as_deref())?;
+                    a.add(r.chaos_fault.as_deref())?;
+                    a.add(r.created_at)?;
+                }
+                Ok(())
+            })?;
+            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
         }
         Ok(())
     }
