@@ -185,6 +185,19 @@ pub fn now_ms() -> i64 {
 /// Rows per multi-row INSERT (well under both databases' limits on parameters).
 const ROWS_PER_INSERT: usize = 200;
 
+/// How many names a comma-separated column list holds (for the constants beside each list).
+const fn column_count(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let (mut i, mut commas) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            commas += 1;
+        }
+        i += 1;
+    }
+    commas + 1
+}
+
 /// The arguments of one many-row INSERT, `values` of them, reserved up front and filled by
 /// `add`. Text is best added borrowed (`&str`, `Option<&str>`): sqlx's `Any` driver copies a
 /// `&String` that it is given, which for an audit batch is ~17 copies a proxied request.
@@ -219,4 +232,16 @@ fn values_placeholders(backend: Backend, rows: usize, columns: usize) -> String 
         out.push(')');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_count;
+
+    #[test]
+    fn column_count_counts_the_names_of_a_list() {
+        assert_eq!(column_count("id"), 1);
+        assert_eq!(column_count("id, tool, action"), 3);
+        assert_eq!(column_count("id,\n    tool"), 2);
+    }
 }

@@ -72,7 +72,7 @@ const COLUMNS: &str =
 const POLICY_LOG_COLUMNS: &str = "id, policy_id, agent_id, tool, action, decision, reason, \
                                   request_data, response_data, created_at";
 /// How many names [`POLICY_LOG_COLUMNS`] lists.
-const POLICY_LOG_COLUMN_COUNT: usize = 10;
+const POLICY_LOG_COLUMN_COUNT: usize = super::column_count(POLICY_LOG_COLUMNS);
 
 impl Store {
     /// Inserts a policy.

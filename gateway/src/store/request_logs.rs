@@ -38,7 +38,7 @@ pub struct RequestLogRow {
 const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
                        error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
 /// How many names [`COLUMNS`] lists.
-const COLUMN_COUNT: usize = 13;
+const COLUMN_COUNT: usize = super::column_count(COLUMNS);
 
 impl Store {
     /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
