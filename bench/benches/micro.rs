@@ -148,7 +148,7 @@ fn audit_batch(c: &mut Criterion) {
         .expect("a SQLite store with its tables");
     let mut next_id = 0u64;
     let mut batch = || {
-        let rows: Vec<(RequestLogRow, PolicyLogRow)> = (0..ROWS)
+        (0..ROWS)
             .map(|_| {
                 next_id += 1;
                 let now = 1_767_225_600_000 + next_id as i64;
@@ -183,8 +183,7 @@ fn audit_batch(c: &mut Criterion) {
                 };
                 (request, decision)
             })
-            .collect();
-        rows.into_iter().unzip::<_, _, Vec<_>, Vec<_>>()
+            .unzip::<_, _, Vec<_>, Vec<_>>()
     };
     let mut group = c.benchmark_group("audit");
     group.sample_size(30);
