@@ -224,20 +224,22 @@ fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
                 tracing::info!(status, latency_ms, "response");
             }
         });
-    router
-        .layer(axum::middleware::from_fn_with_state(metrics, track_http))
-        .layer(DefaultBodyLimit::max(api::json::MAX_BODY_BYTES))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    HeaderName::from_static("x-agent-signature"),
-                ]))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(trace)
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response)),
-        )
+    // One `Router::layer` call with the whole stack: each call wraps every route in one more
+    // boxed service, which the router clones (an allocation) for every request it passes.
+    // The metrics middleware stays a route layer (innermost), where the matched path is known.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-agent-signature"),
+            ]))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(DefaultBodyLimit::max(api::json::MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn_with_state(metrics, track_http)),
+    )
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
