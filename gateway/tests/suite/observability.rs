@@ -83,8 +83,65 @@ async fn health_reports_version_and_uptime(backend: Backend) {
     assert!(body["uptime"].as_f64().unwrap() >= 0.0);
 }
 
+/// The layers every request passes: a request id on every answer (kept when the client sent
+/// a valid one), the route counted by its template or as `unmatched`, and the upload route's
+/// own body limit above the default one.
+async fn every_answer_passes_the_common_layers(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let generated = gw.client.get(gw.url("/health")).send().await.unwrap();
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a generated uuid: {id}");
+    let kept = gw
+        .client
+        .get(gw.url("/no-such-route"))
+        .header("x-request-id", "client-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), StatusCode::NOT_FOUND);
+    assert_eq!(kept.headers()["x-request-id"], "client-chosen-id");
+
+    // 2 MiB: over the default limit, under the upload route's own.
+    let upload = gw
+        .client
+        .put(gw.url("/api/admin/plugins/big"))
+        .bearer_auth(crate::common::ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        upload.status(),
+        StatusCode::BAD_REQUEST,
+        "read, then refused as JSON"
+    );
+
+    let text = gw
+        .client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "gateway_http_requests_total{code=\"200\",route=\"/health\"} 1",
+        "gateway_http_requests_total{code=\"404\",route=\"unmatched\"} 1",
+        "gateway_http_requests_total{code=\"400\",route=\"/api/admin/plugins/{name}\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
 on_both_backends!(
     metrics_count_creations_issues_and_validations,
     ready_reports_each_dependency,
     health_reports_version_and_uptime,
+    every_answer_passes_the_common_layers,
 );
