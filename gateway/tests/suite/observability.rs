@@ -3,6 +3,16 @@
 use crate::common::{Backend, Fixture};
 use reqwest::StatusCode;
 
+/// Fails unless each of `lines` is a whole line of the metrics `text`.
+fn assert_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
 async fn metrics_count_creations_issues_and_validations(backend: Backend) {
     let f = Fixture::start(backend).await;
     let (agent, _) = f.gateway.create_agent("a", "scraper").await;
@@ -21,18 +31,16 @@ async fn metrics_count_creations_issues_and_validations(backend: Backend) {
         .unwrap()
         .starts_with("text/plain"));
     let text = response.text().await.unwrap();
-    for line in [
-        "gateway_agent_creations_total 1",
-        "gateway_token_generations_total 1",
-        "gateway_token_validations_total{result=\"valid\"} 1",
-        "gateway_token_validations_total{result=\"malformed\"} 1",
-        "gateway_http_requests_total{code=\"201\",route=\"/api/create-agent\"} 1",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "missing {line:?} in\n{text}"
-        );
-    }
+    assert_lines(
+        &text,
+        &[
+            "gateway_agent_creations_total 1",
+            "gateway_token_generations_total 1",
+            "gateway_token_validations_total{result=\"valid\"} 1",
+            "gateway_token_validations_total{result=\"malformed\"} 1",
+            "gateway_http_requests_total{code=\"201\",route=\"/api/create-agent\"} 1",
+        ],
+    );
     assert!(text.contains("gateway_http_request_duration_seconds_bucket{route=\"/api/admin/tokens/introspect\",le=\"0.0001\"}"));
     assert!(text.contains("process_resident_memory_bytes"));
     assert!(!text.contains(&agent), "no agent id in any label");
@@ -118,25 +126,14 @@ async fn every_answer_passes_the_common_layers(backend: Backend) {
         "read, then refused as JSON"
     );
 
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        "gateway_http_requests_total{code=\"200\",route=\"/health\"} 1",
-        "gateway_http_requests_total{code=\"404\",route=\"unmatched\"} 1",
-        "gateway_http_requests_total{code=\"400\",route=\"/api/admin/plugins/{name}\"} 1",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "missing {line:?} in\n{text}"
-        );
-    }
+    assert_lines(
+        &gw.metrics().await,
+        &[
+            "gateway_http_requests_total{code=\"200\",route=\"/health\"} 1",
+            "gateway_http_requests_total{code=\"404\",route=\"unmatched\"} 1",
+            "gateway_http_requests_total{code=\"400\",route=\"/api/admin/plugins/{name}\"} 1",
+        ],
+    );
 }
 
 on_both_backends!(
