@@ -203,7 +203,7 @@ async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManage
 }
 
 /// The layers every request passes, outermost first: secrets hidden from traces, a request
-/// id, one log line per response, a JSON 500 for any panic, metrics, and the body limit.
+/// id, one log line per response, a JSON 500 for any panic, the body limit, and metrics.
 fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<Body>| {
