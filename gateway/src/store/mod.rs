@@ -185,7 +185,7 @@ pub fn now_ms() -> i64 {
 /// Rows per multi-row INSERT (well under both databases' limits on parameters).
 const ROWS_PER_INSERT: usize = 200;
 
-/// How many names a comma-separated column list holds (for the constants beside each list).
+/// How many names a comma-separated column list holds.
 const fn column_count(columns: &str) -> usize {
     let bytes = columns.as_bytes();
     let (mut i, mut commas) = (0, 0);
@@ -198,17 +198,33 @@ const fn column_count(columns: &str) -> usize {
     commas + 1
 }
 
-/// The arguments of one many-row INSERT, `values` of them, reserved up front and filled by
-/// `add`. Text is best added borrowed (`&str`, `Option<&str>`): sqlx's `Any` driver copies a
-/// `&String` that it is given, which for an audit batch is ~17 copies a proxied request.
-fn many_row_arguments<'q>(
-    values: usize,
-    add: impl FnOnce(&mut AnyArguments<'q>) -> Result<(), sqlx::error::BoxDynError>,
-) -> Result<AnyArguments<'q>, StoreError> {
-    let mut arguments = AnyArguments::default();
-    arguments.reserve(values, 0);
-    add(&mut arguments).map_err(sqlx::Error::Encode)?;
-    Ok(arguments)
+/// Inserts `rows` into `table` inside `tx`, [`ROWS_PER_INSERT`] rows per statement:
+/// `columns` names the columns and `bind` adds one row's values in that order. Text is best
+/// added borrowed (`&str`, `Option<&str>`): sqlx's `Any` driver copies a `&String` that it is
+/// given, which for an audit batch is ~17 copies a proxied request. Arguments are reserved up
+/// front rather than grown value by value.
+async fn insert_many_in<'r, R>(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    columns: &str,
+    rows: &'r [R],
+    bind: impl Fn(&mut AnyArguments<'r>, &'r R) -> Result<(), sqlx::error::BoxDynError>,
+) -> Result<(), StoreError> {
+    let per_row = column_count(columns);
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) VALUES {}",
+            values_placeholders(backend, chunk.len(), per_row)
+        );
+        let mut arguments = AnyArguments::default();
+        arguments.reserve(chunk.len() * per_row, 0);
+        for row in chunk {
+            bind(&mut arguments, row).map_err(sqlx::Error::Encode)?;
+        }
+        sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `($1, …, $c), ($c+1, …), …` for `rows` rows of `columns` columns; plain `?` on SQLite,

@@ -71,8 +71,6 @@ const COLUMNS: &str =
 /// The columns of a policy log row, in the order the writer binds them and readers list them.
 const POLICY_LOG_COLUMNS: &str = "id, policy_id, agent_id, tool, action, decision, reason, \
                                   request_data, response_data, created_at";
-/// How many names [`POLICY_LOG_COLUMNS`] lists.
-const POLICY_LOG_COLUMN_COUNT: usize = super::column_count(POLICY_LOG_COLUMNS);
 
 impl Store {
     /// Inserts a policy.
@@ -163,30 +161,26 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         rows: &[PolicyLogRow],
     ) -> Result<(), StoreError> {
-        for chunk in rows.chunks(super::ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO policy_logs ({POLICY_LOG_COLUMNS}) VALUES {}",
-                super::values_placeholders(self.backend(), chunk.len(), POLICY_LOG_COLUMN_COUNT)
-            );
-            let arguments =
-                super::many_row_arguments(chunk.len() * POLICY_LOG_COLUMN_COUNT, |a| {
-                    for r in chunk {
-                        a.add(r.id.as_str())?;
-                        a.add(r.policy_id.as_deref())?;
-                        a.add(r.agent_id.as_str())?;
-                        a.add(r.tool.as_str())?;
-                        a.add(r.action.as_str())?;
-                        a.add(r.decision.as_str())?;
-                        a.add(r.reason.as_deref())?;
-                        a.add(r.request_data.as_deref())?;
-                        a.add(r.response_data.as_deref())?;
-                        a.add(r.created_at)?;
-                    }
-                    Ok(())
-                })?;
-            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
-        }
-        Ok(())
+        super::insert_many_in(
+            self.backend(),
+            tx,
+            "policy_logs",
+            POLICY_LOG_COLUMNS,
+            rows,
+            |a, r| {
+                a.add(r.id.as_str())?;
+                a.add(r.policy_id.as_deref())?;
+                a.add(r.agent_id.as_str())?;
+                a.add(r.tool.as_str())?;
+                a.add(r.action.as_str())?;
+                a.add(r.decision.as_str())?;
+                a.add(r.reason.as_deref())?;
+                a.add(r.request_data.as_deref())?;
+                a.add(r.response_data.as_deref())?;
+                a.add(r.created_at)
+            },
+        )
+        .await
     }
 
     /// Policy decisions, newest first, by policy (preferred) or agent.

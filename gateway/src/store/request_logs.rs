@@ -37,8 +37,6 @@ pub struct RequestLogRow {
 
 const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
                        error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
-/// How many names [`COLUMNS`] lists.
-const COLUMN_COUNT: usize = super::column_count(COLUMNS);
 
 impl Store {
     /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
@@ -48,32 +46,22 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         rows: &[RequestLogRow],
     ) -> Result<(), StoreError> {
-        for chunk in rows.chunks(super::ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO request_logs ({COLUMNS}) VALUES {}",
-                super::values_placeholders(self.backend(), chunk.len(), COLUMN_COUNT)
-            );
-            let arguments = super::many_row_arguments(chunk.len() * COLUMN_COUNT, |a| {
-                for r in chunk {
-                    a.add(r.id.as_str())?;
-                    a.add(r.correlation_id.as_str())?;
-                    a.add(r.agent_id.as_deref())?;
-                    a.add(r.tool.as_str())?;
-                    a.add(r.action.as_str())?;
-                    a.add(r.status_code)?;
-                    a.add(r.success)?;
-                    a.add(r.error_code.as_deref())?;
-                    a.add(r.response_time_ms)?;
-                    a.add(r.cached)?;
-                    a.add(r.policy_decision.as_deref())?;
-                    a.add(r.chaos_fault.as_deref())?;
-                    a.add(r.created_at)?;
-                }
-                Ok(())
-            })?;
-            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
-        }
-        Ok(())
+        super::insert_many_in(self.backend(), tx, "request_logs", COLUMNS, rows, |a, r| {
+            a.add(r.id.as_str())?;
+            a.add(r.correlation_id.as_str())?;
+            a.add(r.agent_id.as_deref())?;
+            a.add(r.tool.as_str())?;
+            a.add(r.action.as_str())?;
+            a.add(r.status_code)?;
+            a.add(r.success)?;
+            a.add(r.error_code.as_deref())?;
+            a.add(r.response_time_ms)?;
+            a.add(r.cached)?;
+            a.add(r.policy_decision.as_deref())?;
+            a.add(r.chaos_fault.as_deref())?;
+            a.add(r.created_at)
+        })
+        .await
     }
 
     /// The newest `limit` rows, newest first.
