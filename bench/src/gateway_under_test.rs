@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
+use gateway::server::ServerLimits;
 use gateway::state::AppState;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +133,11 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
             breaker_open_ms: ms(options.breaker_open, defaults.breaker_open_ms),
             breaker_window_ms: ms(options.breaker_window, defaults.breaker_window_ms),
             ..defaults
+        },
+        // Every load generator connects from 127.0.0.1: one client to the gateway.
+        server: ServerLimits {
+            max_connections_per_client: ServerLimits::default().max_connections,
+            ..ServerLimits::default()
         },
     };
     let secrets = Secrets::from_values(

@@ -253,8 +253,8 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<B
 }
 
 impl App {
-    /// Serves on `listener` until `shutdown` completes, then drains in-flight requests and
-    /// closes the database.
+    /// Serves on `listener`, within the configured connection bounds, until `shutdown`
+    /// completes; then drains in-flight requests and closes the database.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -266,9 +266,14 @@ impl App {
             tasks,
             _plugin_watcher,
         } = self;
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::server::serve(
+            listener,
+            router,
+            &state.config.settings.server,
+            state.metrics.server.clone(),
+            shutdown,
+        )
+        .await?;
         // In-flight requests have finished; write their audit rows before closing.
         state.proxy.begin_shutdown();
         state.proxy.audit.close().await;

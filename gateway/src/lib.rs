@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod policies;
 pub mod refresh;
 pub mod resilience;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 //! code and the offending path in `details`; a body over the limit is a 413.
 
 use crate::error::ApiError;
+use crate::server::body_deadline::is_body_timeout;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -30,7 +31,8 @@ where
     }
 }
 
-/// Reads the raw body, mapping an oversized body to 413.
+/// Reads the raw body, mapping an oversized body to 413 and a body that did not arrive in
+/// time to 408.
 pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state)
         .await
@@ -41,6 +43,13 @@ pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
                     "payload_too_large",
                     "Request body is larger than 1 MiB",
                 )
+            } else if is_body_timeout(&rejection) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "Request body did not arrive in time",
+                )
+                .with_header("connection", "close")
             } else {
                 ApiError::bad_request("unreadable_body", "Request body could not be read")
             }

@@ -79,6 +79,10 @@ pub struct Settings {
     /// Settings of the proxy pipeline.
     #[command(flatten)]
     pub proxy: ProxySettings,
+
+    /// Bounds on client connections.
+    #[command(flatten)]
+    pub server: crate::server::ServerLimits,
 }
 
 /// Parses an on/off switch (`on`, `off`, `true`, `false`, `1`, `0`).

@@ -4,6 +4,7 @@
 //! matched route templates, never raw paths.
 
 pub mod proxy;
+pub mod server;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub chaos_injections: IntCounterVec,
     /// The proxy pipeline's families.
     pub proxy: proxy::ProxyMetrics,
+    /// The connection layer's families.
+    pub server: server::ServerMetrics,
 }
 
 /// Plugin call duration buckets in seconds, from 1 µs to 100 ms.
@@ -138,9 +141,11 @@ impl Metrics {
             ))
             .expect("unique process collector");
         let proxy = proxy::ProxyMetrics::register(&registry);
+        let server = server::ServerMetrics::register(&registry);
         Self {
             registry,
             proxy,
+            server,
             agent_creations,
             token_generations,
             token_validations,

@@ -9,6 +9,7 @@ mod common;
 mod access_control;
 mod agents;
 mod bad_input;
+mod connection_limits;
 mod multi_instance;
 mod observability;
 mod plugin_cli;

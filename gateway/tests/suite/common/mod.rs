@@ -114,6 +114,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         data_dir,
         log_format: LogFormat::Text,
         proxy: ProxySettings::default(),
+        server: Default::default(),
     }
 }
 

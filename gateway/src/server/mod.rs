@@ -1,0 +1,172 @@
+//! Accepting and serving HTTP/1.1 connections within bounds: connections in all and per
+//! client, the time headers and bodies may take, and the size of headers (see
+//! [`ServerLimits`]). Each request carries its client's address (`ConnectInfo`) and a body
+//! that fails once it falls behind its pace ([`body_deadline`]).
+//!
+//! HTTP/1.1 only, as the original gateway served: every bound here is one hyper's HTTP/1
+//! connection enforces, and load balancers speak HTTP/1.1 to their backends.
+
+pub mod body_deadline;
+pub mod connections;
+mod limits;
+
+pub use limits::ServerLimits;
+
+use crate::metrics::server::ServerMetrics;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use body_deadline::{BodyPace, DeadlineBody};
+use connections::{ConnectionGate, Refusal};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+/// Most headers in one request.
+const MAX_HEADERS: usize = 100;
+
+/// Serves `router` on `listener` within `limits` until `shutdown` completes; then stops
+/// accepting, lets each connection finish its request in flight, and returns once all
+/// have closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &ServerLimits,
+    metrics: ServerMetrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let gate = ConnectionGate::new(limits.max_connections, limits.max_connections_per_client);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout())
+        .max_buf_size((limits.max_header_bytes as usize).max(8192))
+        .max_header_size(limits.max_header_bytes as usize)
+        .max_headers(MAX_HEADERS);
+    let pace = BodyPace {
+        grace: limits.body_timeout(),
+        min_rate: limits.body_min_rate,
+        timeouts: metrics.timeouts.with_label_values(&["body"]),
+    };
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let slot = match gate.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                metrics
+                    .connections_refused
+                    .with_label_values(&[refusal.as_str()])
+                    .inc();
+                refuse(&stream, refusal);
+                continue;
+            }
+        };
+        let service = hyper::service::service_fn({
+            let router = router.clone();
+            let pace = pace.clone();
+            move |request: hyper::Request<Incoming>| {
+                let mut request =
+                    request.map(|body| Body::new(DeadlineBody::new(body, pace.clone())));
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request)
+            }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let metrics = metrics.clone();
+        metrics.connections_open.inc();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                if e.is_timeout() {
+                    metrics.timeouts.with_label_values(&["header"]).inc();
+                } else {
+                    tracing::debug!(error = %e, client = %peer, "connection ended with an error");
+                }
+            }
+            metrics.connections_open.dec();
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers a refused connection in one non-blocking write, then closes it.
+fn refuse(stream: &TcpStream, refusal: Refusal) {
+    let answer: &[u8] = match refusal {
+        Refusal::Total => REFUSED_TOTAL,
+        Refusal::PerClient => REFUSED_PER_CLIENT,
+    };
+    let _ = stream.try_write(answer);
+}
+
+/// 503 when every connection slot is taken.
+const REFUSED_TOTAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\ncontent-length: 74\r\nretry-after: 1\r\nconnection: close\r\n\r\n\
+{\"error\":\"The gateway has too many open connections\",\"code\":\"server_busy\"}";
+
+/// 429 when the client holds its share of connections.
+const REFUSED_PER_CLIENT: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\n\
+content-type: application/json\r\ncontent-length: 84\r\nretry-after: 1\r\nconnection: close\r\n\r\n\
+{\"error\":\"Too many open connections from this client\",\"code\":\"too_many_connections\"}";
+
+/// A failed accept: a connection that went away before it was accepted is skipped; anything
+/// else (out of file descriptors, say) is logged and waited out briefly, so that the loop
+/// does not spin while the condition lasts.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed; pausing accepts for 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// The client address of a request served by [`serve`] (absent in handler unit tests).
+pub fn client_address(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared_length(answer: &[u8]) -> usize {
+        let text = std::str::from_utf8(answer).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap();
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+        assert_eq!(length.parse::<usize>().unwrap(), body.len());
+        body.len()
+    }
+
+    #[test]
+    fn refusal_answers_declare_their_json_body_length() {
+        declared_length(REFUSED_TOTAL);
+        declared_length(REFUSED_PER_CLIENT);
+    }
+}
