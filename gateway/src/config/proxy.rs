@@ -123,9 +123,11 @@ pub struct ProxySettings {
     #[arg(long = "cache", env = "CACHE_ENABLED", default_value = "on", value_parser = super::parse_switch)]
     pub cache_enabled: bool,
 
-    /// Entries kept by the in-process response cache.
-    #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 10_000)]
-    pub cache_max_entries: u64,
+    /// Bytes of answers the in-process response cache holds (each answer weighs what it
+    /// holds in memory; one over an eighth of this is not cached).
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
+    pub cache_max_bytes: u64,
 
     /// Lifetime of a cached search result, in ms.
     #[arg(long, env = "CACHE_TTL_SERPAPI_MS", default_value_t = 60_000)]
@@ -183,7 +185,7 @@ impl Default for ProxySettings {
             retry_base_delay_ms: 250,
             retry_max_delay_ms: 1_000,
             cache_enabled: true,
-            cache_max_entries: 10_000,
+            cache_max_bytes: 64 << 20,
             cache_ttl_serpapi_ms: 60_000,
             cache_ttl_http_fetch_ms: 30_000,
             policies_enabled: true,

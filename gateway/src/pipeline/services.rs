@@ -80,7 +80,7 @@ impl ProxyServices {
             ),
             None => (
                 RateLimiter::local(),
-                ResponseCache::local(settings.cache_max_entries),
+                ResponseCache::local(settings.cache_max_bytes),
             ),
         };
         let cache = if settings.cache_enabled {

@@ -1,5 +1,8 @@
 //! `http_fetch.get` and `http_fetch.head`: outbound web requests, through the SSRF guard
-//! ([`super::ssrf`]) and with the response body capped.
+//! ([`super::ssrf`]) and with the response body capped. A JSON answer is handed back parsed
+//! only while its tree stays small ([`MAX_PARSED_VALUES`]); a larger one is handed back as
+//! text, so that a body built to blow up when parsed (`[[],[],…]` takes ~12 times its size
+//! as a tree) costs no more memory than its bytes.
 
 use super::params::Fields;
 use super::{ssrf, Tool, ToolError, Upstream};
@@ -9,6 +12,52 @@ use url::Url;
 
 /// The web fetch tool.
 pub struct HttpFetch;
+
+/// Most JSON values (scalars, arrays, objects) a fetched answer may hold to be handed back
+/// parsed: its tree then holds at most ~96 bytes a value (~12 MiB) besides its text.
+pub const MAX_PARSED_VALUES: usize = 131_072;
+
+/// Counts the values of a JSON text from its structure (an upper bound for valid JSON:
+/// opening brackets and separators outside strings, plus one), stopping past `limit`.
+fn values_within(json: &[u8], limit: usize) -> bool {
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => {
+                values += 1;
+                if values > limit {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// The answer's `data`: the parsed JSON when the content type says JSON, it parses and its
+/// tree is within budget; otherwise the text.
+fn answer_data(body: &[u8], content_type: Option<&str>) -> Value {
+    let is_json = content_type.is_some_and(|c| c.contains("json"));
+    if is_json && values_within(body, MAX_PARSED_VALUES) {
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            return json;
+        }
+    }
+    Value::String(String::from_utf8_lossy(body).into_owned())
+}
 
 /// Parameters of a fetch.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,10 +164,7 @@ impl Tool for HttpFetch {
         let content_length = header("content-length");
         let cap = p.max_size.unwrap_or(up.max_bytes).min(up.max_bytes);
         let body = Upstream::read_capped(response, cap).await?;
-        let data = match serde_json::from_slice::<Value>(&body) {
-            Ok(json) if content_type.as_deref().is_some_and(|c| c.contains("json")) => json,
-            _ => Value::String(String::from_utf8_lossy(&body).into_owned()),
-        };
+        let data = answer_data(&body, content_type.as_deref());
         Ok(json!({
             "status": status.as_u16(),
             "statusText": status.canonical_reason().unwrap_or(""),
@@ -154,6 +200,24 @@ mod tests {
             .unwrap()
             .contains("<h1>https://example.com/a</h1>"));
         assert_eq!(get["status"], 200);
+    }
+
+    #[test]
+    fn json_is_parsed_within_its_budget_and_text_beyond_it() {
+        let small = br#"{"a":[1,2,{"b":"x,[{"}]}"#;
+        assert_eq!(
+            answer_data(small, Some("application/json")),
+            json!({"a": [1, 2, {"b": "x,[{"}]})
+        );
+        assert_eq!(
+            answer_data(small, Some("text/plain")),
+            json!(String::from_utf8_lossy(small))
+        );
+        let bomb = format!("[{}[]]", "[],".repeat(MAX_PARSED_VALUES));
+        assert!(answer_data(bomb.as_bytes(), Some("application/json")).is_string());
+        let escaped_quote = br#"["a\",",","b"]"#;
+        assert!(values_within(escaped_quote, 3));
+        assert!(!values_within(escaped_quote, 2));
     }
 
     #[test]
