@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::resilience::breaker::{Breaker, BreakerSettings};
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::cache::ResponseCache;
+use crate::resilience::destination_breakers::DestinationBreakers;
 use crate::resilience::rate_limit::RateLimiter;
 use crate::resilience::retry::RetryPolicy;
 use crate::store::Store;
@@ -42,8 +43,10 @@ pub struct ProxyServices {
     pub credentials: Arc<Credentials>,
     /// Rate limits.
     pub limiter: RateLimiter,
-    /// Circuit breakers.
+    /// Circuit breakers of the configured APIs (`http_fetch` uses `destination_breakers`).
     pub breakers: PerTool<Breaker>,
+    /// Circuit breakers of `http_fetch`, one per destination.
+    pub destination_breakers: DestinationBreakers,
     /// Bulkheads.
     pub bulkheads: PerTool<Bulkhead>,
     /// Retry policy.
@@ -100,6 +103,7 @@ impl ProxyServices {
             credentials,
             limiter,
             breakers: PerTool::new(|_| Breaker::new(breaker)),
+            destination_breakers: DestinationBreakers::new(breaker),
             bulkheads: PerTool::new(|_| {
                 Bulkhead::new(
                     settings.bulkhead_concurrency as usize,

@@ -6,6 +6,7 @@ use crate::plugins::bindings::{Fault, Request};
 use crate::plugins::registry::{fault_label, PluginRegistry, PluginSet};
 use crate::resilience::breaker::{Outcome, State};
 use crate::resilience::bulkhead::Refusal;
+use crate::resilience::destination_breakers::destination;
 use crate::state::AppState;
 use crate::tools::actions::ActionSpec;
 use crate::tools::{PreparedCall, ToolError};
@@ -49,7 +50,14 @@ pub async fn call(
     let (state, spec, deadline) = (call.state, call.spec, call.deadline);
     let proxy = &state.proxy;
     let tool = spec.tool.as_str();
-    let breaker = proxy.breakers.get(spec.tool);
+    // A fetch's health is its destination's: the caller chose it.
+    let destination_breaker = match call.prepared {
+        PreparedCall::HttpFetch(p) => Some(proxy.destination_breakers.of(&p.url)),
+        _ => None,
+    };
+    let breaker = destination_breaker
+        .as_deref()
+        .unwrap_or_else(|| proxy.breakers.get(spec.tool));
     let permit = match breaker.enter() {
         Ok(permit) => permit,
         Err(rejected) => {
@@ -59,15 +67,20 @@ pub async fn call(
                 .breaker_fastfail
                 .with_label_values(&[tool])
                 .inc();
+            let failing = match call.prepared {
+                PreparedCall::HttpFetch(p) => destination(&p.url),
+                _ => tool.to_string(),
+            };
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "breaker_open",
-                format!("{tool} is failing; calls are paused while it recovers"),
+                format!("{failing} is failing; calls are paused while it recovers"),
             )
             .with_field("retry_after", rejected.retry_after.as_secs().max(1))
             .with_header("retry-after", rejected.retry_after.as_secs().max(1)));
         }
     };
+    let prepared = call.prepared;
     let attempts = attempts(call, fault_seen);
     let result = match tokio::time::timeout_at(deadline, attempts).await {
         Ok(result) => result,
@@ -80,14 +93,21 @@ pub async fn call(
         Err(_) => Outcome::Ignored,
     };
     let after = permit.record(outcome);
-    state
-        .metrics
-        .proxy
-        .breaker_state
-        .with_label_values(&[tool])
-        .set(after.gauge());
+    if destination_breaker.is_none() {
+        state
+            .metrics
+            .proxy
+            .breaker_state
+            .with_label_values(&[tool])
+            .set(after.gauge());
+    }
     if after == State::Open && outcome == Outcome::Failure {
-        tracing::warn!(tool, "circuit breaker open");
+        match prepared {
+            PreparedCall::HttpFetch(p) => {
+                tracing::warn!(tool, destination = %destination(&p.url), "circuit breaker of a destination open");
+            }
+            _ => tracing::warn!(tool, "circuit breaker open"),
+        }
     }
     result.map_err(|e| e.into_failure(tool))
 }
@@ -150,6 +170,12 @@ fn tool_failure(tool: &str, e: ToolError) -> ApiError {
             "External API request failed",
         )
         .with_details(json!({ "reason": "upstream unreachable" })),
+        ToolError::TooLarge(cap) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_answer_too_large",
+            "External API answer is larger than allowed",
+        )
+        .with_details(json!({ "max_bytes": cap })),
         ToolError::BadAnswer(why) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_bad_answer",

@@ -44,9 +44,13 @@ pub enum ToolError {
         /// `Retry-After` of a 429 or 503, when given.
         retry_after: Option<Duration>,
     },
-    /// The upstream's answer was larger than allowed or not what the tool expects.
+    /// The upstream's answer was not what the tool expects.
     #[error("bad upstream answer: {0}")]
     BadAnswer(String),
+    /// The answer was larger than the call allows (the caller's `maxSize`, or the gateway's
+    /// cap for an address the caller chose): a matter of the call, not of upstream health.
+    #[error("upstream answer larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 /// Why a failed attempt may be retried (the `reason` label of `gateway_retries_total`).
@@ -94,7 +98,9 @@ impl ToolError {
         match self {
             ToolError::Timeout | ToolError::Connect(_) | ToolError::BadAnswer(_) => true,
             ToolError::Status { status, .. } => *status >= 500 || *status == 429,
-            ToolError::NotConfigured | ToolError::DestinationRefused(_) => false,
+            ToolError::NotConfigured
+            | ToolError::DestinationRefused(_)
+            | ToolError::TooLarge(_) => false,
         }
     }
 }

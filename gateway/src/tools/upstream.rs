@@ -104,16 +104,12 @@ impl Upstream {
         cap: u64,
     ) -> Result<Vec<u8>, ToolError> {
         if response.content_length().is_some_and(|n| n > cap) {
-            return Err(ToolError::BadAnswer(format!(
-                "the upstream answer is larger than {cap} bytes"
-            )));
+            return Err(ToolError::TooLarge(cap));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(client_error)? {
             if body.len() as u64 + chunk.len() as u64 > cap {
-                return Err(ToolError::BadAnswer(format!(
-                    "the upstream answer is larger than {cap} bytes"
-                )));
+                return Err(ToolError::TooLarge(cap));
             }
             body.extend_from_slice(&chunk);
         }

@@ -10,6 +10,7 @@ mod access_control;
 mod agents;
 mod bad_input;
 mod connection_limits;
+mod hostile_agents;
 mod multi_instance;
 mod observability;
 mod plugin_cli;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// What the fake search upstream answers: the first `failures` calls get `failure_status`
 /// (or hang, when it is 0), later ones succeed.
-struct Upstream {
+pub(crate) struct Upstream {
     calls: AtomicU32,
     failures: AtomicU32,
     failure_status: u16,
@@ -40,7 +40,12 @@ async fn search(
         .into_response()
 }
 
-async fn start_upstream(failures: u32, failure_status: u16) -> (String, Arc<Upstream>) {
+/// About 1 MB of JSON that takes ~12 times its size as a parsed tree.
+fn json_bomb() -> String {
+    format!("[{}[]]", "[],".repeat(333_333))
+}
+
+pub(crate) async fn start_upstream(failures: u32, failure_status: u16) -> (String, Arc<Upstream>) {
     let up = Arc::new(Upstream {
         calls: AtomicU32::new(0),
         failures: AtomicU32::new(failures),
@@ -49,6 +54,12 @@ async fn start_upstream(failures: u32, failure_status: u16) -> (String, Arc<Upst
     let app = Router::new()
         .route("/search", get(search))
         .route("/page", get(|| async { "<h1>fetched</h1>" }))
+        .route("/fail", get(|| async { AxumStatus::INTERNAL_SERVER_ERROR }))
+        .route("/big", get(|| async { "b".repeat(4096) }))
+        .route(
+            "/bomb",
+            get(|| async { ([("content-type", "application/json")], json_bomb()) }),
+        )
         .with_state(Arc::clone(&up));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -56,13 +67,13 @@ async fn start_upstream(failures: u32, failure_status: u16) -> (String, Arc<Upst
     (base, up)
 }
 
-struct Live {
-    gw: TestGateway,
-    token: String,
+pub(crate) struct Live {
+    pub(crate) gw: TestGateway,
+    pub(crate) token: String,
     _database: TestDatabase,
 }
 
-async fn live(base: &str, tweak: impl FnOnce(&mut Settings)) -> Live {
+pub(crate) async fn live(base: &str, tweak: impl FnOnce(&mut Settings)) -> Live {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let mut s = settings(&database.url, database.data_dir());
     s.proxy.upstream_mode = UpstreamMode::Live;
@@ -107,7 +118,7 @@ async fn set_key(gw: &TestGateway, key: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-async fn call(l: &Live, tool: &str, action: &str, params: Value) -> (StatusCode, Value) {
+pub(crate) async fn call(l: &Live, tool: &str, action: &str, params: Value) -> (StatusCode, Value) {
     let response = l
         .gw
         .client

@@ -1,0 +1,115 @@
+//! A rogue agent against the proxy, in live mode against upstreams on 127.0.0.1: the
+//! failures it causes itself stay its own, and what it makes the gateway fetch stays within
+//! the memory bounds.
+
+use crate::proxy_live::{call, live, start_upstream};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn failures_an_agent_causes_leave_other_destinations_flowing() {
+    let (failing, _a) = start_upstream(0, 500).await;
+    let (healthy, _b) = start_upstream(0, 500).await;
+    let attacker = live(&failing, |s| {
+        s.proxy.http_fetch_allow_private = true;
+        s.proxy.breaker_consecutive_failures = 3;
+        s.proxy.breaker_open_ms = 3_600_000;
+        s.proxy.cache_enabled = false;
+    })
+    .await;
+    // Bodies over the caller's own maxSize: the call's fault, never the destination's.
+    for _ in 0..6 {
+        let (status, body) = call(
+            &attacker,
+            "http_fetch",
+            "get",
+            json!({"url": format!("{healthy}/big"), "maxSize": 10}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(body["code"], "upstream_answer_too_large", "{body}");
+    }
+    // 5xx at an address the attacker chose: that destination's breaker opens.
+    for _ in 0..3 {
+        let (status, body) = call(
+            &attacker,
+            "http_fetch",
+            "get",
+            json!({"url": format!("{failing}/fail")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    }
+    let (status, body) = call(
+        &attacker,
+        "http_fetch",
+        "get",
+        json!({"url": format!("{failing}/page")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "breaker_open");
+
+    // Another agent's fetches elsewhere are untouched.
+    let gw = &attacker.gw;
+    let (victim, _) = gw.create_agent("victim", "tester").await;
+    let (status, minted) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": victim, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let response = gw
+        .client
+        .post(gw.url("/api/proxy-request"))
+        .json(
+            &json!({"agent_token": minted["agent_token"], "tool": "http_fetch", "action": "get",
+                      "params": {"url": format!("{healthy}/page")}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = crate::common::read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["data"], "<h1>fetched</h1>");
+}
+
+async fn fetched_json_bombs_and_the_cache_stay_within_their_bounds() {
+    let (upstream, _up) = start_upstream(0, 500).await;
+    let cache_bytes: u64 = 8 << 20;
+    let l = live(&upstream, |s| {
+        s.proxy.http_fetch_allow_private = true;
+        s.proxy.cache_max_bytes = cache_bytes;
+    })
+    .await;
+    for i in 0..24 {
+        let (status, body) = call(
+            &l,
+            "http_fetch",
+            "get",
+            json!({"url": format!("{upstream}/bomb?i={i}")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", body["code"]);
+        // Handed back as text: no tree ~12 times the body's size was built.
+        let text = body["data"]["data"]
+            .as_str()
+            .expect("the bomb comes back as text");
+        assert!(text.len() > 900_000);
+    }
+    let held = l.gw.state.proxy.cache.weighed_bytes().await;
+    assert!(held > 0 && held <= cache_bytes, "cache holds {held} bytes");
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_an_agent_causes_leave_other_destinations_flowing() {
+        super::failures_an_agent_causes_leave_other_destinations_flowing().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetched_json_bombs_and_the_cache_stay_within_their_bounds() {
+        super::fetched_json_bombs_and_the_cache_stay_within_their_bounds().await;
+    }
+}
