@@ -1,6 +1,7 @@
 //! Agent endpoints: create (with a new or a supplied key), list, get, change status.
 
 use crate::api::json::JsonBody;
+use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
 use crate::api::time::iso_ms;
 use crate::crypto::agent_keys::parse_public_key;
@@ -8,7 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::agents::{Agent, AgentStatus};
 use crate::store::now_ms;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -165,7 +166,7 @@ pub async fn list(
 /// `GET /api/agents/:id`.
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let agent = find(&state, &id).await?;
     Ok(Json(json!({ "agent": AgentView::from(agent) })))
@@ -182,7 +183,7 @@ pub struct UpdateAgentRequest {
 /// once and on every instance sharing the database within seconds.
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
     JsonBody(body): JsonBody<UpdateAgentRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| agent_not_found())?;

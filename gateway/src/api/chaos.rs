@@ -1,12 +1,13 @@
 //! Chaos admin endpoints: set, clear and list the fault rules at runtime, without restart.
 
 use crate::api::json::JsonBody;
+use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
 use crate::chaos_rules::ChaosRule;
 use crate::config::Environment;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -73,7 +74,7 @@ pub async fn set(
 /// `DELETE /api/admin/chaos/tool/{tool}`.
 pub async fn clear(
     State(state): State<AppState>,
-    Path(tool): Path<String>,
+    PathText(tool): PathText,
 ) -> Result<Json<Value>, ApiError> {
     refuse_in_production(&state)?;
     check_tool(&tool)?;

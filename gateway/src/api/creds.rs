@@ -4,12 +4,13 @@
 
 use super::json::JsonBody;
 use super::time::iso_ms;
+use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::credentials::CredentialRow;
 use crate::store::now_ms;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -146,7 +147,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 /// `GET /api/admin/creds/{tool}`: the tool's active credential.
 pub async fn active(
     State(state): State<AppState>,
-    Path(tool): Path<String>,
+    PathText(tool): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let tool = credential_tool(&tool)?;
     let rows = state.store.list_credentials(Some(tool.as_str())).await?;
@@ -164,7 +165,7 @@ pub async fn active(
 /// `GET /api/admin/creds/{tool}/versions`: every credential of the tool.
 pub async fn versions(
     State(state): State<AppState>,
-    Path(tool): Path<String>,
+    PathText(tool): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let tool = credential_tool(&tool)?;
     let rows = state.store.list_credentials(Some(tool.as_str())).await?;
@@ -174,7 +175,7 @@ pub async fn versions(
 /// `DELETE /api/admin/creds/{id}`.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Json<Value>, ApiError> {
     if !state.store.delete_credential(&id).await? {
         return Err(not_found());

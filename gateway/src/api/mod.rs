@@ -8,6 +8,7 @@ pub mod fallback;
 pub mod health;
 pub mod json;
 pub mod nul_guard;
+pub mod path_text;
 pub mod plugins;
 pub mod policies;
 pub mod proxy;

@@ -2,6 +2,7 @@
 //! manual reload, and a dry run of a request through the live policies and chaos rules.
 
 use crate::api::json::JsonBody;
+use crate::api::path_text::PathText;
 use crate::api::time::iso;
 use crate::error::ApiError;
 use crate::plugins::bindings::Fault;
@@ -165,7 +166,7 @@ fn plugin_invalid(detail: String) -> ApiError {
 /// version, and makes it live here (and on every instance sharing the database within ~1 s).
 pub async fn upload(
     State(state): State<AppState>,
-    axum::extract::Path(name): axum::extract::Path<String>,
+    PathText(name): PathText,
     JsonBody(body): JsonBody<UploadRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     use base64::Engine;
@@ -243,7 +244,7 @@ pub async fn upload(
 /// `POST /api/admin/plugins/{name}/rollback`: the previous uploaded version goes live again.
 pub async fn rollback(
     State(state): State<AppState>,
-    axum::extract::Path(name): axum::extract::Path<String>,
+    PathText(name): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let version = state
         .store
@@ -268,7 +269,7 @@ pub async fn rollback(
 /// `DELETE /api/admin/plugins/{name}`: removes an uploaded plugin (every version).
 pub async fn remove(
     State(state): State<AppState>,
-    axum::extract::Path(name): axum::extract::Path<String>,
+    PathText(name): PathText,
 ) -> Result<StatusCode, ApiError> {
     if !state.store.delete_plugin_uploads(&name).await? {
         return Err(ApiError::not_found(

@@ -3,6 +3,7 @@
 
 use crate::api::agents::find as find_agent;
 use crate::api::json::JsonBody;
+use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
 use crate::api::time::iso_ms;
 use crate::error::ApiError;
@@ -10,7 +11,7 @@ use crate::policies::normalise;
 use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::policies::{new_policy_id, PolicyFilter, PolicyLogRow, PolicyRow};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -139,7 +140,7 @@ pub async fn list(
 /// `GET /api/policies/{id}`.
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let policy = state
         .store
@@ -162,7 +163,7 @@ pub struct UpdatePolicyRequest {
 /// `PATCH /api/policies/{id}`: a new `spec` replaces the whole spec.
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
     JsonBody(body): JsonBody<UpdatePolicyRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let mut policy = state
@@ -199,7 +200,7 @@ pub async fn update(
 /// `DELETE /api/policies/{id}`: 204 with an empty body.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<StatusCode, ApiError> {
     if !state.store.delete_policy(&id).await? {
         return Err(policy_not_found());
@@ -211,7 +212,7 @@ pub async fn delete(
 /// `GET /api/policies/merged/{agent_id}`.
 pub async fn merged(
     State(state): State<AppState>,
-    Path(agent_id): Path<String>,
+    PathText(agent_id): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let agent = find_agent(&state, &agent_id).await?;
     let merged = state.policies.merged(&agent.id.to_string(), &agent.role);

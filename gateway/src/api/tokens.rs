@@ -3,6 +3,7 @@
 
 use crate::api::agents::find as find_agent;
 use crate::api::json::{parse_json, read_body, JsonBody};
+use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
 use crate::api::time::{iso, iso_ms};
 use crate::auth::{authorize_minting, Caller};
@@ -12,7 +13,7 @@ use crate::state::AppState;
 use crate::store::agents::AgentStatus;
 use crate::store::tokens::TokenRecord;
 use crate::tokens::rotation_recommended;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -236,7 +237,7 @@ pub async fn introspect(
 /// `POST /api/admin/tokens/:token_id/revoke`. Revoking twice keeps the first time.
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(token_id): Path<String>,
+    PathText(token_id): PathText,
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::not_found("token_not_found", "Token not found");
     let token_id = Uuid::parse_str(token_id.trim()).map_err(|_| not_found())?;

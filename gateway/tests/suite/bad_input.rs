@@ -297,8 +297,39 @@ async fn a_nul_in_a_path_or_query_is_refused(backend: Backend) {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
+async fn a_path_that_is_not_utf8_answers_the_envelope(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    for (method, path) in [
+        (Method::GET, "/api/agents/%FF%FE"),
+        (Method::GET, "/api/policies/%C3%28"),
+        (Method::POST, "/api/admin/tokens/%80/revoke"),
+        (Method::DELETE, "/api/admin/plugins/%ED%A0%80"),
+    ] {
+        let response = reqwest::Client::new()
+            .request(method, f.gateway.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["code"], "invalid_path", "{path}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{path}: {content_type}"
+        );
+    }
+}
+
 on_both_backends!(
     a_nul_in_a_path_or_query_is_refused,
+    a_path_that_is_not_utf8_answers_the_envelope,
     malformed_bodies_get_stable_codes,
     token_requests_are_validated_in_order,
     unknown_routes_and_methods_answer_json,
