@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::agents::{Agent, AgentStatus};
 use crate::store::now_ms;
+use crate::tokens::mint_scope::MintScope;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -29,6 +30,8 @@ pub struct CreateAgentRequest {
     created_by: Option<String>,
     role: Option<String>,
     public_key: Option<String>,
+    /// The most its tokens may grant; absent: from its role.
+    max_scope: Option<MintScope>,
 }
 
 /// Reply of `POST /api/create-agent`.
@@ -52,11 +55,21 @@ pub struct AgentView {
     status: AgentStatus,
     created_at: String,
     updated_at: String,
+    /// The most its tokens may grant (the operator's, or its role's).
+    max_scope: MintScope,
+    /// Where `max_scope` comes from: `operator` or `role`.
+    max_scope_source: &'static str,
 }
 
 impl From<Agent> for AgentView {
     fn from(a: Agent) -> Self {
         Self {
+            max_scope: a.mint_scope(),
+            max_scope_source: if a.max_scope.is_some() {
+                "operator"
+            } else {
+                "role"
+            },
             id: a.id,
             name: a.name,
             role: a.role,
@@ -94,6 +107,11 @@ pub async fn create(
     if !valid_role(&role) {
         problems.push("role: 1 to 64 characters from a-z, 0-9, '_' and '-'".to_string());
     }
+    if let Some(scope) = &body.max_scope {
+        if let Err(problem) = scope.validate(state.config.settings.token_max_ttl_minutes) {
+            problems.push(problem);
+        }
+    }
     let supplied_key = match body.public_key.as_deref() {
         Some(pem) => match parse_public_key(pem) {
             Ok((_, canonical)) => Some(canonical),
@@ -128,6 +146,7 @@ pub async fn create(
         status: AgentStatus::Active,
         created_at: now,
         updated_at: now,
+        max_scope: body.max_scope,
     };
     state.store.insert_agent(&agent).await?;
     state.mirror.record_agent(&agent);
@@ -172,29 +191,83 @@ pub async fn get(
     Ok(Json(json!({ "agent": AgentView::from(agent) })))
 }
 
-/// Body of `PATCH /api/agents/:id`.
+/// Body of `PATCH /api/agents/:id`: at least one of the fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgentRequest {
-    status: AgentStatus,
+    status: Option<AgentStatus>,
+    /// A new maximum token scope; `null` returns to the role's.
+    #[serde(default, deserialize_with = "present")]
+    max_scope: Option<Option<MintScope>>,
 }
 
-/// `PATCH /api/agents/:id`: suspend or reactivate an agent. Takes effect on this instance at
-/// once and on every instance sharing the database within seconds.
+/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH /api/agents/:id`: suspend or reactivate an agent, or set its maximum token scope.
+/// Takes effect on this instance at once and on every instance sharing the database within
+/// seconds.
+///
+/// Suspending revokes every token the agent holds (answered as `tokens_revoked`): a
+/// reactivated agent starts with none, so that lifting a suspension never brings back a
+/// token issued before it, perhaps the very one that caused it. A new scope bounds the
+/// tokens minted from then on; tokens already issued keep their claims until they expire
+/// or are revoked.
 pub async fn update(
     State(state): State<AppState>,
     PathText(id): PathText,
     JsonBody(body): JsonBody<UpdateAgentRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    if body.status.is_none() && body.max_scope.is_none() {
+        return Err(ApiError::bad_request(
+            "missing_fields",
+            "Nothing to change: send status, max_scope or both.",
+        ));
+    }
+    if let Some(Some(scope)) = &body.max_scope {
+        scope
+            .validate(state.config.settings.token_max_ttl_minutes)
+            .map_err(|problem| ApiError::validation(vec![problem]))?;
+    }
     let id = Uuid::parse_str(&id).map_err(|_| agent_not_found())?;
-    let agent = state
-        .store
-        .set_agent_status(id, body.status, now_ms())
-        .await?
-        .ok_or_else(agent_not_found)?;
+    let mut agent = find(&state, &id.to_string()).await?;
+    let now = now_ms();
+    if let Some(scope) = &body.max_scope {
+        agent = state
+            .store
+            .set_agent_max_scope(id, scope.as_ref(), now)
+            .await?
+            .ok_or_else(agent_not_found)?;
+    }
+    // Tokens before the status: should the status change then fail, the agent is still
+    // active and holds no token, never suspended with tokens a reactivation would revive.
+    let revoked = match body.status {
+        Some(AgentStatus::Suspended) => state.store.revoke_agent_tokens(id, now).await?,
+        _ => Vec::new(),
+    };
+    for revocation in &revoked {
+        state.mirror.record_revocation(*revocation);
+    }
+    if let Some(status) = body.status {
+        agent = state
+            .store
+            .set_agent_status(id, status, now)
+            .await?
+            .ok_or_else(agent_not_found)?;
+    }
     state.mirror.record_agent(&agent);
-    tracing::info!(agent_id = %agent.id, status = agent.status.as_str(), "agent status changed");
-    Ok(Json(json!({ "agent": AgentView::from(agent) })))
+    tracing::info!(agent_id = %agent.id, status = agent.status.as_str(),
+        tokens_revoked = revoked.len(), scope_changed = body.max_scope.is_some(), "agent changed");
+    Ok(Json(json!({
+        "agent": AgentView::from(agent),
+        "tokens_revoked": revoked.len(),
+    })))
 }
 
 /// Loads an agent by its id as given in a path or body; unknown or malformed ids are 404.

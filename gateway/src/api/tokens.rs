@@ -36,6 +36,8 @@ pub struct GenerateTokenRequest {
     permissions: Option<Value>,
     expires_at: Option<String>,
     ttl_minutes: Option<i64>,
+    /// Admin only: mint beyond the agent's maximum scope, on purpose.
+    beyond_agent_scope: Option<bool>,
 }
 
 /// Reply of `POST /api/generate-token`.
@@ -98,6 +100,29 @@ pub async fn generate(
             "agent_not_active",
             "Agent is not active.",
         ));
+    }
+    // One second of grace, as for the gateway's own limit: the client's clock read and ours.
+    let ttl_minutes = (((expires_at - now).num_seconds() - 1).max(0) + 59) / 60;
+    let excess = agent.mint_scope().excess(
+        &tools,
+        &permissions,
+        ttl_minutes,
+        state.config.settings.token_max_ttl_minutes,
+    );
+    let on_purpose = caller == Caller::Admin && req.beyond_agent_scope == Some(true);
+    if !excess.is_empty() {
+        if !on_purpose {
+            return Err(ApiError::forbidden(
+                "scope_not_allowed",
+                format!(
+                    "The token asks for more than the agent's maximum scope: {}",
+                    excess.describe()
+                ),
+            )
+            .with_details(json!({ "max_scope": agent.mint_scope() })));
+        }
+        tracing::warn!(agent_id = %agent.id, beyond = %excess.describe(),
+            "admin minted a token beyond the agent's maximum scope");
     }
     let issued = state
         .tokens

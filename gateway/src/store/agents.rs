@@ -1,6 +1,7 @@
 //! The `agents` table.
 
 use super::{Store, StoreError};
+use crate::tokens::mint_scope::MintScope;
 use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -55,6 +56,18 @@ pub struct Agent {
     pub created_at: i64,
     /// Last change, unix ms.
     pub updated_at: i64,
+    /// The most its tokens may grant, as the operator set it (`None`: from its role; see
+    /// [`Agent::mint_scope`]).
+    pub max_scope: Option<MintScope>,
+}
+
+impl Agent {
+    /// The most this agent's tokens may grant: the operator's scope, or its role's.
+    pub fn mint_scope(&self) -> MintScope {
+        self.max_scope
+            .clone()
+            .unwrap_or_else(|| MintScope::for_role(&self.role))
+    }
 }
 
 #[derive(FromRow)]
@@ -67,6 +80,7 @@ struct AgentRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    max_scope: Option<String>,
 }
 
 impl TryFrom<AgentRow> for Agent {
@@ -84,18 +98,27 @@ impl TryFrom<AgentRow> for Agent {
             status: AgentStatus::parse(&r.status)?,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            max_scope: r
+                .max_scope
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt {
+                    table: "agents",
+                    detail: format!("max_scope: {e}"),
+                })?,
         })
     }
 }
 
-const COLUMNS: &str = "id, name, role, created_by, public_key, status, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, role, created_by, public_key, status, created_at, updated_at, max_scope";
 
 impl Store {
     /// Inserts a new agent.
     pub async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO agents (id, name, role, created_by, public_key, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO agents (id, name, role, created_by, public_key, status, created_at, updated_at, max_scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(agent.id.to_string())
         .bind(&agent.name)
@@ -105,6 +128,7 @@ impl Store {
         .bind(agent.status.as_str())
         .bind(agent.created_at)
         .bind(agent.updated_at)
+        .bind(scope_text(agent.max_scope.as_ref()))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -143,6 +167,26 @@ impl Store {
         rows.into_iter().map(Agent::try_from).collect()
     }
 
+    /// Sets an agent's maximum token scope (`None`: back to its role's); returns the updated
+    /// agent, or `None` when it does not exist.
+    pub async fn set_agent_max_scope(
+        &self,
+        id: Uuid,
+        max_scope: Option<&MintScope>,
+        now_ms: i64,
+    ) -> Result<Option<Agent>, StoreError> {
+        let done = sqlx::query("UPDATE agents SET max_scope = $1, updated_at = $2 WHERE id = $3")
+            .bind(scope_text(max_scope))
+            .bind(now_ms)
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.agent(id).await
+    }
+
     /// Sets an agent's status; returns the updated agent, or `None` when it does not exist.
     pub async fn set_agent_status(
         &self,
@@ -161,4 +205,10 @@ impl Store {
         }
         self.agent(id).await
     }
+}
+
+/// The stored form of a scope.
+fn scope_text(scope: Option<&MintScope>) -> Option<String> {
+    // Invariant: a scope is plain lists and a number; it always serialises.
+    scope.map(|s| serde_json::to_string(s).expect("a scope serialises"))
 }

@@ -128,6 +128,26 @@ impl Store {
         self.token(token_id).await
     }
 
+    /// Revokes every token of `agent_id` that is neither revoked nor expired at `now_ms`;
+    /// returns them.
+    pub async fn revoke_agent_tokens(
+        &self,
+        agent_id: Uuid,
+        now_ms: i64,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "UPDATE tokens SET revoked_at = $1 \
+             WHERE agent_id = $2 AND revoked_at IS NULL AND expires_at > $3 \
+             RETURNING token_id, expires_at",
+        )
+        .bind(now_ms)
+        .bind(agent_id.to_string())
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        revocations(rows)
+    }
+
     /// Tokens revoked at or after `since_ms` that expire after `now_ms`.
     pub async fn revocations_since(
         &self,
@@ -142,13 +162,18 @@ impl Store {
         .bind(now_ms)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(|(id, expires_at)| {
-                Ok(Revocation {
-                    token_id: Uuid::parse_str(&id).map_err(corrupt)?,
-                    expires_at,
-                })
-            })
-            .collect()
+        revocations(rows)
     }
+}
+
+/// Revocations from `(token_id, expires_at)` rows.
+fn revocations(rows: Vec<(String, i64)>) -> Result<Vec<Revocation>, StoreError> {
+    rows.into_iter()
+        .map(|(id, expires_at)| {
+            Ok(Revocation {
+                token_id: Uuid::parse_str(&id).map_err(corrupt)?,
+                expires_at,
+            })
+        })
+        .collect()
 }

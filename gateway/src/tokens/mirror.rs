@@ -141,6 +141,7 @@ mod tests {
             status,
             created_at: 0,
             updated_at: 0,
+            max_scope: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod agents;
 mod bad_input;
 mod connection_limits;
 mod hostile_agents;
+mod mint_scope;
 mod multi_instance;
 mod observability;
 mod plugin_cli;

@@ -51,7 +51,13 @@ async fn revocation_and_suspension_reach_other_instances(backend: Backend) {
     )
     .await;
     b.state.mirror.sync(&b.state.store).await.unwrap();
-    assert_eq!(b.introspect(&token2).await["reason"], "agent_not_active");
+    // Suspension revokes the agent's tokens; both reach the other instance.
+    assert_eq!(b.introspect(&token2).await["reason"], "revoked");
+    let agent_id: uuid::Uuid = agent.parse().unwrap();
+    assert_eq!(
+        b.state.mirror.agent(&agent_id).map(|a| a.status),
+        Some(gateway::store::agents::AgentStatus::Suspended)
+    );
     a.stop().await;
     b.stop().await;
 }

@@ -12,14 +12,14 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-struct Signed {
+pub(crate) struct Signed {
     agent_id: String,
     timestamp: i64,
     signature: String,
     body: String,
 }
 
-fn sign(agent_id: &str, private_pem: &str, body: &Value, timestamp: i64) -> Signed {
+pub(crate) fn sign(agent_id: &str, private_pem: &str, body: &Value, timestamp: i64) -> Signed {
     let key = RsaPrivateKey::from_pkcs8_pem(private_pem).unwrap();
     let body = body.to_string();
     let message = signing_message(
@@ -39,7 +39,7 @@ fn sign(agent_id: &str, private_pem: &str, body: &Value, timestamp: i64) -> Sign
     }
 }
 
-async fn send(f: &Fixture, s: &Signed) -> (StatusCode, Value) {
+pub(crate) async fn send(f: &Fixture, s: &Signed) -> (StatusCode, Value) {
     let response = f
         .gateway
         .client

@@ -151,19 +151,21 @@ async fn revoked_token_is_refused(backend: Backend) {
     assert_eq!(body["code"], "token_not_found");
 }
 
-async fn suspended_agent_tokens_are_refused_until_reactivated(backend: Backend) {
+async fn suspending_an_agent_revokes_its_tokens_for_good(backend: Backend) {
     let f = Fixture::start(backend).await;
     let (agent, _) = f.gateway.create_agent("a", "scraper").await;
     let (token, _) = f.gateway.mint(&agent).await;
+    let (other_agent, _) = f.gateway.create_agent("b", "scraper").await;
+    let (bystander, _) = f.gateway.mint(&other_agent).await;
     assert_eq!(f.gateway.introspect(&token).await["active"], true);
     let path = format!("/api/agents/{agent}");
-    f.gateway
+    let (status, body) = f
+        .gateway
         .admin(Method::PATCH, &path, Some(json!({"status": "suspended"})))
         .await;
-    assert_eq!(
-        f.gateway.introspect(&token).await["reason"],
-        "agent_not_active"
-    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tokens_revoked"], 1);
+    assert_eq!(f.gateway.introspect(&token).await["reason"], "revoked");
     let (status, body) = f
         .gateway
         .admin(
@@ -174,10 +176,18 @@ async fn suspended_agent_tokens_are_refused_until_reactivated(backend: Backend) 
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "agent_not_active");
-    f.gateway
+    let (status, body) = f
+        .gateway
         .admin(Method::PATCH, &path, Some(json!({"status": "active"})))
         .await;
-    assert_eq!(f.gateway.introspect(&token).await["active"], true);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tokens_revoked"], 0);
+    // Reactivation brings no earlier token back; a new one works.
+    assert_eq!(f.gateway.introspect(&token).await["reason"], "revoked");
+    let (fresh, _) = f.gateway.mint(&agent).await;
+    assert_eq!(f.gateway.introspect(&fresh).await["active"], true);
+    // Another agent's tokens were never touched.
+    assert_eq!(f.gateway.introspect(&bystander).await["active"], true);
 }
 
 async fn short_lived_token_carries_rotation_advice(backend: Backend) {
@@ -204,6 +214,6 @@ on_both_backends!(
     token_sealed_under_another_key_is_invalid,
     expired_token_is_refused_and_counted,
     revoked_token_is_refused,
-    suspended_agent_tokens_are_refused_until_reactivated,
+    suspending_an_agent_revokes_its_tokens_for_good,
     short_lived_token_carries_rotation_advice,
 );
