@@ -1,7 +1,7 @@
 //! Server-side request forgery guard of `http_fetch`: only http and https, and never an
 //! address inside the gateway's network (loopback, private, link-local, unique-local,
-//! multicast, unspecified), whatever form the address takes (IPv4, IPv6, IPv4-mapped,
-//! NAT64, numeric host names) and on every redirect. Names are checked after resolution, by
+//! multicast, unspecified), whatever form the address takes (IPv4, IPv6, every IPv6 form
+//! that embeds an IPv4 address, numeric host names) and on every redirect. Names are checked after resolution, by
 //! the HTTP client's resolver, so the address checked is the address connected to.
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -30,27 +30,56 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || a >= 240 // reserved
 }
 
+/// The IPv4 address in the last 32 bits of `segments`.
+fn low_v4(segments: &[u16; 8]) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(segments[6]) << 16) | u32::from(segments[7]))
+}
+
+/// The IPv4 addresses an IPv6 address embeds, in every form that carries one to a host:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`), 6to4 (`2002:AABB:CCDD::/48`), Teredo
+/// (`2001::/32`: its server, and its client XOR-ed with ones) and ISATAP (an interface
+/// identifier of `0:5efe` or `200:5efe` followed by the address).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let mut found = Vec::new();
+    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
+        found.push(low_v4(&s));
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        found.push(low_v4(&s));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        found.push(low_v4(&s));
+    }
+    if s[0] == 0x2002 {
+        found.push(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        found.push(Ipv4Addr::from((u32::from(s[2]) << 16) | u32::from(s[3])));
+        found.push(Ipv4Addr::from(!((u32::from(s[6]) << 16) | u32::from(s[7]))));
+    }
+    if (s[4] & !0x0200) == 0 && s[5] == 0x5efe {
+        found.push(low_v4(&s));
+    }
+    found
+}
+
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return forbidden_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    if ip.is_loopback() || ip.is_unspecified() {
+        return true;
     }
-    // Deprecated IPv4-compatible form (::a.b.c.d).
-    if segments[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
-        let [.., hi, lo] = segments;
-        return forbidden_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    if embedded_v4(ip).into_iter().any(forbidden_v4) {
+        return true;
     }
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
+    ip.is_multicast()
         || (segments[0] & 0xfe00) == 0xfc00 // unique local
         || (segments[0] & 0xffc0) == 0xfe80 // link local
         || (segments[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+        || segments[..3] == [0x64, 0xff9b, 1] // NAT64 local use (64:ff9b:1::/48)
+        || segments[..4] == [0x100, 0, 0, 0] // discard only (100::/64)
+        || segments[..2] == [0x2001, 0xdb8] // documentation
 }
 
 /// True when `ip` is inside a network the gateway must not reach for a caller.
@@ -154,6 +183,18 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[64:ff9b::a00:1]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[::ffff:0:a00:1]/",
+            "http://[::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[64:ff9b:1::7f00:1]/",
+            "http://[64:ff9b:1:abcd::1]/",
+            "http://[2001:0:7f00:1::1]/",
+            "http://[2001:0:5db8:1::80ff:fffe]/",
+            "http://[2a00:1450::5efe:7f00:1]/",
+            "http://[2a00:1450::200:5efe:a00:1]/",
+            "http://[100::1]/",
             "http://2130706433/",
             "http://0x7f.1/",
             "http://0177.0.0.1/",
