@@ -43,6 +43,13 @@ fn is_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// True for a character that has no place in a header value: every control character (CR,
+/// LF, vertical tab, form feed, NEL and the rest, tab included) and the Unicode line and
+/// paragraph separators, which some mail software treats as line breaks.
+fn breaks_a_header(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
 /// A header value: RFC 2047-encoded when it is not plain ASCII.
 fn header_value(text: &str) -> String {
     if text.is_ascii() {
@@ -109,8 +116,10 @@ impl Tool for GmailSend {
             ("bcc", p.bcc.as_ref()),
         ];
         for (name, value) in headers {
-            if value.is_some_and(|v| v.contains(['\r', '\n'])) {
-                f.problem(format!("{name}: must not contain line breaks"));
+            if value.is_some_and(|v| v.chars().any(breaks_a_header)) {
+                f.problem(format!(
+                    "{name}: must not contain line breaks or control characters"
+                ));
             }
         }
         for (name, value) in [("to", Some(&p.to)), ("from", p.from.as_ref())] {
@@ -181,17 +190,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_line_breaks_in_every_header_field() {
+    fn refuses_line_breaks_and_controls_in_every_header_field() {
         for field in ["subject", "from", "to", "cc", "bcc"] {
-            let mut params = json!({"to": "a@b.co", "subject": "s", "text": "t"});
-            params[field] = json!("x@y.co\r\nBcc: victim@example.com");
-            let problems = GmailSend.validate("send", &params).unwrap_err();
-            assert!(
-                problems
-                    .iter()
-                    .any(|p| p.starts_with(field) && p.contains("line breaks")),
-                "{field}: {problems:?}"
-            );
+            for separator in [
+                "\r\n", "\n", "\r", "\u{b}", "\u{c}", "\u{85}", "\u{2028}", "\u{2029}", "\u{0}",
+                "\t",
+            ] {
+                let mut params = json!({"to": "a@b.co", "subject": "s", "text": "t"});
+                params[field] = json!(format!("x@y.co{separator}Bcc: victim@example.com"));
+                let problems = GmailSend.validate("send", &params).unwrap_err();
+                assert!(
+                    problems
+                        .iter()
+                        .any(|p| p.starts_with(field) && p.contains("line breaks")),
+                    "{field} {separator:?}: {problems:?}"
+                );
+            }
         }
     }
 
