@@ -80,7 +80,12 @@ enum PluginCommand {
 #[derive(Args)]
 struct MigrateArgs {
     /// Database: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/gateway.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/gateway.db",
+        hide_env_values = true
+    )]
     database_url: String,
 }
 
@@ -126,15 +131,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let config = Config::resolve(settings)?;
     let settings = &config.settings;
     if settings.environment == Environment::Development {
-        let origin = if config.secrets.generated {
-            "generated now"
+        // Shown only when this start made it up: a key given in the environment, or kept
+        // in the development secrets file, is already known to whoever set it.
+        if config.secrets.generated {
+            eprintln!(
+                "development mode: admin API key generated now (kept in {}): {}",
+                settings.data_dir.join("dev-secrets.env").display(),
+                config.secrets.admin_api_key.as_str()
+            );
         } else {
-            "from the environment or the development secrets file"
-        };
-        eprintln!(
-            "development mode: admin API key ({origin}): {}",
-            config.secrets.admin_api_key.as_str()
-        );
+            eprintln!(
+                "development mode: admin API key from the environment or {}",
+                settings.data_dir.join("dev-secrets.env").display()
+            );
+        }
     }
     let address = SocketAddr::new(settings.bind, settings.port);
     let app = gateway::app::build(config.clone()).await?;

@@ -35,11 +35,16 @@ pub struct Settings {
     pub bind: IpAddr,
 
     /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/gateway.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/gateway.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Redis for state shared between gateway instances; unset keeps that state in process.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key this gateway writes (lets several deployments share a Redis).

@@ -9,6 +9,7 @@ mod common;
 mod access_control;
 mod agents;
 mod bad_input;
+mod command_line;
 mod connection_limits;
 mod hostile_agents;
 mod mint_scope;
