@@ -68,8 +68,9 @@ enum PluginCommand {
         /// The plugin configuration (JSON); `{}` when absent.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Call deadline in milliseconds.
-        #[arg(long, default_value_t = 10)]
+        /// CPU-time budget of the call in milliseconds (1 to 100, as in `plugins.toml`).
+        #[arg(long, default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=gateway::plugins::manifest::MAX_TIMEOUT_MS))]
         timeout_ms: u64,
         /// Memory cap in MiB (1 to 64).
         #[arg(long, default_value_t = 16)]

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub plugin_failures: IntCounterVec,
     /// Plugin call duration by plugin, from 1 µs.
     pub plugin_duration: HistogramVec,
+    /// Plugin calls running now (a stuck plugin shows here before it times out).
+    pub plugin_calls_in_flight: IntGauge,
     /// Plugin set reloads by result (`ok`, `error`).
     pub plugin_reloads: IntCounterVec,
     /// Policy denials by tool, action and code.
@@ -126,6 +128,14 @@ impl Metrics {
             PLUGIN_DURATION_BUCKETS,
             &["plugin"],
         );
+        let plugin_calls_in_flight = registered(
+            &registry,
+            IntGauge::new(
+                "gateway_plugin_calls_in_flight",
+                "Plugin calls running now.",
+            )
+            .expect("valid metric name"),
+        );
         let key_pool_ready = registered(
             &registry,
             IntGauge::new(
@@ -156,6 +166,7 @@ impl Metrics {
             plugin_evaluations,
             plugin_failures,
             plugin_duration,
+            plugin_calls_in_flight,
             plugin_reloads,
             policy_denials,
             chaos_injections,

@@ -9,6 +9,8 @@
 //! lower bound of the start, and a call is judged on at most that much more CPU time than it
 //! used.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -43,11 +45,25 @@ fn thread_cpu_time_near(now: Instant) -> Option<Duration> {
     Some(cpu)
 }
 
-/// When the current call started, on which thread, and its budget.
-#[derive(Debug, Clone, Copy)]
+/// A thread and its CPU time at some moment.
+type Reading = (ThreadId, Duration);
+
+/// When the current call started, the CPU time it has used, and its budget.
+///
+/// A long call yields to the executor at every epoch tick (so that it never holds a
+/// request-serving thread for more than a tick at a time), and may resume on another
+/// thread, after other tasks ran on it. Its CPU time is therefore added up per stretch of
+/// running: from its start or its last resumption ([`CallClock::yield_now`] takes a reading
+/// there) to the next check, on the thread it ran on.
+#[derive(Debug, Clone)]
 pub struct CallClock {
     started: Instant,
-    started_cpu: Option<(ThreadId, Duration)>,
+    /// Where the current stretch began: the start, or the last check.
+    stretch_start: Option<Reading>,
+    /// Where the call last resumed after a yield; shared with the yield's future, which
+    /// writes it when the call resumes. Made at the first yield.
+    resumed: Option<Arc<Mutex<Option<Reading>>>>,
+    used: Duration,
     budget: Duration,
 }
 
@@ -57,24 +73,42 @@ impl CallClock {
         let started = Instant::now();
         Self {
             started,
-            started_cpu: thread_cpu_time_near(started).map(|t| (std::thread::current().id(), t)),
+            stretch_start: thread_cpu_time_near(started).map(|t| (std::thread::current().id(), t)),
+            resumed: None,
+            used: Duration::ZERO,
             budget,
         }
     }
 
     /// True while the call has used less CPU time than its budget (and has not waited
-    /// absurdly long). When the call moved to another thread, wall time decides.
-    pub fn within_budget(&self) -> bool {
+    /// absurdly long). Without a CPU clock (other systems), wall time decides.
+    pub fn within_budget(&mut self) -> bool {
         let wall = self.started.elapsed();
         if wall >= wall_limit(self.budget) {
             return false;
         }
-        match (self.started_cpu, thread_cpu_time()) {
-            (Some((thread, before)), Some(now)) if thread == std::thread::current().id() => {
-                LAST_CPU_READING.set(Some((Instant::now(), now)));
-                now.saturating_sub(before) < self.budget
+        let Some(now) = thread_cpu_time() else {
+            return wall < self.budget;
+        };
+        let here = std::thread::current().id();
+        let resumed = self.resumed.as_ref().and_then(|mark| mark.lock().take());
+        if let Some((thread, before)) = resumed.or(self.stretch_start) {
+            if thread == here {
+                self.used += now.saturating_sub(before);
             }
-            _ => wall < self.budget,
+        }
+        self.stretch_start = Some((here, now));
+        LAST_CPU_READING.set(Some((Instant::now(), now)));
+        self.used < self.budget
+    }
+
+    /// A future that yields to the executor once, then notes where the call resumes, so
+    /// that what other tasks ran meanwhile is not charged to the call.
+    pub fn yield_now(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mark = Arc::clone(self.resumed.get_or_insert_with(Default::default));
+        async move {
+            tokio::task::yield_now().await;
+            *mark.lock() = thread_cpu_time().map(|t| (std::thread::current().id(), t));
         }
     }
 }
@@ -104,7 +138,7 @@ mod tests {
     #[test]
     fn a_waiting_call_stays_within_budget_and_a_busy_one_does_not() {
         let budget = Duration::from_millis(50);
-        let clock = CallClock::start(budget);
+        let mut clock = CallClock::start(budget);
         // Waiting uses no CPU time.
         std::thread::sleep(Duration::from_millis(60));
         assert!(clock.within_budget());
@@ -115,6 +149,51 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(!clock.within_budget());
+    }
+
+    fn burn(ms: u64) {
+        let before = thread_cpu_time().unwrap();
+        let mut x = 0u64;
+        while thread_cpu_time().unwrap() - before < Duration::from_millis(ms) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+
+    #[tokio::test]
+    async fn cpu_time_adds_up_over_stretches_and_others_work_between_them_is_not_charged() {
+        let budget = Duration::from_millis(30);
+        let mut clock = CallClock::start(budget);
+        burn(20);
+        assert!(clock.within_budget());
+        let resumed = clock.yield_now();
+        // What runs on this thread between the yield and the resumption is another task's.
+        burn(40);
+        resumed.await;
+        assert!(
+            clock.within_budget(),
+            "another task's time was charged to the call"
+        );
+        burn(20);
+        assert!(
+            !clock.within_budget(),
+            "20 + 20 ms of its own is over a 30 ms budget"
+        );
+    }
+
+    #[test]
+    fn a_stretch_that_moved_threads_unannounced_is_not_charged() {
+        let mut clock = CallClock::start(Duration::from_millis(30));
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    burn(40);
+                    assert!(clock.within_budget());
+                    burn(40);
+                    assert!(!clock.within_budget());
+                })
+                .join()
+                .unwrap();
+        });
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The process-wide wasmtime engine: component model, pooling allocator with copy-on-write
-//! memory images, and epoch interruption driven by a 1 ms ticker thread.
+//! memory images, and epoch interruption driven by a 1 ms ticker thread (a running call is
+//! checked at every tick: see [`CHECK_EVERY_TICKS`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -71,7 +72,7 @@ fn build_on_demand() -> Engine {
     Engine::new(&base_config()).expect("on-demand wasmtime engine")
 }
 
-/// Epoch ticks for a deadline of `timeout` (at least one).
-pub fn ticks_for(timeout: Duration) -> u64 {
-    (timeout.as_millis() as u64 / EPOCH_TICK.as_millis() as u64).max(1)
-}
+/// Epoch ticks between two checks of a running call: at each, the call yields to the
+/// executor (if within its CPU budget) or stops. Calls shorter than a tick, the usual case,
+/// are never checked.
+pub const CHECK_EVERY_TICKS: u64 = 1;

@@ -21,6 +21,12 @@ use crate::catalog::ToolName;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// Largest `timeout_ms` (CPU time of one call). A policy runs on the path of every request
+/// it binds: a call needing more CPU than this has no place there, and since a call is
+/// stopped at 20 times its budget in wall time whatever it does, this also bounds how long
+/// a stuck plugin holds a request (2 s), well inside the default `REQUEST_DEADLINE_MS`.
+pub const MAX_TIMEOUT_MS: u64 = 100;
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,8 +174,8 @@ impl BindingSpec {
             ));
         }
         if let Some(t) = self.timeout_ms {
-            if !(1..=10_000).contains(&t) {
-                return Err(invalid("timeout_ms must be 1 to 10000".into()));
+            if !(1..=MAX_TIMEOUT_MS).contains(&t) {
+                return Err(invalid(format!("timeout_ms must be 1 to {MAX_TIMEOUT_MS}")));
             }
         }
         if let Some(m) = self.memory_mb {

@@ -6,7 +6,7 @@ use super::bindings::chaos_world::{Chaos, ChaosPre};
 use super::bindings::policy_world::{Policy, PolicyPre};
 use super::bindings::{Decision, Fault, PluginInfo, Request};
 use super::call_clock::{wall_limit, CallClock};
-use super::engine::{engine, ticks_for};
+use super::engine::{engine, CHECK_EVERY_TICKS};
 use super::host_wait::within_wall_limit;
 use super::sandbox::{CallContext, Sandbox};
 use parking_lot::Mutex;
@@ -263,11 +263,14 @@ impl Plugin {
         let mut store = Store::new(engine(), Sandbox::new(limits.memory_bytes, call));
         store.limiter(|s| &mut s.memory);
         store.data_mut().clock = CallClock::start(limits.timeout);
-        store.set_epoch_deadline(ticks_for(limits.timeout));
-        // Past the deadline in wall time, a call goes on while its CPU time is within budget.
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().clock.within_budget() {
-                UpdateDeadline::Continue(1)
+        store.set_epoch_deadline(CHECK_EVERY_TICKS);
+        // At each tick past the deadline: a call within its CPU budget goes on, after
+        // yielding to the executor, so that a long or stuck call never holds a
+        // request-serving thread for more than a tick at a time; past its budget it stops.
+        store.epoch_deadline_callback(|mut ctx| {
+            let clock = &mut ctx.data_mut().clock;
+            Ok(if clock.within_budget() {
+                UpdateDeadline::YieldCustom(CHECK_EVERY_TICKS, Box::pin(clock.yield_now()))
             } else {
                 UpdateDeadline::Interrupt
             })
@@ -399,7 +402,7 @@ impl Invoker {
             Some((mut store, live)) => {
                 store.data_mut().begin_call(call);
                 store.data_mut().clock = CallClock::start(self.limits.timeout);
-                store.set_epoch_deadline(ticks_for(self.limits.timeout));
+                store.set_epoch_deadline(CHECK_EVERY_TICKS);
                 Ok((store, live))
             }
             None => self.plugin.instantiate(self.limits, call).await,

@@ -518,6 +518,7 @@ impl PluginRegistry {
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
             let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
+            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
             let result = binding
                 .invoker
                 .evaluate(self.call_context(binding, config, request.now_ms), request)
@@ -569,6 +570,7 @@ impl PluginRegistry {
         for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
             let config = binding.config(None, Some(&chaos_rules));
             let started = Instant::now();
+            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
             let result = binding
                 .invoker
                 .inject(self.call_context(binding, config, request.now_ms), request)
@@ -617,6 +619,7 @@ impl PluginRegistry {
             let config = binding.config(policy_config.as_ref(), None);
             let current: &str = text.get_or_insert_with(|| response.to_string());
             let started = Instant::now();
+            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
             let result = binding
                 .invoker
                 .filter_response(
@@ -678,4 +681,21 @@ pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String
     .map_err(|e| format!("binding: {e}"))?;
     Manifest::parse(&manifest).map_err(|e| e.to_string())?;
     Ok(spec)
+}
+
+/// One plugin call counted in `gateway_plugin_calls_in_flight` while it lives (a call
+/// cancelled with its request is uncounted too).
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

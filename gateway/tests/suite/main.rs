@@ -23,4 +23,5 @@ mod proxy;
 mod proxy_live;
 mod signature_auth;
 mod sqlite_storage;
+mod stuck_plugins;
 mod tokens;

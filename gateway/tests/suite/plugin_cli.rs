@@ -68,7 +68,7 @@ fn test_prints_the_decision_with_the_given_config() {
         .arg("--config")
         .arg(&config)
         .arg("--timeout-ms")
-        .arg("1000")
+        .arg("100")
         .output()
         .unwrap();
     assert!(
@@ -92,7 +92,7 @@ fn test_exits_non_zero_on_each_hostile_fixture() {
         ("always-trap", "trap"),
         ("bad-answer", "invalid"),
     ] {
-        let timeout = if failure == "timeout" { "10" } else { "2000" };
+        let timeout = if failure == "timeout" { "10" } else { "100" };
         let out = gateway()
             .args(["plugin", "test"])
             .arg(root().join(format!("target/plugin-fixtures/{fixture}.wasm")))

@@ -214,9 +214,9 @@ fn registry(dir: &std::path::Path) -> Arc<PluginRegistry> {
 }
 
 const DENY_ALL_MANIFEST: &str =
-    "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\ntimeout_ms = 2000\n";
+    "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\ntimeout_ms = 100\n";
 const SPEC_MANIFEST: &str =
-    "[[binding]]\nplugin = \"spec-policy.wasm\"\ntools = [\"*\"]\ntimeout_ms = 2000\n\
+    "[[binding]]\nplugin = \"spec-policy.wasm\"\ntools = [\"*\"]\ntimeout_ms = 100\n\
     config = { scopes = [\"serpapi:search\"] }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,7 @@ async fn upload_goes_live_rolls_back_and_deletes(backend: Backend) {
     assert_eq!(decision(gw).await["code"], "deny_all");
 
     let binding =
-        json!({"tools": ["*"], "config": {"scopes": ["serpapi:search"]}, "timeout_ms": 1000});
+        json!({"tools": ["*"], "config": {"scopes": ["serpapi:search"]}, "timeout_ms": 100});
     let (status, body) = upload(
         gw,
         "guard",

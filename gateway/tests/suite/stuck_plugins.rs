@@ -1,0 +1,132 @@
+//! A stuck policy plugin against a real server: its calls occupy only themselves, never the
+//! threads that serve everything else.
+
+use crate::common::{read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
+use gateway::plugins::manifest::MAX_TIMEOUT_MS;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const STUCK_CALLS: usize = 200;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(format!("target/plugin-fixtures/{name}.wasm"))
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let mut s = settings(&database.url, database.data_dir());
+    s.proxy.rate_limit_per_agent = 0;
+    s.proxy.rate_limit_per_agent_tool = 0;
+    s.server.max_connections_per_client = 1_000;
+    std::fs::create_dir_all(&s.plugins_dir).unwrap();
+    std::fs::copy(
+        fixture("loop-forever"),
+        s.plugins_dir.join("loop-forever.wasm"),
+    )
+    .expect("run `make plugins`");
+    // The plugin spins forever, at the largest budget a binding may have; only http_fetch
+    // is bound to it.
+    std::fs::write(
+        s.plugins_dir.join("plugins.toml"),
+        format!(
+            "[[binding]]\nplugin = \"loop-forever.wasm\"\ntools = [\"http_fetch\"]\n\
+             timeout_ms = {MAX_TIMEOUT_MS}\nreuse = false\n"
+        ),
+    )
+    .unwrap();
+    let gw = TestGateway::start_with(s, secrets(SIGNING_SECRET)).await;
+    let (agent, _) = gw.create_agent("stuck", "tester").await;
+    let (status, minted) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": agent, "tools": ["http_fetch", "serpapi"], "permissions": ["read"], "ttl_minutes": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let token = minted["agent_token"].as_str().unwrap().to_string();
+
+    let finished = Arc::new(AtomicUsize::new(0));
+    let stuck_client = reqwest::Client::new();
+    let mut stuck = Vec::with_capacity(STUCK_CALLS);
+    for _ in 0..STUCK_CALLS {
+        let (client, url, token, finished) = (
+            stuck_client.clone(),
+            gw.url("/api/proxy-request"),
+            token.clone(),
+            Arc::clone(&finished),
+        );
+        stuck.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .json(
+                    &json!({"agent_token": token, "tool": "http_fetch", "action": "get",
+                              "params": {"url": "https://example.com/"}}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let answer = read(response).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            answer
+        }));
+    }
+
+    // Another client: waits until the stuck calls are running in the server...
+    let probe = reqwest::Client::new();
+    loop {
+        let metrics = probe
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&metrics, "gateway_plugin_calls_in_flight") >= (STUCK_CALLS / 2) as f64 {
+            break;
+        }
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            0,
+            "stuck calls ended before they all ran"
+        );
+    }
+    // ...then is served, health and another tool alike, while none of them has ended.
+    for _ in 0..3 {
+        let health = probe.get(gw.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        let search = probe
+            .post(gw.url("/api/proxy-request"))
+            .json(&json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "rust"}}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(search).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            0,
+            "the probes waited until stuck calls ended"
+        );
+    }
+    // Every stuck call ends, refused: the policy failed closed.
+    for call in stuck {
+        let (status, body) = call.await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["code"], "policy_error", "{body}");
+    }
+    gw.stop().await;
+}
