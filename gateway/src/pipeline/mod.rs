@@ -14,6 +14,7 @@
 //! ```
 
 pub mod input;
+mod redirect_policy;
 pub mod services;
 mod upstream_call;
 
@@ -227,7 +228,21 @@ async fn run(
         trail.cached = data.is_some();
     }
 
-    // 8. Breaker → bulkhead → retry → tool, inside the request's deadline.
+    // 8. Breaker → bulkhead → retry → tool, inside the request's deadline; a fetch's
+    //    redirects are judged by its policy hop by hop.
+    let redirect_policy = policy_config
+        .as_ref()
+        .map(|config| redirect_policy::PolicyRedirects {
+            state,
+            set: &set,
+            request: &request,
+            params: &input.params,
+            config: config.json.clone(),
+        });
+    let redirects: &dyn crate::tools::RedirectCheck = match &redirect_policy {
+        Some(policy) => policy,
+        None => &crate::tools::AnyRedirect,
+    };
     let data = match data {
         Some(hit) => hit,
         None => {
@@ -239,6 +254,7 @@ async fn run(
                         spec,
                         prepared: &input.prepared,
                         chaos,
+                        redirects,
                         deadline,
                     },
                     &mut trail.chaos_fault,
@@ -471,7 +487,7 @@ fn policy_error() -> ApiError {
     ApiError::forbidden("policy_error", "Policy denied")
 }
 
-async fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
+pub(crate) async fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
     let (decision, reason, binding) = match outcome {
         PolicyOutcome::Allow => ("allow", None, None),
         PolicyOutcome::Deny {

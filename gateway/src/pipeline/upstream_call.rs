@@ -9,7 +9,7 @@ use crate::resilience::bulkhead::Refusal;
 use crate::resilience::destination_breakers::destination;
 use crate::state::AppState;
 use crate::tools::actions::ActionSpec;
-use crate::tools::{PreparedCall, ToolError};
+use crate::tools::{PreparedCall, RedirectCheck, ToolError};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct UpstreamCall<'a> {
     pub prepared: &'a PreparedCall,
     /// The chaos plugin's inputs, when rules are active.
     pub chaos: Option<Chaos<'a>>,
+    /// Judges the redirects of a fetch.
+    pub redirects: &'a dyn RedirectCheck,
     /// The request's deadline.
     pub deadline: Instant,
 }
@@ -170,6 +172,12 @@ fn tool_failure(tool: &str, e: ToolError) -> ApiError {
             "External API request failed",
         )
         .with_details(json!({ "reason": "upstream unreachable" })),
+        ToolError::RedirectDenied { url, code, reason } => {
+            ApiError::forbidden("policy_denied", "Policy denied")
+                .with_field("reason", format!("redirect to {url}: {reason}"))
+                .with_field("rule", code)
+        }
+        ToolError::RedirectPolicyFailed => ApiError::forbidden("policy_error", "Policy denied"),
         ToolError::TooLarge(cap) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_answer_too_large",
@@ -194,6 +202,7 @@ async fn attempts(
         spec,
         prepared,
         chaos,
+        redirects,
         deadline,
     } = call;
     let proxy = &state.proxy;
@@ -222,7 +231,7 @@ async fn attempts(
         }
         let result = match fault_result(fault, deadline).await {
             Some(injected) => Err(injected),
-            None => proxy.tools.call(spec.action, prepared).await,
+            None => proxy.tools.call(spec.action, prepared, redirects).await,
         };
         let error = match result {
             Ok(value) => return Ok(value),

@@ -143,7 +143,13 @@ impl Tool for GmailSend {
         })
     }
 
-    async fn live(&self, action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
+    async fn live(
+        &self,
+        action: &str,
+        p: &Params,
+        up: &Upstream,
+        _redirects: &dyn super::RedirectCheck,
+    ) -> Result<Value, ToolError> {
         let token = up.credential(ToolName::GmailSend)?;
         let base = &up.bases.gmail;
         if action == "profile" {

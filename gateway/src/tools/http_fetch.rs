@@ -1,11 +1,13 @@
 //! `http_fetch.get` and `http_fetch.head`: outbound web requests, through the SSRF guard
-//! ([`super::ssrf`]) and with the response body capped. A JSON answer is handed back parsed
+//! ([`super::ssrf`]), redirects re-checked hop by hop ([`super::redirects`]), and with the
+//! response body capped. A JSON answer is handed back parsed
 //! only while its tree stays small ([`MAX_PARSED_VALUES`]); a larger one is handed back as
 //! text, so that a body built to blow up when parsed (`[[],[],…]` takes ~12 times its size
 //! as a tree) costs no more memory than its bytes.
 
 use super::params::Fields;
-use super::{ssrf, Tool, ToolError, Upstream};
+use super::redirects::send_following;
+use super::{ssrf, RedirectCheck, Tool, ToolError, Upstream};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use url::Url;
@@ -122,7 +124,13 @@ impl Tool for HttpFetch {
         v
     }
 
-    async fn live(&self, action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
+    async fn live(
+        &self,
+        action: &str,
+        p: &Params,
+        up: &Upstream,
+        redirects: &dyn RedirectCheck,
+    ) -> Result<Value, ToolError> {
         ssrf::check_url(&p.url, up.allow_private)
             .map_err(|r| ToolError::DestinationRefused(r.0))?;
         let method = if action == "head" {
@@ -130,13 +138,15 @@ impl Tool for HttpFetch {
         } else {
             reqwest::Method::GET
         };
-        let response = up
-            .fetch_client
-            .request(method, p.url.clone())
-            .timeout(p.timeout)
-            .send()
-            .await
-            .map_err(upstream_error)?;
+        let response = send_following(
+            &up.fetch_client,
+            method,
+            &p.url,
+            p.timeout,
+            up.allow_private,
+            redirects,
+        )
+        .await?;
         let status = response.status();
         if status.is_server_error() {
             return Err(ToolError::Status {
@@ -173,14 +183,6 @@ impl Tool for HttpFetch {
             "url": final_url,
         }))
     }
-}
-
-/// Maps a client error, telling a guard refusal apart from a network failure.
-fn upstream_error(e: reqwest::Error) -> ToolError {
-    if let Some(refused) = ssrf::refusal_in(&e) {
-        return ToolError::DestinationRefused(refused.0);
-    }
-    super::upstream::client_error(e)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod gmail_send;
 pub mod http_fetch;
 pub mod openai;
 mod params;
+pub mod redirects;
 pub mod serpapi;
 pub mod ssrf;
 mod upstream;
@@ -51,6 +52,19 @@ pub enum ToolError {
     /// cap for an address the caller chose): a matter of the call, not of upstream health.
     #[error("upstream answer larger than {0} bytes")]
     TooLarge(u64),
+    /// The call's policy refused a redirect hop.
+    #[error("redirect to {url} denied by policy: {reason}")]
+    RedirectDenied {
+        /// Where the redirect led.
+        url: String,
+        /// The policy's deny code.
+        code: String,
+        /// The policy's reason.
+        reason: String,
+    },
+    /// The call's policy failed while judging a redirect hop (it fails closed).
+    #[error("policy failed on a redirect")]
+    RedirectPolicyFailed,
 }
 
 /// Why a failed attempt may be retried (the `reason` label of `gateway_retries_total`).
@@ -100,8 +114,32 @@ impl ToolError {
             ToolError::Status { status, .. } => *status >= 500 || *status == 429,
             ToolError::NotConfigured
             | ToolError::DestinationRefused(_)
-            | ToolError::TooLarge(_) => false,
+            | ToolError::TooLarge(_)
+            | ToolError::RedirectDenied { .. }
+            | ToolError::RedirectPolicyFailed => false,
         }
+    }
+}
+
+/// Asks whether a call may follow a redirect to a URL (for `http_fetch`: the call's policy,
+/// asked again for each hop). `Err` refuses the hop.
+pub trait RedirectCheck: Sync {
+    /// Whether the call may go on to `url`.
+    fn check<'a>(
+        &'a self,
+        url: &'a url::Url,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ToolError>> + Send + 'a>>;
+}
+
+/// Lets every redirect through (no policy runs for the call).
+pub struct AnyRedirect;
+
+impl RedirectCheck for AnyRedirect {
+    fn check<'a>(
+        &'a self,
+        _url: &'a url::Url,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ToolError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -123,6 +161,7 @@ pub trait Tool: Send + Sync {
         action: &str,
         params: &Self::Params,
         upstream: &Upstream,
+        redirects: &dyn RedirectCheck,
     ) -> impl Future<Output = Result<Value, ToolError>> + Send;
 }
 
@@ -196,8 +235,14 @@ impl Tools {
         })
     }
 
-    /// Runs one attempt of a prepared call.
-    pub async fn call(&self, action: &str, call: &PreparedCall) -> Result<Value, ToolError> {
+    /// Runs one attempt of a prepared call; a redirect is followed only when `redirects`
+    /// lets it.
+    pub async fn call(
+        &self,
+        action: &str,
+        call: &PreparedCall,
+        redirects: &dyn RedirectCheck,
+    ) -> Result<Value, ToolError> {
         match self.mode {
             UpstreamMode::Mock => {
                 if !self.mock_latency.is_zero() {
@@ -211,10 +256,24 @@ impl Tools {
                 })
             }
             UpstreamMode::Live => match call {
-                PreparedCall::Serpapi(p) => self.serpapi.live(action, p, &self.upstream).await,
-                PreparedCall::HttpFetch(p) => self.http_fetch.live(action, p, &self.upstream).await,
-                PreparedCall::Openai(p) => self.openai.live(action, p, &self.upstream).await,
-                PreparedCall::GmailSend(p) => self.gmail_send.live(action, p, &self.upstream).await,
+                PreparedCall::Serpapi(p) => {
+                    self.serpapi
+                        .live(action, p, &self.upstream, redirects)
+                        .await
+                }
+                PreparedCall::HttpFetch(p) => {
+                    self.http_fetch
+                        .live(action, p, &self.upstream, redirects)
+                        .await
+                }
+                PreparedCall::Openai(p) => {
+                    self.openai.live(action, p, &self.upstream, redirects).await
+                }
+                PreparedCall::GmailSend(p) => {
+                    self.gmail_send
+                        .live(action, p, &self.upstream, redirects)
+                        .await
+                }
             },
         }
     }

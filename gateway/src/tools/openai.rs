@@ -131,7 +131,13 @@ impl Tool for Openai {
         json!({ "model": p.model, "output": output, "tokens_est": tokens_estimate(&text) })
     }
 
-    async fn live(&self, action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
+    async fn live(
+        &self,
+        action: &str,
+        p: &Params,
+        up: &Upstream,
+        _redirects: &dyn super::RedirectCheck,
+    ) -> Result<Value, ToolError> {
         let key = up.credential(ToolName::Openai)?;
         let (path, body) = if action == "chat" {
             (

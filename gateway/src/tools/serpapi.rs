@@ -77,7 +77,13 @@ impl Tool for Serpapi {
         })
     }
 
-    async fn live(&self, _action: &str, p: &Params, up: &Upstream) -> Result<Value, ToolError> {
+    async fn live(
+        &self,
+        _action: &str,
+        p: &Params,
+        up: &Upstream,
+        _redirects: &dyn super::RedirectCheck,
+    ) -> Result<Value, ToolError> {
         let key = up.credential(ToolName::Serpapi)?;
         let mut query: Vec<(&str, String)> = vec![
             (

@@ -3,7 +3,7 @@
 //! upstream answers and failures become tool results.
 
 use super::credentials::{Credentials, Secret};
-use super::ssrf::{redirect_policy, GuardedResolver};
+use super::ssrf::GuardedResolver;
 use super::ToolError;
 use crate::catalog::ToolName;
 use crate::config::ProxySettings;
@@ -30,7 +30,7 @@ pub struct Bases {
 pub struct Upstream {
     /// Client for the configured APIs.
     pub client: reqwest::Client,
-    /// Client for `http_fetch`: guarded resolver and redirects, no proxy.
+    /// Client for `http_fetch`: guarded resolver, no redirects of its own, no proxy.
     pub fetch_client: reqwest::Client,
     /// Where the configured APIs live.
     pub bases: Bases,
@@ -59,7 +59,8 @@ impl Upstream {
             .dns_resolver(Arc::new(GuardedResolver {
                 allow_private: settings.http_fetch_allow_private,
             }))
-            .redirect(redirect_policy(settings.http_fetch_allow_private))
+            // Redirects are followed by hand, each hop checked: `super::redirects`.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let trim = |s: &str| s.trim_end_matches('/').to_string();
         Ok(Self {

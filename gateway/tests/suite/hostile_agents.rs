@@ -1,8 +1,10 @@
 //! A rogue agent against the proxy, in live mode against upstreams on 127.0.0.1: the
-//! failures it causes itself stay its own, and what it makes the gateway fetch stays within
-//! the memory bounds.
+//! failures it causes itself stay its own, what it makes the gateway fetch stays within the
+//! memory bounds, and a redirect cannot lead it past its domain policy.
 
+use crate::common::{Backend, Fixture};
 use crate::proxy_live::{call, live, start_upstream};
+use gateway::config::UpstreamMode;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -102,7 +104,72 @@ async fn fetched_json_bombs_and_the_cache_stay_within_their_bounds() {
     assert!(held > 0 && held <= cache_bytes, "cache holds {held} bytes");
 }
 
+async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
+    let (upstream, _up) = start_upstream(0, 500).await;
+    let port = upstream.rsplit(':').next().unwrap().to_string();
+    let f = Fixture::with_default_plugins_and(Backend::Sqlite, |s| {
+        s.proxy.upstream_mode = UpstreamMode::Live;
+        s.proxy.http_fetch_allow_private = true;
+        s.proxy.cache_enabled = false;
+    })
+    .await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("redirected", "tester").await;
+    let spec = json!({"scopes": ["http_fetch:get"],
+                      "guards": {"allowedDomains": ["127.0.0.1"], "blockedDomains": ["localhost"]}});
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(json!({"name": "fetch-local", "agentId": agent, "spec": spec})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, minted) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": agent, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let fetch = |url: String| {
+        let token = minted["agent_token"].clone();
+        async move {
+            let (status, _, body) = crate::common::proxy(
+                gw,
+                json!({"agent_token": token, "tool": "http_fetch", "action": "get", "params": {"url": url}}),
+            )
+            .await;
+            (status, body)
+        }
+    };
+    // A hop within the allowed domain is followed.
+    let (status, body) = fetch(format!("{upstream}/to?l=/page")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["data"], "<h1>fetched</h1>");
+    // A hop to a blocked domain is refused, naming the hop.
+    let blocked = format!("http://localhost:{port}/page");
+    let (status, body) = fetch(format!("{upstream}/to?l={blocked}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "policy_denied", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("redirect to {blocked}")),
+        "{reason}"
+    );
+    // Straight to it: refused as well, without any hop.
+    let (status, body) = fetch(blocked).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "policy_denied", "{body}");
+}
+
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
+        super::a_redirect_to_a_blocked_domain_is_refused_at_the_hop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failures_an_agent_causes_leave_other_destinations_flowing() {
         super::failures_an_agent_causes_leave_other_destinations_flowing().await;

@@ -55,6 +55,12 @@ pub(crate) async fn start_upstream(failures: u32, failure_status: u16) -> (Strin
         .route("/search", get(search))
         .route("/page", get(|| async { "<h1>fetched</h1>" }))
         .route("/fail", get(|| async { AxumStatus::INTERNAL_SERVER_ERROR }))
+        .route(
+            "/to",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                (AxumStatus::FOUND, [("location", q["l"].clone())])
+            }),
+        )
         .route("/big", get(|| async { "b".repeat(4096) }))
         .route(
             "/bomb",
