@@ -121,6 +121,7 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         redis_key_prefix: format!("bench:{}:", uuid::Uuid::new_v4().simple()),
         environment: options.environment,
         token_max_ttl_minutes: 1440,
+        auth_failures_per_minute: 60,
         key_pool_size: 1,
         data_dir: data_dir.to_path_buf(),
         plugins_dir: options.plugins_dir.clone(),

@@ -7,6 +7,7 @@ use crate::auth::replay_guard::ReplayGuard;
 use crate::config::Config;
 use crate::crypto::agent_keys::AgentKeyPool;
 use crate::crypto::token::TokenSealer;
+use crate::error::QuietLog;
 use crate::metrics::{track_http, Metrics};
 use crate::pipeline::services::ProxyServices;
 use crate::plugins::counters::Counters;
@@ -168,6 +169,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             Duration::from_secs(hours * 3600),
         ));
     }
+    let auth_failures = crate::auth::failure_limit::AuthFailures::new(
+        config.settings.auth_failures_per_minute,
+        metrics.auth_failures_limited.clone(),
+    );
     let state = AppState::new(Shared {
         config,
         store,
@@ -177,6 +182,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         key_pool,
         replay_guard,
         admin_key,
+        auth_failures,
         plugins,
         policies,
         chaos_rules,
@@ -216,6 +222,9 @@ fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
         })
         .on_request(())
         .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
+            if response.extensions().get::<QuietLog>().is_some() {
+                return;
+            }
             let status = response.status().as_u16();
             let latency_ms = latency.as_secs_f64() * 1000.0;
             if status >= 500 {

@@ -26,7 +26,13 @@ struct Extras {
     details: Option<Value>,
     fields: Map<String, Value>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    quiet: bool,
 }
+
+/// Marks a response that is not logged (nor audited) one by one: refusals a client keeps
+/// provoking, summed up elsewhere instead.
+#[derive(Debug, Clone, Copy)]
+pub struct QuietLog;
 
 impl ApiError {
     /// An error with any status, code and message.
@@ -107,6 +113,17 @@ impl ApiError {
         self
     }
 
+    /// Marks the error as one not to log or audit one by one ([`QuietLog`]).
+    pub fn quiet(mut self) -> Self {
+        self.extras().quiet = true;
+        self
+    }
+
+    /// True for an error marked [`ApiError::quiet`].
+    pub fn is_quiet(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.quiet)
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -133,6 +150,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(body)).into_response();
         for (name, value) in extras.headers {
             response.headers_mut().insert(name, value);
+        }
+        if extras.quiet {
+            response.extensions_mut().insert(QuietLog);
         }
         response
     }

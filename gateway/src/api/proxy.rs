@@ -18,8 +18,9 @@ use serde_json::{json, Map, Value};
 /// `POST /api/proxy-request`.
 pub async fn proxy_request(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
+    let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
     match read_body(request, &state).await {
-        Ok(body) => crate::pipeline::handle(&state, &headers, &body).await,
+        Ok(body) => crate::pipeline::handle(&state, client, &headers, &body).await,
         Err(e) => {
             let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
             crate::pipeline::handle_unreadable(&state, &headers, failure).await

@@ -56,8 +56,17 @@ pub async fn generate(
 ) -> Result<(StatusCode, Json<GenerateTokenResponse>), ApiError> {
     let headers = request.headers().clone();
     let method = request.method().as_str().to_owned();
+    let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
     let body = read_body(request, &state).await?;
-    let caller = authorize_minting(&state, &headers, &method, GENERATE_TOKEN_PATH, &body).await?;
+    let caller = authorize_minting(
+        &state,
+        client,
+        &headers,
+        &method,
+        GENERATE_TOKEN_PATH,
+        &body,
+    )
+    .await?;
     let req: GenerateTokenRequest = parse_json(&headers, &body)?;
 
     let (Some(agent_id), Some(tools), Some(permissions)) =

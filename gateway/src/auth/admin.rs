@@ -47,16 +47,20 @@ pub fn unauthorized() -> ApiError {
     ApiError::unauthorized("unauthorized", "Missing or invalid admin API key")
 }
 
-/// Middleware: lets the request through only with the admin key.
+/// Middleware: lets the request through only with the admin key; a failure counts against
+/// the client's limit of failed authentications.
 pub async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     if state.admin_key.matches(request.headers()) {
-        next.run(request).await
-    } else {
-        unauthorized().into_response()
+        return next.run(request).await;
+    }
+    let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
+    match state.auth_failures.record(client, crate::store::now_ms()) {
+        Ok(()) => unauthorized().into_response(),
+        Err(limited) => limited.into_response(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent_signature;
+pub mod failure_limit;
 pub mod replay_guard;
 
 use crate::error::ApiError;
@@ -19,28 +20,42 @@ pub enum Caller {
     Agent(Uuid),
 }
 
-/// Authorises a token-minting request: the admin key, or a valid agent signature.
-/// `Authorization` wins when present, so a wrong admin key is never retried as a signature.
+/// Authorises a token-minting request from `client`: the admin key, or a valid agent
+/// signature. `Authorization` wins when present, so a wrong admin key is never retried as a
+/// signature. Failures count against the client's limit ([`failure_limit`]).
 pub async fn authorize_minting(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     method: &str,
     path: &str,
     body: &[u8],
 ) -> Result<Caller, ApiError> {
+    let now_ms = crate::store::now_ms();
+    let failed = |error: ApiError| match state.auth_failures.record(client, now_ms) {
+        Ok(()) => error,
+        Err(limited) => limited,
+    };
     if headers.contains_key(axum::http::header::AUTHORIZATION) {
         return if state.admin_key.matches(headers) {
             Ok(Caller::Admin)
         } else {
-            Err(admin::unauthorized())
+            Err(failed(admin::unauthorized()))
         };
     }
     if headers.contains_key(agent_signature::AGENT_ID_HEADER) {
-        let agent = agent_signature::verify(state, headers, method, path, body).await?;
-        return Ok(Caller::Agent(agent));
+        // A client past its failures gets no more database reads or RSA verifications.
+        if state.auth_failures.is_limited(client, now_ms) {
+            return Err(failed(admin::unauthorized()));
+        }
+        return match agent_signature::verify(state, headers, method, path, body).await {
+            Ok(agent) => Ok(Caller::Agent(agent)),
+            Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => Err(failed(e)),
+            Err(e) => Err(e),
+        };
     }
-    Err(ApiError::unauthorized(
+    Err(failed(ApiError::unauthorized(
         "unauthorized",
         "Authentication required: the admin API key or an agent signature",
-    ))
+    )))
 }

@@ -60,6 +60,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=525_600))]
     pub token_max_ttl_minutes: u32,
 
+    /// Failed authentications per minute one client address may make (a wrong admin key,
+    /// an invalid token, a bad signature); past them its failures are answered 429 without
+    /// an audit row or a log line each (0: no limit). Behind a load balancer every client
+    /// shares its address: raise it there.
+    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
+    pub auth_failures_per_minute: u32,
+
     /// Pre-generated RSA-2048 agent keys kept ready (0 generates each key on demand).
     #[arg(long, env = "KEY_POOL_SIZE", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(0..=1024))]

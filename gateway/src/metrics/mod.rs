@@ -29,6 +29,8 @@ pub struct Metrics {
     pub token_validations: IntCounterVec,
     /// Validations refused because the token had expired.
     pub token_expirations: IntCounter,
+    /// Failed authentications refused (429) because their client was past its limit.
+    pub auth_failures_limited: IntCounter,
     /// HTTP requests by route template and status code.
     pub http_requests: IntCounterVec,
     /// HTTP request duration by route template.
@@ -83,6 +85,10 @@ impl Metrics {
         let token_expirations = counter(
             "gateway_token_expirations_total",
             "Token validations refused because the token had expired.",
+        );
+        let auth_failures_limited = counter(
+            "gateway_auth_failures_limited_total",
+            "Failed authentications refused because their client address was past its limit.",
         );
         let http_requests = counter_vec(
             "gateway_http_requests_total",
@@ -160,6 +166,7 @@ impl Metrics {
             token_generations,
             token_validations,
             token_expirations,
+            auth_failures_limited,
             http_requests,
             http_duration,
             key_pool_ready,

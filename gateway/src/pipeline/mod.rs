@@ -58,8 +58,13 @@ struct Trail {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Runs one proxy request and answers it.
-pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+/// Runs one proxy request from `client` and answers it.
+pub async fn handle(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let started = Instant::now();
     let correlation_id = correlation_id(headers);
     let mut trail = Trail::default();
@@ -70,7 +75,16 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Respo
             "Service is shutting down",
         ))
     } else {
-        run(state, headers, body, &correlation_id, &mut trail, started).await
+        run(
+            state,
+            client,
+            headers,
+            body,
+            &correlation_id,
+            &mut trail,
+            started,
+        )
+        .await
     };
     finish(state, &trail, &correlation_id, outcome, started).await
 }
@@ -102,6 +116,18 @@ async fn finish(
 ) -> Response {
     let (mut response, code) = match outcome {
         Ok(response) => (response, None),
+        // A refusal the client keeps provoking is counted, not audited one by one.
+        Err(failure) if failure.is_quiet() => {
+            let tool = label(&trail.named.tool, trail.named.known_tool.is_some());
+            let action = label(&trail.named.action, trail.named.known_action.is_some());
+            state
+                .metrics
+                .proxy
+                .requests
+                .with_label_values(&[tool, action, failure.status().as_str()])
+                .inc();
+            return failure.into_response();
+        }
         Err(failure) => {
             let code = failure.code();
             (failure.into_response(), Some(code))
@@ -128,6 +154,7 @@ async fn finish(
 /// Steps 1–9.
 async fn run(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
     correlation_id: &str,
@@ -142,11 +169,21 @@ async fn run(
     let spec = input.spec;
 
     // 2. Open the token: seal, expiry, revocation, agent status.
-    let claims = state
-        .tokens
-        .validate(&input.token, now)
-        .await
-        .map_err(token_failure)?;
+    let claims = match state.tokens.validate(&input.token, now).await {
+        Ok(claims) => claims,
+        Err(rejection) => {
+            let failure = token_failure(rejection);
+            // A token that never was one is a failed authentication of the client's.
+            let forged = matches!(
+                rejection,
+                Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey
+            );
+            if forged {
+                state.auth_failures.record(client, now.timestamp_millis())?;
+            }
+            return Err(failure);
+        }
+    };
     trail.agent_id = Some(claims.sub.to_string());
     if rotation_recommended(&claims, now) {
         trail.headers.push((

@@ -8,6 +8,7 @@ mod common;
 
 mod access_control;
 mod agents;
+mod auth_failures;
 mod bad_input;
 mod command_line;
 mod connection_limits;

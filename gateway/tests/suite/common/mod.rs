@@ -108,6 +108,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         redis_key_prefix: format!("gwtest:{}:", uuid::Uuid::new_v4().simple()),
         environment: Environment::Production,
         token_max_ttl_minutes: 1440,
+        auth_failures_per_minute: 60,
         key_pool_size: 1,
         plugins_dir: data_dir.join("plugins"),
         chaos_on_start: false,
