@@ -250,4 +250,35 @@ mod tests {
             assert_eq!(sealer.open(bad), Err(OpenError::Malformed), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Any text, and any text shaped like a token of this gateway's key, is refused
+        /// without a panic.
+        #[test]
+        fn opening_any_text_is_refused_without_panic(
+            text in ".{0,600}",
+            body in "[A-Za-z0-9_-]{0,400}",
+        ) {
+            let sealer = TokenSealer::new(SECRET, None);
+            proptest::prop_assert!(sealer.open(&text).is_err());
+            let shaped = format!("{FORMAT}.{}.{body}", sealer.current_key_id());
+            proptest::prop_assert!(sealer.open(&shaped).is_err());
+        }
+
+        /// A real token with any one byte of its sealed part changed is refused.
+        #[test]
+        fn any_changed_byte_of_a_token_is_refused(at in 0usize..1000, to in proptest::char::range('0', 'z')) {
+            let sealer = TokenSealer::new(SECRET, None);
+            let token = sealer.seal(&claims());
+            let start = token.rfind('.').unwrap() + 1;
+            let at = start + at % (token.len() - start);
+            let mut changed: Vec<char> = token.chars().collect();
+            proptest::prop_assume!(changed[at] != to);
+            changed[at] = to;
+            let changed: String = changed.into_iter().collect();
+            proptest::prop_assert!(sealer.open(&changed).is_err());
+        }
+    }
 }

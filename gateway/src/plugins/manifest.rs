@@ -256,4 +256,60 @@ mod tests {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }
     }
+
+    /// `[[binding]]` tables of known and unknown keys with values of every TOML shape.
+    fn binding_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("plugin"),
+            Just("tools"),
+            Just("roles"),
+            Just("config_from"),
+            Just("config"),
+            Just("timeout_ms"),
+            Just("memory_mb"),
+            Just("fail"),
+            Just("reuse"),
+            Just("filter_response"),
+            Just("name"),
+            Just("bogus"),
+        ];
+        let value = prop_oneof![
+            "\"[a-z.*_-]{0,12}\"",
+            "-?[0-9]{1,20}",
+            Just("true".to_string()),
+            Just("[]".to_string()),
+            Just("[\"*\"]".to_string()),
+            Just("{}".to_string()),
+            Just("{ a = 1 }".to_string()),
+            Just("\"spec-policy.wasm\"".to_string()),
+            Just("1e400".to_string()),
+        ];
+        proptest::collection::vec((key, value), 0..10).prop_map(|pairs| {
+            let mut text = "[[binding]]\n".to_string();
+            for (k, v) in pairs {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+            text
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Any text, and any binding-shaped table, parses or is refused with a message:
+        /// never a panic; and what parses is within the host's limits.
+        #[test]
+        fn any_manifest_parses_or_is_refused(text in ".{0,400}", table in binding_like()) {
+            for candidate in [text, table] {
+                if let Ok(manifest) = Manifest::parse(&candidate) {
+                    for binding in &manifest.binding {
+                        let limits = binding.limits();
+                        proptest::prop_assert!(limits.timeout <= Duration::from_millis(MAX_TIMEOUT_MS));
+                        proptest::prop_assert!(limits.memory_bytes <= MAX_MEMORY_BYTES);
+                    }
+                }
+            }
+        }
+    }
 }

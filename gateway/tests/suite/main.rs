@@ -12,6 +12,7 @@ mod auth_failures;
 mod bad_input;
 mod command_line;
 mod connection_limits;
+mod fuzzed_input;
 mod hostile_agents;
 mod mint_scope;
 mod multi_instance;
