@@ -124,7 +124,7 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// This process's resident memory, MiB (Linux).
-fn resident_mib() -> anyhow::Result<f64> {
+pub(crate) fn resident_mib() -> anyhow::Result<f64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let kib: f64 = status
         .lines()

@@ -33,6 +33,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Redis for rate limits, quota counters and the response cache; `None`: in-process.
     pub redis_url: Option<String>,
+    /// Last changes to the settings (`None`: the benchmarks' own, above).
+    pub adjust: Option<fn(&mut Settings)>,
 }
 
 impl Options {
@@ -50,6 +52,7 @@ impl Options {
             environment: Environment::Production,
             database_url: None,
             redis_url: None,
+            adjust: None,
         }
     }
 }
@@ -141,6 +144,10 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
             ..ServerLimits::default()
         },
     };
+    let mut settings = settings;
+    if let Some(adjust) = options.adjust {
+        adjust(&mut settings);
+    }
     let secrets = Secrets::from_values(
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         "bench-signing-secret-bench-signing-secret",

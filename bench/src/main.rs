@@ -19,8 +19,13 @@
 //! `bench flatness` runs the gateway alone under wrk for minutes (ten by default), one row per
 //! minute: req/s, p99, resident memory and database size; then checks that every request
 //! has its audit row.
+//!
+//! `bench hostile` times `/health` from a client of its own while the gateway is attacked
+//! (idle and slowloris connections, stuck plugin calls) and reads resident memory while an
+//! agent fetches JSON bombs.
 
 mod flatness;
+mod hostile;
 mod plugins;
 mod proxy;
 mod wrk;
@@ -53,6 +58,12 @@ enum Command {
     Proxy(proxy::Args),
     /// The gateway alone under wrk for minutes: throughput, memory and audit rows over time.
     Flatness(flatness::Args),
+    /// The gateway under attack (idle and slowloris connections, stuck plugins, JSON bombs):
+    /// health latency from another client, and resident memory.
+    Hostile(hostile::Args),
+    /// A child of `hostile`: holds connections to the gateway until killed.
+    #[command(hide = true)]
+    AttackConnections(hostile::AttackArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +73,8 @@ fn main() -> anyhow::Result<()> {
         Command::Plugins(args) => plugins::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Flatness(args) => flatness::run(args),
+        Command::Hostile(args) => hostile::run(args),
+        Command::AttackConnections(args) => hostile::attack(args),
     }
 }
 
