@@ -175,16 +175,8 @@ impl Store {
         max_scope: Option<&MintScope>,
         now_ms: i64,
     ) -> Result<Option<Agent>, StoreError> {
-        let done = sqlx::query("UPDATE agents SET max_scope = $1, updated_at = $2 WHERE id = $3")
-            .bind(scope_text(max_scope))
-            .bind(now_ms)
-            .bind(id.to_string())
-            .execute(self.pool())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        self.agent(id).await
+        self.set_agent_column(id, AgentColumn::MaxScope, scope_text(max_scope), now_ms)
+            .await
     }
 
     /// Sets an agent's status; returns the updated agent, or `None` when it does not exist.
@@ -194,17 +186,44 @@ impl Store {
         status: AgentStatus,
         now_ms: i64,
     ) -> Result<Option<Agent>, StoreError> {
-        let done = sqlx::query("UPDATE agents SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(now_ms)
-            .bind(id.to_string())
-            .execute(self.pool())
-            .await?;
+        let status = Some(status.as_str().to_string());
+        self.set_agent_column(id, AgentColumn::Status, status, now_ms)
+            .await
+    }
+
+    /// Sets one column of an agent and its change time; returns the updated agent, or
+    /// `None` when it does not exist.
+    async fn set_agent_column(
+        &self,
+        id: Uuid,
+        column: AgentColumn,
+        value: Option<String>,
+        now_ms: i64,
+    ) -> Result<Option<Agent>, StoreError> {
+        let name = match column {
+            AgentColumn::Status => "status",
+            AgentColumn::MaxScope => "max_scope",
+        };
+        let done = sqlx::query(&format!(
+            "UPDATE agents SET {name} = $1, updated_at = $2 WHERE id = $3"
+        ))
+        .bind(value)
+        .bind(now_ms)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
         self.agent(id).await
     }
+}
+
+/// The columns of an agent that change after its creation.
+#[derive(Debug, Clone, Copy)]
+enum AgentColumn {
+    Status,
+    MaxScope,
 }
 
 /// The stored form of a scope.

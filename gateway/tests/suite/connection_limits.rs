@@ -2,7 +2,9 @@
 //! connections, stalled bodies and oversized headers. Attackers connect from 127.0.0.1; the
 //! well-behaved client (a load balancer's health check, say) from 127.0.0.2.
 
-use crate::common::{secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
+use crate::common::{
+    metric_value, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
+};
 use gateway::config::Settings;
 use gateway::server::ServerLimits;
 use reqwest::StatusCode;
@@ -50,13 +52,6 @@ fn bystander_client() -> reqwest::Client {
         .unwrap()
 }
 
-/// The value of a metric line `name` (with its labels) in the Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Everything the server sends until it closes the connection (a reset counts as a close).
 async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
@@ -91,7 +86,7 @@ async fn idle_connections_from_one_client_leave_others_served() {
         .text()
         .await
         .unwrap();
-    let refused = metric(
+    let refused = metric_value(
         &metrics,
         "gateway_http_connections_refused_total{reason=\"per_client\"}",
     );
@@ -100,7 +95,7 @@ async fn idle_connections_from_one_client_leave_others_served() {
         attempts - per_client as usize,
         "{metrics}"
     );
-    let open = metric(&metrics, "gateway_http_connections_open");
+    let open = metric_value(&metrics, "gateway_http_connections_open");
     assert!(
         open <= f64::from(per_client) + 2.0,
         "open connections: {open}"
@@ -204,7 +199,7 @@ async fn a_stalled_body_is_answered_408_with_the_envelope() {
     }
     let metrics = gw.metrics().await;
     assert_eq!(
-        metric(&metrics, "gateway_http_timeouts_total{phase=\"body\"}"),
+        metric_value(&metrics, "gateway_http_timeouts_total{phase=\"body\"}"),
         2.0
     );
     gw.stop().await;

@@ -1,7 +1,9 @@
 //! A stuck policy plugin against a real server: its calls occupy only themselves, never the
 //! threads that serve everything else.
 
-use crate::common::{read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
+use crate::common::{
+    metric_value, read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
+};
 use gateway::plugins::manifest::MAX_TIMEOUT_MS;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -17,12 +19,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(format!("target/plugin-fixtures/{name}.wasm"))
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +96,8 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
             .text()
             .await
             .unwrap();
-        most_in_flight = most_in_flight.max(metric(&metrics, "gateway_plugin_calls_in_flight"));
+        most_in_flight =
+            most_in_flight.max(metric_value(&metrics, "gateway_plugin_calls_in_flight"));
     }
     assert!(
         most_in_flight >= IN_FLIGHT_SEEN as f64,

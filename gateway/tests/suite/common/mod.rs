@@ -265,6 +265,14 @@ impl Drop for TestGateway {
     }
 }
 
+/// The value of the metric line `name` (with its labels, if any) in a Prometheus text; 0
+/// when absent.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Status and JSON body of a response (`Value::Null` for an empty or non-JSON body).
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
