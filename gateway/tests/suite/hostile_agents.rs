@@ -164,7 +164,43 @@ async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
     assert_eq!(body["code"], "policy_denied", "{body}");
 }
 
+async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
+    let f = Fixture::start(Backend::Sqlite).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("mailer", "engager").await;
+    let (status, minted) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": agent, "tools": ["gmail_send"], "permissions": ["read", "write"], "ttl_minutes": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    for separator in ["\r\n", "\u{b}", "\u{c}", "\u{85}", "\u{2028}", "\u{2029}"] {
+        for field in ["cc", "bcc", "subject"] {
+            let mut params = json!({"to": "a@example.com", "subject": "s", "text": "t"});
+            params[field] = json!(format!("x@example.com{separator}Bcc: victim@example.com"));
+            let (status, _, body) = crate::common::proxy(
+                gw,
+                json!({"agent_token": minted["agent_token"], "tool": "gmail_send", "action": "send", "params": params}),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{field} {separator:?}: {body}"
+            );
+            assert_eq!(body["code"], "invalid_params", "{body}");
+        }
+    }
+}
+
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
+        super::line_breaks_of_every_kind_never_reach_a_mail_header().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
         super::a_redirect_to_a_blocked_domain_is_refused_at_the_hop().await;
