@@ -22,6 +22,7 @@ use crate::catalog::ToolName;
 use crate::crypto::token::Claims;
 use crate::error::ApiError;
 use crate::plugins::bindings::Request;
+use crate::plugins::plugin::FailureKind;
 use crate::plugins::registry::PolicyOutcome;
 use crate::resilience::cache;
 use crate::resilience::rate_limit::{Limit, Scope};
@@ -232,9 +233,9 @@ async fn run(
                     .with_field("reason", reason)
                     .with_field("rule", code));
             }
-            PolicyOutcome::Failed { .. } => {
+            PolicyOutcome::Failed { kind, .. } => {
                 trail.policy_decision = Some("error");
-                return Err(policy_error());
+                return Err(policy_failure(kind));
             }
         }
     }
@@ -509,7 +510,10 @@ async fn filter_response(
             &data,
         )
         .await
-        .map_err(|_| policy_error())?;
+        .map_err(|outcome| match outcome {
+            PolicyOutcome::Failed { kind, .. } => policy_failure(kind),
+            _ => policy_error(),
+        })?;
     match filtered {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
         None => Ok(data),
@@ -522,6 +526,22 @@ async fn filter_response(
 /// A policy plugin failed (fail closed): 403 without detail.
 fn policy_error() -> ApiError {
     ApiError::forbidden("policy_error", "Policy denied")
+}
+
+/// The answer to a fail-closed policy that did not decide: 503 `plugin_busy` when it was
+/// not called for overload (every call slot of its binding stayed taken), else
+/// [`policy_error`].
+fn policy_failure(kind: FailureKind) -> ApiError {
+    match kind {
+        FailureKind::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_busy",
+            "The policy is busy; try again shortly",
+        )
+        .with_field("retry_after", 1)
+        .with_header("retry-after", 1),
+        _ => policy_error(),
+    }
 }
 
 pub(crate) async fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {

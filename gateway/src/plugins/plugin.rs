@@ -82,6 +82,9 @@ pub enum FailureKind {
     Memory,
     /// Its answer broke the contract.
     Invalid,
+    /// Every call slot of its binding stayed taken for as long as a call may last: the
+    /// call was not made (overload, not a fault of the plugin's).
+    Busy,
 }
 
 impl FailureKind {
@@ -92,6 +95,7 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::Memory => "memory",
             FailureKind::Invalid => "invalid",
+            FailureKind::Busy => "busy",
         }
     }
 }
@@ -389,6 +393,11 @@ impl Invoker {
             reuse,
             max_idle,
         }
+    }
+
+    /// The longest a call may last in wall time, whatever it does.
+    pub fn wall_limit(&self) -> Duration {
+        wall_limit(self.limits.timeout)
     }
 
     /// True when this invoker reuses live instances.

@@ -51,7 +51,16 @@ pub struct Binding {
     pub config: Arc<str>,
     /// What a failure does.
     pub fail: FailMode,
+    /// Its calls running now: at most [`CALLS_AT_ONCE`].
+    slots: tokio::sync::Semaphore,
 }
+
+/// Calls of one binding that run at once. A call waits for a slot as long as a call may
+/// last (its wall limit), then gives up as [`FailureKind::Busy`] (503 `plugin_busy` for a
+/// policy). So a stuck or slow plugin holds a bounded number of instances (memory) and of
+/// runnable tasks (the serving threads interleave those with everything else), and other
+/// bindings keep their own slots.
+pub const CALLS_AT_ONCE: usize = 32;
 
 impl Binding {
     /// The configuration of one call: the dynamic source the binding names, else its static
@@ -97,6 +106,7 @@ impl Binding {
             ),
             fail,
             spec,
+            slots: tokio::sync::Semaphore::new(CALLS_AT_ONCE),
         })
     }
 
@@ -476,6 +486,25 @@ impl PluginRegistry {
         })
     }
 
+    /// A call slot of `binding`, counted in `gateway_plugin_calls_in_flight` while held; or,
+    /// when none frees up within a call's wall limit, the busy failure.
+    async fn take_slot<'b>(
+        &'b self,
+        binding: &'b Binding,
+    ) -> Result<(tokio::sync::SemaphorePermit<'b>, InFlight<'b>), CallFailure> {
+        let wait = binding.invoker.wall_limit();
+        match tokio::time::timeout(wait, binding.slots.acquire()).await {
+            Ok(Ok(slot)) => Ok((slot, InFlight::enter(&self.metrics.plugin_calls_in_flight))),
+            _ => Err(CallFailure {
+                kind: FailureKind::Busy,
+                message: format!(
+                    "all {CALLS_AT_ONCE} call slots stayed taken for {} ms",
+                    wait.as_millis()
+                ),
+            }),
+        }
+    }
+
     fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
         CallContext {
             plugin: Arc::clone(&binding.label),
@@ -486,8 +515,13 @@ impl PluginRegistry {
     }
 
     fn record_failure(&self, binding: &Binding, failure: &CallFailure) {
-        tracing::warn!(plugin = %binding.name, kind = failure.kind.as_str(), error = %failure.message,
-            fail = ?binding.fail, "plugin call failed");
+        if failure.kind == FailureKind::Busy {
+            // Overload, counted below: a line per refused call would flood the log.
+            tracing::debug!(plugin = %binding.name, error = %failure.message, "plugin busy");
+        } else {
+            tracing::warn!(plugin = %binding.name, kind = failure.kind.as_str(), error = %failure.message,
+                fail = ?binding.fail, "plugin call failed");
+        }
         self.metrics
             .plugin_failures
             .with_label_values(&[&binding.name, failure.kind.as_str()])
@@ -518,11 +552,15 @@ impl PluginRegistry {
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
             let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
-            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
-            let result = binding
-                .invoker
-                .evaluate(self.call_context(binding, config, request.now_ms), request)
-                .await;
+            let result = match self.take_slot(binding).await {
+                Ok(_running) => {
+                    binding
+                        .invoker
+                        .evaluate(self.call_context(binding, config, request.now_ms), request)
+                        .await
+                }
+                Err(busy) => Err(busy),
+            };
             self.observe(binding, started);
             match result {
                 Ok(Decision::Allow) => {
@@ -570,11 +608,15 @@ impl PluginRegistry {
         for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
             let config = binding.config(None, Some(&chaos_rules));
             let started = Instant::now();
-            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
-            let result = binding
-                .invoker
-                .inject(self.call_context(binding, config, request.now_ms), request)
-                .await;
+            let result = match self.take_slot(binding).await {
+                Ok(_running) => {
+                    binding
+                        .invoker
+                        .inject(self.call_context(binding, config, request.now_ms), request)
+                        .await
+                }
+                Err(busy) => Err(busy),
+            };
             self.observe(binding, started);
             match result {
                 Ok(Fault::None) => {
@@ -619,15 +661,19 @@ impl PluginRegistry {
             let config = binding.config(policy_config.as_ref(), None);
             let current: &str = text.get_or_insert_with(|| response.to_string());
             let started = Instant::now();
-            let _in_flight = InFlight::enter(&self.metrics.plugin_calls_in_flight);
-            let result = binding
-                .invoker
-                .filter_response(
-                    self.call_context(binding, config, request.now_ms),
-                    request,
-                    current,
-                )
-                .await;
+            let result = match self.take_slot(binding).await {
+                Ok(_running) => {
+                    binding
+                        .invoker
+                        .filter_response(
+                            self.call_context(binding, config, request.now_ms),
+                            request,
+                            current,
+                        )
+                        .await
+                }
+                Err(busy) => Err(busy),
+            };
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {

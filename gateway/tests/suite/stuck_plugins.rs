@@ -5,6 +5,7 @@ use crate::common::{
     metric_value, read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
 };
 use gateway::plugins::manifest::MAX_TIMEOUT_MS;
+use gateway::plugins::registry::CALLS_AT_ONCE;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::path::PathBuf;
@@ -12,8 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const STUCK_CALLS: usize = 200;
-/// Stuck calls seen running at once that prove they do not hold the serving threads.
-const IN_FLIGHT_SEEN: usize = 50;
+/// Stuck calls seen running at once that prove they do not hold the serving threads (at
+/// most `CALLS_AT_ONCE` of a binding run at once).
+const IN_FLIGHT_SEEN: usize = 20;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,8 +85,8 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
     }
 
     // Another client is served while the stuck calls run: CPU-bound calls on two serving
-    // threads can only be in flight by the dozen if each yields its thread (without that, at
-    // most a few are: each holds a thread until it ends).
+    // threads can only be running by the dozen if each yields its thread (without that, at
+    // most a few are: each holds a thread until it ends); and no more than a binding's slots.
     let probe = reqwest::Client::new();
     let mut most_in_flight = 0.0f64;
     while most_in_flight < IN_FLIGHT_SEEN as f64 && finished.load(Ordering::SeqCst) == 0 {
@@ -103,6 +105,10 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
         most_in_flight >= IN_FLIGHT_SEEN as f64,
         "/metrics never saw {IN_FLIGHT_SEEN} stuck calls running at once (most: {most_in_flight})"
     );
+    assert!(
+        most_in_flight <= CALLS_AT_ONCE as f64,
+        "{most_in_flight} running"
+    );
     // Health and a tool without the stuck policy are served too.
     let health = probe.get(gw.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -114,11 +120,23 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
         .unwrap();
     let (status, body) = read(search).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // Every stuck call ends, refused: the policy failed closed.
+    // Every stuck call ends, refused: the policy failed closed (403 policy_error), or found
+    // every slot of its binding taken for as long as a call may last (503 plugin_busy).
+    let mut busy = 0;
     for call in stuck {
         let (status, body) = call.await.unwrap();
-        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        assert_eq!(body["code"], "policy_error", "{body}");
+        match body["code"].as_str() {
+            Some("policy_error") => assert_eq!(status, StatusCode::FORBIDDEN),
+            Some("plugin_busy") => {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+                busy += 1;
+            }
+            _ => panic!("{status}: {body}"),
+        }
     }
+    assert!(
+        busy > 0,
+        "200 stuck calls never found the binding's slots all taken"
+    );
     gw.stop().await;
 }
