@@ -99,7 +99,7 @@ pub fn start(options: &Options, what: &str, threads: usize) -> anyhow::Result<Ru
 pub async fn serve(options: &Options, data_dir: &Path) -> anyhow::Result<(String, AppState)> {
     let app = build(options, data_dir).await?;
     let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = gateway::server::listen("127.0.0.1:0".parse()?)?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
     Ok((url, state))

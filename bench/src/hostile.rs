@@ -47,6 +47,10 @@ pub struct Args {
     /// Folder of the built test fixtures (`loop-forever.wasm`).
     #[arg(long, default_value = "target/plugin-fixtures")]
     fixtures_dir: PathBuf,
+    /// Skip the connection and stuck-plugin phases (the fetch phase's memory then starts
+    /// from a process that has served nothing else).
+    #[arg(long)]
+    fetch_only: bool,
 }
 
 /// Arguments of the hidden `attack-connections` command (a child of `bench hostile`).
@@ -76,16 +80,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     // Mock upstreams, `loop-forever` bound to openai; connection limits at their defaults,
     // as `gateway serve` runs (the bench's own gateways raise the per-client one).
-    let mock = gateway_under_test::start(
-        &Options {
-            adjust: Some(|s| s.server = Default::default()),
-            ..Options::throughput(stuck_plugin_dir(&args)?, true)
-        },
-        "hostile",
-        2,
-    )?;
-    let mut rows = runtime.block_on(connection_and_plugin_phases(&args, &mock))?;
-    drop(mock);
+    let mut rows = Vec::new();
+    if !args.fetch_only {
+        let mock = gateway_under_test::start(
+            &Options {
+                adjust: Some(|s| s.server = Default::default()),
+                ..Options::throughput(stuck_plugin_dir(&args)?, true)
+            },
+            "hostile",
+            2,
+        )?;
+        rows = runtime.block_on(connection_and_plugin_phases(&args, &mock))?;
+    }
     // Live upstreams, private addresses allowed for this run (the bombs are served locally),
     // no plugins.
     let live = gateway_under_test::start(

@@ -149,8 +149,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let address = SocketAddr::new(settings.bind, settings.port);
     let app = gateway::app::build(config.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
+    let listener = gateway::server::listen(address)
         .map_err(|e| anyhow::anyhow!("cannot listen on {address} (PORT/BIND): {e}"))?;
     tracing::info!(%address, environment = ?config.settings.environment,
         database = backend_name(&app.state.store), redis = config.settings.redis_url.is_some(),

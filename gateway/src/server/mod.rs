@@ -107,6 +107,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// Connections the kernel may hold, handshake done, until the gateway accepts them: a burst
+/// of connections (a flood the gateway then refuses, or a load balancer's reconnects) waits
+/// there instead of having its handshakes dropped and retried a second later. Linux caps it
+/// at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a backlog of [`LISTEN_BACKLOG`].
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Answers a refused connection in one non-blocking write, then closes it.
 fn refuse(stream: &TcpStream, refusal: Refusal) {
     let answer: &[u8] = match refusal {
