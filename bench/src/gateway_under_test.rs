@@ -136,6 +136,9 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
             policies_enabled: options.policies,
             breaker_open_ms: ms(options.breaker_open, defaults.breaker_open_ms),
             breaker_window_ms: ms(options.breaker_window, defaults.breaker_window_ms),
+            // A bench agent sends a large part of the load (chaos delays keep many of its
+            // calls in flight): no per-agent share, as no rate limit.
+            bulkhead_per_agent: 0,
             ..defaults
         },
         // Every load generator connects from 127.0.0.1: one client to the gateway.

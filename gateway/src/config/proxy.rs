@@ -106,6 +106,11 @@ pub struct ProxySettings {
     #[arg(long, env = "BULKHEAD_QUEUE_TIMEOUT_MS", default_value_t = 1_000)]
     pub bulkhead_queue_timeout_ms: u32,
 
+    /// Upstream calls in flight per agent and tool (0: no limit); past them an agent's call
+    /// is refused at once (429), so that one agent cannot take a tool's every slot.
+    #[arg(long, env = "BULKHEAD_PER_AGENT", default_value_t = 16)]
+    pub bulkhead_per_agent: u32,
+
     /// Retries after the first attempt (idempotent actions only).
     #[arg(long, env = "RETRY_MAX_RETRIES", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(0..=10))]
@@ -181,6 +186,7 @@ impl Default for ProxySettings {
             bulkhead_concurrency: 64,
             bulkhead_queue: 256,
             bulkhead_queue_timeout_ms: 1_000,
+            bulkhead_per_agent: 16,
             retry_max_retries: 2,
             retry_base_delay_ms: 250,
             retry_max_delay_ms: 1_000,

@@ -289,6 +289,7 @@ async fn run(
                 upstream_call::call(
                     upstream_call::UpstreamCall {
                         state,
+                        agent: claims.sub,
                         spec,
                         prepared: &input.prepared,
                         chaos,

@@ -5,6 +5,7 @@ use crate::audit::Audit;
 use crate::catalog::ToolName;
 use crate::config::ProxySettings;
 use crate::metrics::Metrics;
+use crate::resilience::agent_share::AgentShares;
 use crate::resilience::breaker::{Breaker, BreakerSettings};
 use crate::resilience::bulkhead::Bulkhead;
 use crate::resilience::cache::ResponseCache;
@@ -49,6 +50,8 @@ pub struct ProxyServices {
     pub destination_breakers: DestinationBreakers,
     /// Bulkheads.
     pub bulkheads: PerTool<Bulkhead>,
+    /// Each agent's share of the bulkheads.
+    pub agent_shares: AgentShares,
     /// Retry policy.
     pub retry: RetryPolicy,
     /// Response cache.
@@ -104,6 +107,7 @@ impl ProxyServices {
             limiter,
             breakers: PerTool::new(|_| Breaker::new(breaker)),
             destination_breakers: DestinationBreakers::new(breaker),
+            agent_shares: AgentShares::new(settings.bulkhead_per_agent as usize),
             bulkheads: PerTool::new(|_| {
                 Bulkhead::new(
                     settings.bulkhead_concurrency as usize,

@@ -31,6 +31,8 @@ pub struct Chaos<'a> {
 pub struct UpstreamCall<'a> {
     /// Shared state.
     pub state: &'a AppState,
+    /// The calling agent.
+    pub agent: uuid::Uuid,
     /// The action.
     pub spec: &'static ActionSpec,
     /// Its validated parameters.
@@ -118,6 +120,8 @@ pub async fn call(
 enum Attempted {
     Tool(ToolError),
     Bulkhead(Refusal),
+    /// The agent's share of the tool's calls in flight is in use.
+    AgentShare,
     DeadlineExceeded,
 }
 
@@ -138,6 +142,13 @@ impl Attempted {
                     Refusal::QueueFull => "queue full",
                     Refusal::QueueTimeout => "queue wait timed out",
                 } }))
+            .with_header("retry-after", 1),
+            Attempted::AgentShare => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "agent_calls_in_flight",
+                format!("This agent has as many calls to {tool} in flight as it may; try again when one ends"),
+            )
+            .with_field("retry_after", 1)
             .with_header("retry-after", 1),
             Attempted::Tool(e) => tool_failure(tool, e),
         }
@@ -199,6 +210,7 @@ async fn attempts(
 ) -> Result<Value, Attempted> {
     let UpstreamCall {
         state,
+        agent,
         spec,
         prepared,
         chaos,
@@ -206,6 +218,10 @@ async fn attempts(
         deadline,
     } = call;
     let proxy = &state.proxy;
+    let _share = proxy
+        .agent_shares
+        .enter(agent, spec.tool)
+        .ok_or(Attempted::AgentShare)?;
     let _slot = proxy
         .bulkheads
         .get(spec.tool)

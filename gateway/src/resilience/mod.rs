@@ -1,7 +1,8 @@
 //! What keeps the gateway and its upstreams healthy under load and failure, one concern per
 //! file: rate limits, circuit breakers (per tool, and per destination for `http_fetch`),
-//! bulkheads, retries and the response cache.
+//! bulkheads (and each agent's share of them), retries and the response cache.
 
+pub mod agent_share;
 pub mod breaker;
 pub mod bulkhead;
 pub mod cache;

@@ -195,7 +195,89 @@ async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
     }
 }
 
+async fn one_agent_cannot_take_every_slot_of_a_tool() {
+    // The first 100 searches of `slow` hang until the request's deadline.
+    let (slow, _up) = start_upstream(100, 0).await;
+    let (healthy, _) = start_upstream(0, 500).await;
+    let attacker = std::sync::Arc::new(
+        live(&slow, |s| {
+            s.proxy.http_fetch_allow_private = true;
+            s.proxy.cache_enabled = false;
+            s.proxy.bulkhead_concurrency = 4;
+            s.proxy.bulkhead_queue = 0;
+            s.proxy.bulkhead_per_agent = 2;
+            s.proxy.request_deadline_ms = 5_000;
+        })
+        .await,
+    );
+    let hanging: Vec<_> = (0..4)
+        .map(|_| {
+            let (attacker, url) = (
+                std::sync::Arc::clone(&attacker),
+                format!("{slow}/search?q=x"),
+            );
+            tokio::spawn(
+                async move { call(&attacker, "http_fetch", "get", json!({"url": url})).await },
+            )
+        })
+        .collect();
+    // Two of the attacker's fetches hang in the upstream; the other two are refused at once
+    // (without a share they would take the tool's last two slots).
+    let mut pending = hanging;
+    for _ in 0..2 {
+        let ((status, body), rest) = first_finished(pending).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["code"], "agent_calls_in_flight", "{body}");
+        pending = rest;
+    }
+    // Another agent still finds slots of the tool free.
+    let gw = &attacker.gw;
+    let (victim, _) = gw.create_agent("patient", "tester").await;
+    let (status, minted) = gw
+        .admin(
+            Method::POST,
+            "/api/generate-token",
+            Some(json!({"agent_id": victim, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let (status, _, body) = crate::common::proxy(
+        gw,
+        json!({"agent_token": minted["agent_token"], "tool": "http_fetch", "action": "get",
+               "params": {"url": format!("{healthy}/page")}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for handle in pending {
+        let (status, body) = handle.await.unwrap();
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    }
+}
+
+/// The output of the first of `handles` to finish, and the others.
+async fn first_finished<T>(
+    mut handles: Vec<tokio::task::JoinHandle<T>>,
+) -> (T, Vec<tokio::task::JoinHandle<T>>) {
+    use std::future::Future;
+    let (index, output) = std::future::poll_fn(|cx| {
+        for (i, handle) in handles.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(output) = std::pin::Pin::new(handle).poll(cx) {
+                return std::task::Poll::Ready((i, output.expect("the call task")));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+    drop(handles.remove(index));
+    (output, handles)
+}
+
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_agent_cannot_take_every_slot_of_a_tool() {
+        super::one_agent_cannot_take_every_slot_of_a_tool().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
         super::line_breaks_of_every_kind_never_reach_a_mail_header().await;
