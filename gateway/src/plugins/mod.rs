@@ -3,6 +3,7 @@
 //! - [`engine`]: the process-wide wasmtime engine (pooling allocator, epoch deadlines).
 //! - [`bindings`]: host-side bindings generated from `sdk/wit`.
 //! - [`call_clock`]: a call's time budget, in CPU time.
+//! - [`call_slots`]: how many calls of one binding run at once.
 //! - [`sandbox`]: what a plugin instance may touch (a WASI context that grants nothing,
 //!   the host imports, the memory cap).
 //! - [`counters`]: the quota counters behind `counter-add`.
@@ -13,6 +14,7 @@
 
 pub mod bindings;
 pub mod call_clock;
+pub mod call_slots;
 pub mod cli;
 pub mod counters;
 pub mod engine;

@@ -6,6 +6,7 @@
 //! they started with until they finish.
 
 use super::bindings::{Decision, Fault, Request};
+use super::call_slots::{CallSlots, Running};
 use super::counters::Counters;
 use super::manifest::{BindingSpec, ConfigSource, FailMode, FilterResponse, Manifest};
 use super::plugin::{CallFailure, FailureKind, Invoker, LoadError, Plugin, World};
@@ -51,16 +52,9 @@ pub struct Binding {
     pub config: Arc<str>,
     /// What a failure does.
     pub fail: FailMode,
-    /// Its calls running now: at most [`CALLS_AT_ONCE`].
-    slots: tokio::sync::Semaphore,
+    /// Its calls running now (at most `CALLS_AT_ONCE`).
+    slots: CallSlots,
 }
-
-/// Calls of one binding that run at once. A call waits for a slot as long as a call may
-/// last (its wall limit), then gives up as [`FailureKind::Busy`] (503 `plugin_busy` for a
-/// policy). So a stuck or slow plugin holds a bounded number of instances (memory) and of
-/// runnable tasks (the serving threads interleave those with everything else), and other
-/// bindings keep their own slots.
-pub const CALLS_AT_ONCE: usize = 32;
 
 impl Binding {
     /// The configuration of one call: the dynamic source the binding names, else its static
@@ -106,7 +100,7 @@ impl Binding {
             ),
             fail,
             spec,
-            slots: tokio::sync::Semaphore::new(CALLS_AT_ONCE),
+            slots: CallSlots::default(),
         })
     }
 
@@ -486,23 +480,15 @@ impl PluginRegistry {
         })
     }
 
-    /// A call slot of `binding`, counted in `gateway_plugin_calls_in_flight` while held; or,
-    /// when none frees up within a call's wall limit, the busy failure.
-    async fn take_slot<'b>(
-        &'b self,
-        binding: &'b Binding,
-    ) -> Result<(tokio::sync::SemaphorePermit<'b>, InFlight<'b>), CallFailure> {
-        let wait = binding.invoker.wall_limit();
-        match tokio::time::timeout(wait, binding.slots.acquire()).await {
-            Ok(Ok(slot)) => Ok((slot, InFlight::enter(&self.metrics.plugin_calls_in_flight))),
-            _ => Err(CallFailure {
-                kind: FailureKind::Busy,
-                message: format!(
-                    "all {CALLS_AT_ONCE} call slots stayed taken for {} ms",
-                    wait.as_millis()
-                ),
-            }),
-        }
+    /// A call slot of `binding`, counted in `gateway_plugin_calls_in_flight` while held.
+    async fn take_slot<'b>(&'b self, binding: &'b Binding) -> Result<Running<'b>, CallFailure> {
+        binding
+            .slots
+            .take(
+                binding.invoker.wall_limit(),
+                &self.metrics.plugin_calls_in_flight,
+            )
+            .await
     }
 
     fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
@@ -727,21 +713,4 @@ pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String
     .map_err(|e| format!("binding: {e}"))?;
     Manifest::parse(&manifest).map_err(|e| e.to_string())?;
     Ok(spec)
-}
-
-/// One plugin call counted in `gateway_plugin_calls_in_flight` while it lives (a call
-/// cancelled with its request is uncounted too).
-struct InFlight<'a>(&'a prometheus::IntGauge);
-
-impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a prometheus::IntGauge) -> Self {
-        gauge.inc();
-        Self(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }

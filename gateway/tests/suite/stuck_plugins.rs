@@ -4,8 +4,8 @@
 use crate::common::{
     metric_value, read, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
 };
+use gateway::plugins::call_slots::CALLS_AT_ONCE;
 use gateway::plugins::manifest::MAX_TIMEOUT_MS;
-use gateway::plugins::registry::CALLS_AT_ONCE;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::path::PathBuf;
