@@ -54,19 +54,12 @@ async fn failures_an_agent_causes_leave_other_destinations_flowing() {
     // Another agent's fetches elsewhere are untouched.
     let gw = &attacker.gw;
     let (victim, _) = gw.create_agent("victim", "tester").await;
-    let (status, minted) = gw
-        .admin(
-            Method::POST,
-            "/api/generate-token",
-            Some(json!({"agent_id": victim, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let token = gw.mint_scoped(&victim, &["http_fetch"], &["read"]).await;
     let response = gw
         .client
         .post(gw.url("/api/proxy-request"))
         .json(
-            &json!({"agent_token": minted["agent_token"], "tool": "http_fetch", "action": "get",
+            &json!({"agent_token": token, "tool": "http_fetch", "action": "get",
                       "params": {"url": format!("{healthy}/page")}}),
         )
         .send()
@@ -125,16 +118,9 @@ async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, minted) = gw
-        .admin(
-            Method::POST,
-            "/api/generate-token",
-            Some(json!({"agent_id": agent, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let token = gw.mint_scoped(&agent, &["http_fetch"], &["read"]).await;
     let fetch = |url: String| {
-        let token = minted["agent_token"].clone();
+        let token = token.clone();
         async move {
             let (status, _, body) = crate::common::proxy(
                 gw,
@@ -168,21 +154,16 @@ async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
     let f = Fixture::start(Backend::Sqlite).await;
     let gw = &f.gateway;
     let (agent, _) = gw.create_agent("mailer", "engager").await;
-    let (status, minted) = gw
-        .admin(
-            Method::POST,
-            "/api/generate-token",
-            Some(json!({"agent_id": agent, "tools": ["gmail_send"], "permissions": ["read", "write"], "ttl_minutes": 30})),
-        )
+    let token = gw
+        .mint_scoped(&agent, &["gmail_send"], &["read", "write"])
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{minted}");
     for separator in ["\r\n", "\u{b}", "\u{c}", "\u{85}", "\u{2028}", "\u{2029}"] {
         for field in ["cc", "bcc", "subject"] {
             let mut params = json!({"to": "a@example.com", "subject": "s", "text": "t"});
             params[field] = json!(format!("x@example.com{separator}Bcc: victim@example.com"));
             let (status, _, body) = crate::common::proxy(
                 gw,
-                json!({"agent_token": minted["agent_token"], "tool": "gmail_send", "action": "send", "params": params}),
+                json!({"agent_token": token, "tool": "gmail_send", "action": "send", "params": params}),
             )
             .await;
             assert_eq!(
@@ -233,17 +214,10 @@ async fn one_agent_cannot_take_every_slot_of_a_tool() {
     // Another agent still finds slots of the tool free.
     let gw = &attacker.gw;
     let (victim, _) = gw.create_agent("patient", "tester").await;
-    let (status, minted) = gw
-        .admin(
-            Method::POST,
-            "/api/generate-token",
-            Some(json!({"agent_id": victim, "tools": ["http_fetch"], "permissions": ["read"], "ttl_minutes": 30})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let token = gw.mint_scoped(&victim, &["http_fetch"], &["read"]).await;
     let (status, _, body) = crate::common::proxy(
         gw,
-        json!({"agent_token": minted["agent_token"], "tool": "http_fetch", "action": "get",
+        json!({"agent_token": token, "tool": "http_fetch", "action": "get",
                "params": {"url": format!("{healthy}/page")}}),
     )
     .await;
@@ -272,29 +246,10 @@ async fn first_finished<T>(
     (output, handles)
 }
 
-mod sqlite {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn one_agent_cannot_take_every_slot_of_a_tool() {
-        super::one_agent_cannot_take_every_slot_of_a_tool().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn line_breaks_of_every_kind_never_reach_a_mail_header() {
-        super::line_breaks_of_every_kind_never_reach_a_mail_header().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_redirect_to_a_blocked_domain_is_refused_at_the_hop() {
-        super::a_redirect_to_a_blocked_domain_is_refused_at_the_hop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn failures_an_agent_causes_leave_other_destinations_flowing() {
-        super::failures_an_agent_causes_leave_other_destinations_flowing().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fetched_json_bombs_and_the_cache_stay_within_their_bounds() {
-        super::fetched_json_bombs_and_the_cache_stay_within_their_bounds().await;
-    }
-}
+on_sqlite!(
+    failures_an_agent_causes_leave_other_destinations_flowing,
+    fetched_json_bombs_and_the_cache_stay_within_their_bounds,
+    a_redirect_to_a_blocked_domain_is_refused_at_the_hop,
+    line_breaks_of_every_kind_never_reach_a_mail_header,
+    one_agent_cannot_take_every_slot_of_a_tool,
+);

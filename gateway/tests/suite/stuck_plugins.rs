@@ -6,7 +6,7 @@ use crate::common::{
 };
 use gateway::plugins::call_slots::CALLS_AT_ONCE;
 use gateway::plugins::manifest::MAX_TIMEOUT_MS;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,15 +48,9 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
     .unwrap();
     let gw = TestGateway::start_with(s, secrets(SIGNING_SECRET)).await;
     let (agent, _) = gw.create_agent("stuck", "tester").await;
-    let (status, minted) = gw
-        .admin(
-            Method::POST,
-            "/api/generate-token",
-            Some(json!({"agent_id": agent, "tools": ["http_fetch", "serpapi"], "permissions": ["read"], "ttl_minutes": 30})),
-        )
+    let token = gw
+        .mint_scoped(&agent, &["http_fetch", "serpapi"], &["read"])
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{minted}");
-    let token = minted["agent_token"].as_str().unwrap().to_string();
 
     let finished = Arc::new(AtomicUsize::new(0));
     let stuck_client = reqwest::Client::new();

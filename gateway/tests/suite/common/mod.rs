@@ -231,6 +231,27 @@ impl TestGateway {
         )
     }
 
+    /// Mints a 30-minute token for `agent_id` granting `tools` and `permissions`, with the
+    /// admin key; returns the token.
+    pub async fn mint_scoped(
+        &self,
+        agent_id: &str,
+        tools: &[&str],
+        permissions: &[&str],
+    ) -> String {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/generate-token",
+                Some(serde_json::json!({
+                    "agent_id": agent_id, "tools": tools, "permissions": permissions, "ttl_minutes": 30
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["agent_token"].as_str().unwrap().to_string()
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
         self.client
@@ -341,6 +362,22 @@ impl Fixture {
         .await;
         Self { gateway, database }
     }
+}
+
+/// Declares one `#[tokio::test]` on SQLite (a module `sqlite`) for each `async fn()`
+/// scenario, for areas whose behaviour does not depend on the database.
+#[macro_export]
+macro_rules! on_sqlite {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario().await;
+                }
+            )*
+        }
+    };
 }
 
 /// Declares one `#[tokio::test]` per backend for an `async fn(Backend)` scenario.
