@@ -78,14 +78,7 @@ async fn idle_connections_from_one_client_leave_others_served() {
     let client = bystander_client();
     let health = client.get(gw.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let metrics = client
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics_via(&client).await;
     let refused = metric_value(
         &metrics,
         "gateway_http_connections_refused_total{reason=\"per_client\"}",

@@ -84,14 +84,7 @@ async fn a_stuck_policy_leaves_health_and_other_tools_answering() {
     let probe = reqwest::Client::new();
     let mut most_in_flight = 0.0f64;
     while most_in_flight < IN_FLIGHT_SEEN as f64 && finished.load(Ordering::SeqCst) == 0 {
-        let metrics = probe
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = gw.metrics_via(&probe).await;
         most_in_flight =
             most_in_flight.max(metric_value(&metrics, "gateway_plugin_calls_in_flight"));
     }

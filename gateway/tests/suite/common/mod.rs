@@ -254,7 +254,12 @@ impl TestGateway {
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.client
+        self.metrics_via(&self.client).await
+    }
+
+    /// The Prometheus text of `/metrics`, asked by `client` (one of another address, say).
+    pub async fn metrics_via(&self, client: &reqwest::Client) -> String {
+        client
             .get(self.url("/metrics"))
             .send()
             .await
