@@ -144,6 +144,7 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         // Every load generator connects from 127.0.0.1: one client to the gateway.
         server: ServerLimits {
             max_connections_per_client: ServerLimits::default().max_connections,
+            shutdown_grace_ms: 0,
             ..ServerLimits::default()
         },
     };

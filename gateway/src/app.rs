@@ -189,6 +189,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         proxy,
         redis,
         started_at: Instant::now(),
+        draining: crate::server::Draining::default(),
     });
     let router = with_layers(api::routes(state.clone()), metrics);
     Ok(App {
@@ -263,7 +264,8 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<B
 
 impl App {
     /// Serves on `listener`, within the configured connection bounds, until `shutdown`
-    /// completes; then drains in-flight requests and closes the database.
+    /// completes; then drains (`/ready` 503 during the grace, requests in flight within the
+    /// drain time), writes the audit rows and closes the database.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -280,6 +282,7 @@ impl App {
             router,
             &state.config.settings.server,
             state.metrics.server.clone(),
+            state.draining.clone(),
             shutdown,
         )
         .await?;

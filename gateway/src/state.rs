@@ -48,6 +48,8 @@ pub struct Shared {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// When this process started serving.
     pub started_at: Instant,
+    /// Set when shutdown is requested (`/ready` then answers 503).
+    pub draining: crate::server::Draining,
 }
 
 impl AppState {

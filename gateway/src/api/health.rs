@@ -22,8 +22,20 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `GET /ready`: the database (and Redis, when configured) answer. 503 names what fails.
+/// `GET /ready`: the database (and Redis, when configured) answer. 503 names what fails,
+/// and answers at once while the gateway drains for shutdown.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.draining.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "ready": false,
+                "draining": true,
+                "failing": ["draining"],
+                "timestamp": iso(chrono::Utc::now()),
+            })),
+        );
+    }
     let database = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => "ok",
         Ok(Err(e)) => {

@@ -1,5 +1,6 @@
 //! Bounds on what a client connection may hold: connections per client and in all, how
-//! long headers and bodies may take, and how large headers may be.
+//! long headers and bodies may take, and how large headers may be; and how long a shutdown
+//! keeps serving and draining.
 
 use clap::Args;
 use std::time::Duration;
@@ -40,6 +41,18 @@ pub struct ServerLimits {
     #[arg(long, env = "HTTP_MAX_HEADER_BYTES", default_value_t = 16_384,
           value_parser = clap::value_parser!(u32).range(1_024..=1_048_576))]
     pub max_header_bytes: u32,
+
+    /// After SIGTERM (or Ctrl-C), how long `/ready` answers 503 while the gateway still
+    /// accepts and serves, in ms: the time load balancers need to notice and stop sending.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u32).range(0..=600_000))]
+    pub shutdown_grace_ms: u32,
+
+    /// After the grace, how long requests in flight may take to finish before their
+    /// connections are cut off, in ms.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u32).range(0..=600_000))]
+    pub shutdown_drain_ms: u32,
 }
 
 impl Default for ServerLimits {
@@ -51,6 +64,8 @@ impl Default for ServerLimits {
             max_connections: 4_096,
             max_connections_per_client: 256,
             max_header_bytes: 16_384,
+            shutdown_grace_ms: 5_000,
+            shutdown_drain_ms: 30_000,
         }
     }
 }
@@ -59,6 +74,16 @@ impl ServerLimits {
     /// The header-read (and idle keep-alive) timeout.
     pub fn header_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.header_timeout_ms))
+    }
+
+    /// How long `/ready` answers 503 after shutdown is requested, the listener still open.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(u64::from(self.shutdown_grace_ms))
+    }
+
+    /// How long requests in flight may take to finish after the grace.
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_millis(u64::from(self.shutdown_drain_ms))
     }
 
     /// The body timeout before the minimum rate applies.

@@ -23,7 +23,10 @@ const TEST_BOUND: Duration = Duration::from_secs(120);
 async fn gateway_with(limits: ServerLimits) -> (TestGateway, TestDatabase) {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let settings = Settings {
-        server: limits,
+        server: ServerLimits {
+            shutdown_grace_ms: 0,
+            ..limits
+        },
         ..settings(&database.url, database.data_dir())
     };
     let gateway = TestGateway::start_with(settings, secrets(SIGNING_SECRET)).await;

@@ -23,6 +23,7 @@ mod plugin_uploads;
 mod policies_and_plugins;
 mod proxy;
 mod proxy_live;
+mod shutdown_drain;
 mod signature_auth;
 mod sqlite_storage;
 mod stuck_plugins;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// What the fake search upstream answers: the first `failures` calls get `failure_status`
 /// (or hang, when it is 0), later ones succeed.
 pub(crate) struct Upstream {
-    calls: AtomicU32,
+    pub(crate) calls: AtomicU32,
     failures: AtomicU32,
     failure_status: u16,
 }

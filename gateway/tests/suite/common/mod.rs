@@ -115,7 +115,11 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         data_dir,
         log_format: LogFormat::Text,
         proxy: ProxySettings::default(),
-        server: Default::default(),
+        // Tests stop their gateways at once (a grace would only add waiting).
+        server: gateway::server::ServerLimits {
+            shutdown_grace_ms: 0,
+            ..Default::default()
+        },
     }
 }
 
@@ -163,6 +167,20 @@ impl TestGateway {
             state,
             shutdown: Some(tx),
             server: Some(server),
+        }
+    }
+
+    /// Asks the gateway to shut down (as SIGTERM does) without waiting for it.
+    pub fn request_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the gateway has stopped serving (after [`TestGateway::request_shutdown`]).
+    pub async fn stopped(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
         }
     }
 
