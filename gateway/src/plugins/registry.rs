@@ -208,6 +208,16 @@ pub enum ReloadError {
     /// Uploaded plugins could not be read.
     #[error("reading uploaded plugins: {0}")]
     Store(String),
+    /// `plugins.toml` went missing, or lost every binding, while bindings from it were live:
+    /// refused, so that policy enforcement never disappears with a file (fail closed).
+    #[error(
+        "{MANIFEST_FILE} is missing or binds nothing, while {live} of its bindings are live; \
+             the live set is kept (to remove every file binding, restart with the new file)"
+    )]
+    ManifestGone {
+        /// File bindings live now.
+        live: usize,
+    },
     /// A binding names the wrong world.
     #[error("binding {binding}: plugin implements {actual}, binding expects {expected}")]
     WorldMismatch {
@@ -417,6 +427,16 @@ impl PluginRegistry {
                 })
             }
         };
+        let live_from_file = previous
+            .bindings
+            .iter()
+            .filter(|b| matches!(b.source, Source::File))
+            .count();
+        if manifest.binding.is_empty() && live_from_file > 0 {
+            return Err(ReloadError::ManifestGone {
+                live: live_from_file,
+            });
+        }
         let known: HashMap<&str, &Arc<Plugin>> = previous
             .bindings
             .iter()

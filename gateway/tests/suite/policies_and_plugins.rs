@@ -415,7 +415,50 @@ async fn response_filter_runs_when_the_policy_has_response_rules(backend: Backen
     assert_eq!(filter_calls(), 2);
 }
 
+/// Removing or emptying `plugins.toml` at runtime never turns enforcement off: the reload is
+/// refused and the live set kept.
+async fn a_missing_or_empty_manifest_keeps_the_live_set(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let gw = &f.gateway;
+    let manifest = gw.state.config.settings.plugins_dir.join("plugins.toml");
+    let good = std::fs::read_to_string(&manifest).unwrap();
+    for change in ["remove", "empty", "comments only"] {
+        match change {
+            "remove" => std::fs::remove_file(&manifest).unwrap(),
+            "empty" => std::fs::write(&manifest, "").unwrap(),
+            _ => std::fs::write(&manifest, "# every binding commented out\n").unwrap(),
+        }
+        let (status, body) = gw
+            .admin(Method::POST, "/api/admin/plugins/reload", None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{change}: {body}");
+        let (_, listed) = gw.admin(Method::GET, "/api/admin/plugins", None).await;
+        assert_eq!(
+            listed["plugins"].as_array().unwrap().len(),
+            2,
+            "{change}: {listed}"
+        );
+        assert!(
+            listed["last_error"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("plugins.toml is missing or binds nothing"),
+            "{change}: {listed}"
+        );
+        // The policy still decides.
+        let (agent, _) = gw.create_agent("s", "scraper").await;
+        let denied = evaluate(&f, &agent, "scraper", "gmail_send", "send", json!({})).await;
+        assert_eq!(denied["policy"]["code"], "scope_not_allowed", "{change}");
+    }
+    std::fs::write(&manifest, good).unwrap();
+    let (status, body) = gw
+        .admin(Method::POST, "/api/admin/plugins/reload", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 on_both_backends!(
+    a_missing_or_empty_manifest_keeps_the_live_set,
     default_role_policies_are_seeded_and_enforced,
     agent_policy_extends_its_role_and_is_managed_through_the_api,
     invalid_policies_are_refused_with_details,
