@@ -127,6 +127,8 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         auth_failures_per_minute: 60,
         key_pool_size: 1,
         data_dir: data_dir.to_path_buf(),
+        // Most tests and benches bind plugins of their own, or none.
+        policy_bindings_required: false,
         plugins_dir: options.plugins_dir.clone(),
         chaos_on_start: false,
         log_format: LogFormat::Text,

@@ -122,6 +122,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             config.settings.plugins_dir.display()
         )
     })?;
+    check_policy_coverage(&config, &plugins)?;
     let mut tasks = vec![
         mirror.spawn_sync(store.clone()),
         policies.spawn_sync(store.clone()),
@@ -198,6 +199,34 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tasks: BackgroundTasks(tasks),
         _plugin_watcher: plugin_watcher,
     })
+}
+
+/// Fails closed on the policy configuration: in production, a start where some tool has no
+/// policy plugin bound (a missing `PLUGINS_DIR` or `plugins.toml`, or one that binds fewer
+/// tools) is refused unless `POLICY_BINDINGS_REQUIRED=off`; development warns.
+fn check_policy_coverage(config: &Config, plugins: &PluginRegistry) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    if !settings.proxy.policies_enabled {
+        return Ok(());
+    }
+    let uncovered = plugins.current().tools_without_policy();
+    if uncovered.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = uncovered.iter().map(|t| t.as_str()).collect();
+    let problem = format!(
+        "no policy plugin is bound to {} (PLUGINS_DIR {}): calls to them would be checked \
+         against the token's claims only",
+        names.join(", "),
+        settings.plugins_dir.display()
+    );
+    if settings.environment == crate::config::Environment::Production
+        && settings.policy_bindings_required
+    {
+        anyhow::bail!("{problem}; bind a policy to them, or set POLICY_BINDINGS_REQUIRED=off");
+    }
+    tracing::warn!("{problem}");
+    Ok(())
 }
 
 async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {

@@ -76,6 +76,13 @@ pub struct Settings {
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// `off` lets a production gateway start with tools that no policy plugin covers (their
+    /// calls are then bounded by the token's claims alone); on, such a start is refused.
+    /// Development only warns.
+    #[arg(long = "policy-bindings-required", env = "POLICY_BINDINGS_REQUIRED",
+          default_value = "on", value_parser = parse_switch)]
+    pub policy_bindings_required: bool,
+
     /// Folder with `plugins.toml` and the plugin `.wasm` files; watched for changes.
     #[arg(long, env = "PLUGINS_DIR", default_value = "policies-wasm")]
     pub plugins_dir: PathBuf,

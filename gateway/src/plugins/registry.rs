@@ -165,6 +165,19 @@ impl PluginSet {
             .filter(move |b| b.world() == world && b.spec.applies_to(tool, role))
     }
 
+    /// The tools no policy binding covers, for any role.
+    pub fn tools_without_policy(&self) -> Vec<crate::catalog::ToolName> {
+        crate::catalog::ToolName::ALL
+            .into_iter()
+            .filter(|tool| {
+                !self.bindings.iter().any(|b| {
+                    b.world() == World::Policy
+                        && b.spec.tools.iter().any(|t| t == "*" || t == tool.as_str())
+                })
+            })
+            .collect()
+    }
+
     /// True when some applicable policy takes its configuration from stored policies.
     pub fn needs_policy_config(&self, tool: &str, role: &str) -> bool {
         self.applicable(World::Policy, tool, role)

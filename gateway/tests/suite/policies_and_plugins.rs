@@ -457,7 +457,57 @@ async fn a_missing_or_empty_manifest_keeps_the_live_set(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// In production, a start where a tool has no policy plugin bound is refused, naming the
+/// tools; development starts (and warns).
+async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backend) {
+    use crate::common::{install_default_plugins, secrets, settings, TestDatabase, SIGNING_SECRET};
+    use gateway::config::{Config, Environment};
+    let database = TestDatabase::create(backend).await;
+    let start = |tweak: &dyn Fn(&mut gateway::config::Settings)| {
+        let mut s = settings(&database.url, database.data_dir());
+        s.policy_bindings_required = true;
+        tweak(&mut s);
+        gateway::app::build(Config {
+            settings: s,
+            secrets: secrets(SIGNING_SECRET),
+        })
+    };
+    // No plugin directory at all.
+    let refused = start(&|s| s.plugins_dir = s.data_dir.join("nowhere")).await;
+    let message = format!("{:#}", refused.err().expect("refused"));
+    assert!(
+        message.contains("no policy plugin is bound to serpapi, openai, gmail_send, http_fetch"),
+        "{message}"
+    );
+    // A manifest that binds one tool only.
+    let partial = database.data_dir().join("partial");
+    install_default_plugins(&partial);
+    std::fs::write(
+        partial.join("plugins.toml"),
+        "[[binding]]\nplugin = \"spec-policy.wasm\"\ntools = [\"serpapi\"]\nconfig_from = \"policies\"\n",
+    )
+    .unwrap();
+    let refused = start(&|s| s.plugins_dir = partial.clone()).await;
+    let message = format!("{:#}", refused.err().expect("refused"));
+    assert!(
+        message.contains("bound to openai, gmail_send, http_fetch"),
+        "{message}"
+    );
+    assert!(message.contains("POLICY_BINDINGS_REQUIRED"), "{message}");
+    // Development starts all the same; so does production with every tool covered.
+    assert!(start(&|s| {
+        s.plugins_dir = partial.clone();
+        s.environment = Environment::Development;
+    })
+    .await
+    .is_ok());
+    let full = database.data_dir().join("full");
+    install_default_plugins(&full);
+    assert!(start(&|s| s.plugins_dir = full.clone()).await.is_ok());
+}
+
 on_both_backends!(
+    production_refuses_to_start_with_a_tool_no_policy_covers,
     a_missing_or_empty_manifest_keeps_the_live_set,
     default_role_policies_are_seeded_and_enforced,
     agent_policy_extends_its_role_and_is_managed_through_the_api,

@@ -110,6 +110,8 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         token_max_ttl_minutes: 1440,
         auth_failures_per_minute: 60,
         key_pool_size: 1,
+        // Most tests and benches bind plugins of their own, or none.
+        policy_bindings_required: false,
         plugins_dir: data_dir.join("plugins"),
         chaos_on_start: false,
         data_dir,
