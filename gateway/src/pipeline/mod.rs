@@ -119,14 +119,7 @@ async fn finish(
         Ok(response) => (response, None),
         // A refusal the client keeps provoking is counted, not audited one by one.
         Err(failure) if failure.is_quiet() => {
-            let tool = label(&trail.named.tool, trail.named.known_tool.is_some());
-            let action = label(&trail.named.action, trail.named.known_action.is_some());
-            state
-                .metrics
-                .proxy
-                .requests
-                .with_label_values(&[tool, action, failure.status().as_str()])
-                .inc();
+            count(state, trail, failure.status(), started);
             return failure.into_response();
         }
         Err(failure) => {
@@ -596,14 +589,9 @@ fn label(named: &str, known: bool) -> &str {
     }
 }
 
-async fn record(
-    state: &AppState,
-    trail: &Trail,
-    correlation_id: &str,
-    status: StatusCode,
-    code: Option<&'static str>,
-    started: Instant,
-) {
+/// Step 10's metrics: the request counted by tool, action and status, and timed. Returns
+/// its duration in ms.
+fn count(state: &AppState, trail: &Trail, status: StatusCode, started: Instant) -> f64 {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let tool = label(&trail.named.tool, trail.named.known_tool.is_some());
     let action = label(&trail.named.action, trail.named.known_action.is_some());
@@ -616,6 +604,19 @@ async fn record(
         .duration_ms
         .with_label_values(&[tool, action])
         .observe(elapsed_ms);
+    elapsed_ms
+}
+
+/// Step 10: metrics and the request's audit row.
+async fn record(
+    state: &AppState,
+    trail: &Trail,
+    correlation_id: &str,
+    status: StatusCode,
+    code: Option<&'static str>,
+    started: Instant,
+) {
+    let elapsed_ms = count(state, trail, status, started);
     state
         .proxy
         .audit

@@ -6,7 +6,7 @@
 //! they started with until they finish.
 
 use super::bindings::{Decision, Fault, Request};
-use super::call_slots::{CallSlots, Running};
+use super::call_slots::CallSlots;
 use super::counters::Counters;
 use super::manifest::{BindingSpec, ConfigSource, FailMode, FilterResponse, Manifest};
 use super::plugin::{CallFailure, FailureKind, Invoker, LoadError, Plugin, World};
@@ -513,15 +513,21 @@ impl PluginRegistry {
         })
     }
 
-    /// A call slot of `binding`, counted in `gateway_plugin_calls_in_flight` while held.
-    async fn take_slot<'b>(&'b self, binding: &'b Binding) -> Result<Running<'b>, CallFailure> {
-        binding
+    /// Runs `call` in a slot of `binding` (counted in `gateway_plugin_calls_in_flight`
+    /// while it runs); the busy failure when no slot frees up within a call's wall limit.
+    async fn in_slot<T>(
+        &self,
+        binding: &Binding,
+        call: impl std::future::Future<Output = Result<T, CallFailure>>,
+    ) -> Result<T, CallFailure> {
+        let _running = binding
             .slots
             .take(
                 binding.invoker.wall_limit(),
                 &self.metrics.plugin_calls_in_flight,
             )
-            .await
+            .await?;
+        call.await
     }
 
     fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
@@ -571,15 +577,14 @@ impl PluginRegistry {
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
             let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
-            let result = match self.take_slot(binding).await {
-                Ok(_running) => {
+            let result = self
+                .in_slot(
+                    binding,
                     binding
                         .invoker
-                        .evaluate(self.call_context(binding, config, request.now_ms), request)
-                        .await
-                }
-                Err(busy) => Err(busy),
-            };
+                        .evaluate(self.call_context(binding, config, request.now_ms), request),
+                )
+                .await;
             self.observe(binding, started);
             match result {
                 Ok(Decision::Allow) => {
@@ -627,15 +632,14 @@ impl PluginRegistry {
         for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
             let config = binding.config(None, Some(&chaos_rules));
             let started = Instant::now();
-            let result = match self.take_slot(binding).await {
-                Ok(_running) => {
+            let result = self
+                .in_slot(
+                    binding,
                     binding
                         .invoker
-                        .inject(self.call_context(binding, config, request.now_ms), request)
-                        .await
-                }
-                Err(busy) => Err(busy),
-            };
+                        .inject(self.call_context(binding, config, request.now_ms), request),
+                )
+                .await;
             self.observe(binding, started);
             match result {
                 Ok(Fault::None) => {
@@ -680,19 +684,16 @@ impl PluginRegistry {
             let config = binding.config(policy_config.as_ref(), None);
             let current: &str = text.get_or_insert_with(|| response.to_string());
             let started = Instant::now();
-            let result = match self.take_slot(binding).await {
-                Ok(_running) => {
-                    binding
-                        .invoker
-                        .filter_response(
-                            self.call_context(binding, config, request.now_ms),
-                            request,
-                            current,
-                        )
-                        .await
-                }
-                Err(busy) => Err(busy),
-            };
+            let result = self
+                .in_slot(
+                    binding,
+                    binding.invoker.filter_response(
+                        self.call_context(binding, config, request.now_ms),
+                        request,
+                        current,
+                    ),
+                )
+                .await;
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {

@@ -224,25 +224,11 @@ async fn oversized_headers_are_refused_with_431() {
     gw.stop().await;
 }
 
-macro_rules! bounded_tests {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                tokio::time::timeout(super::TEST_BOUND, super::$scenario())
-                    .await
-                    .expect("the scenario ends by itself");
-            }
-        )*
-    };
-}
-
-mod sqlite {
-    bounded_tests!(
-        idle_connections_from_one_client_leave_others_served,
-        a_full_gateway_refuses_new_connections_with_503,
-        slowloris_headers_are_cut_off,
-        a_stalled_body_is_answered_408_with_the_envelope,
-        oversized_headers_are_refused_with_431,
-    );
-}
+on_sqlite_within!(
+    super::TEST_BOUND;
+    idle_connections_from_one_client_leave_others_served,
+    a_full_gateway_refuses_new_connections_with_503,
+    slowloris_headers_are_cut_off,
+    a_stalled_body_is_answered_408_with_the_envelope,
+    oversized_headers_are_refused_with_431,
+);

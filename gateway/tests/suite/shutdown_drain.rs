@@ -81,22 +81,8 @@ async fn requests_still_running_after_the_drain_time_are_cut_off() {
     );
 }
 
-macro_rules! bounded {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    tokio::time::timeout(super::TEST_BOUND, super::$scenario())
-                        .await
-                        .expect("the scenario ends by itself");
-                }
-            )*
-        }
-    };
-}
-
-bounded!(
+on_sqlite_within!(
+    super::TEST_BOUND;
     ready_turns_503_at_once_and_the_gateway_serves_through_the_grace,
     requests_still_running_after_the_drain_time_are_cut_off,
 );

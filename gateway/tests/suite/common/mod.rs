@@ -405,6 +405,24 @@ macro_rules! on_sqlite {
     };
 }
 
+/// As [`on_sqlite!`], each scenario bounded by `$bound` (a `Duration`): a scenario that
+/// should end by itself fails instead of hanging the suite.
+#[macro_export]
+macro_rules! on_sqlite_within {
+    ($bound:expr; $($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    tokio::time::timeout($bound, super::$scenario())
+                        .await
+                        .expect("the scenario ends by itself");
+                }
+            )*
+        }
+    };
+}
+
 /// Declares one `#[tokio::test]` per backend for an `async fn(Backend)` scenario.
 #[macro_export]
 macro_rules! on_both_backends {
