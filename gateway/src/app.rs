@@ -64,6 +64,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying migrations")?;
+    // Read before any copy loads: a change made meanwhile is applied again, never missed.
+    let feed_start = store
+        .latest_change_seq()
+        .await
+        .context("reading the change feed's position")?;
     crate::policies::seed_defaults(&store)
         .await
         .context("seeding the default role policies")?;
@@ -123,11 +128,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         )
     })?;
     check_policy_coverage(&config, &plugins)?;
-    let mut tasks = vec![
-        mirror.spawn_sync(store.clone()),
-        policies.spawn_sync(store.clone()),
-        plugins.spawn_upload_sync(),
-    ];
+    let mut tasks = Vec::new();
     let plugin_watcher = if config.settings.plugins_dir.is_dir() {
         let (watcher, task) = crate::plugins::watch::spawn(Arc::clone(&plugins))
             .context("watching PLUGINS_DIR for changes")?;
@@ -137,21 +138,34 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!(dir = %config.settings.plugins_dir.display(), "PLUGINS_DIR does not exist: no plugin file is loaded (uploaded plugins still are)");
         None
     };
-    let chaos_rules = crate::chaos_rules::ChaosRules::new(config.settings.chaos_on_start);
+    let chaos_rules = Arc::new(crate::chaos_rules::ChaosRules::default());
+    if config.settings.chaos_on_start {
+        crate::chaos_rules::ChaosRules::seed_feature_flag(&store)
+            .await
+            .context("storing the FF_CHAOS rule")?;
+    }
+    chaos_rules
+        .load(&store)
+        .await
+        .context("loading the chaos rules")?;
     let credentials = Arc::new(Credentials::new(config.secrets.kek.clone()));
     credentials
         .refresh(&store)
         .await
         .context("loading the active tool credentials")?;
-    tasks.push(crate::refresh::every_interval("tool credentials", {
-        let credentials = Arc::clone(&credentials);
-        let store = store.clone();
-        move || {
-            let credentials = Arc::clone(&credentials);
-            let store = store.clone();
-            async move { credentials.refresh(&store).await }
-        }
-    }));
+    let feed = crate::change_feed::ChangeFeed::new(
+        store.clone(),
+        crate::change_feed::Targets {
+            mirror: Arc::clone(&mirror),
+            policies: Arc::clone(&policies),
+            plugins: Arc::clone(&plugins),
+            credentials: Arc::clone(&credentials),
+            chaos: Arc::clone(&chaos_rules),
+        },
+        Arc::clone(&metrics),
+        feed_start,
+    );
+    tasks.push(feed.spawn());
     let proxy = ProxyServices::new(
         &config.settings.proxy,
         credentials,
@@ -189,6 +203,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         chaos_rules,
         proxy,
         redis,
+        change_feed: feed,
         started_at: Instant::now(),
         draining: crate::server::Draining::default(),
     });

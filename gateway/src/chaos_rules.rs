@@ -1,6 +1,9 @@
 //! The chaos rules that the `chaos` plugin applies, changed at runtime through the admin API
-//! (and seeded by `FF_CHAOS=on`). Held in memory as the JSON configuration the plugin reads.
+//! (and seeded by `FF_CHAOS=on`). Stored in the database (shared by every instance, kept
+//! across restarts) and held in memory as the JSON configuration the plugin reads, reloaded
+//! from the change feed.
 
+use crate::store::{Store, StoreError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,38 +51,33 @@ impl ChaosRule {
     }
 }
 
-/// The rules by tool (`"*"` for every tool).
+/// The rules by tool (`"*"` for every tool), as last loaded from the database.
+#[derive(Default)]
 pub struct ChaosRules {
     rules: Mutex<BTreeMap<String, ChaosRule>>,
-    config: Mutex<Arc<str>>,
+    config: Mutex<Option<Arc<str>>>,
+    /// A local change's reload and the change feed's take turns.
+    loading: crate::refresh::Turns,
 }
 
 impl ChaosRules {
-    /// Rules, starting with the `FF_CHAOS` rule when `feature_flag` is on.
-    pub fn new(feature_flag: bool) -> Self {
-        let rules = Self {
-            rules: Mutex::new(BTreeMap::new()),
-            config: Mutex::new(Arc::from(r#"{"rules":{}}"#)),
-        };
-        if feature_flag {
-            rules.set("*", ChaosRule::feature_flag_default());
+    /// Writes the `FF_CHAOS=on` rule for every tool, unless a `*` rule is already stored.
+    pub async fn seed_feature_flag(store: &Store) -> Result<(), StoreError> {
+        store
+            .put_chaos_rule("*", &ChaosRule::feature_flag_default(), true)
+            .await
+    }
+
+    /// Reloads the rules from the database.
+    pub async fn load(&self, store: &Store) -> Result<(), StoreError> {
+        let _turn = self.loading.take().await;
+        let stored: BTreeMap<String, ChaosRule> = store.chaos_rules().await?.into_iter().collect();
+        let mut rules = self.rules.lock();
+        if *rules != stored || self.config.lock().is_none() {
+            *rules = stored;
+            self.publish(&rules);
         }
-        rules
-    }
-
-    /// Sets the rule of `tool`.
-    pub fn set(&self, tool: &str, rule: ChaosRule) {
-        let mut rules = self.rules.lock();
-        rules.insert(tool.to_string(), rule);
-        self.publish(&rules);
-    }
-
-    /// Removes the rule of `tool`; true when there was one.
-    pub fn clear(&self, tool: &str) -> bool {
-        let mut rules = self.rules.lock();
-        let removed = rules.remove(tool).is_some();
-        self.publish(&rules);
-        removed
+        Ok(())
     }
 
     /// The rules now, as `[[tool, rule], …]` (the original's `activeChaos` shape).
@@ -98,11 +96,14 @@ impl ChaosRules {
 
     /// The plugin configuration for the current rules.
     pub fn config(&self) -> Arc<str> {
-        Arc::clone(&self.config.lock())
+        self.config
+            .lock()
+            .clone()
+            .unwrap_or_else(|| Arc::from(r#"{"rules":{}}"#))
     }
 
     fn publish(&self, rules: &BTreeMap<String, ChaosRule>) {
         let json = serde_json::json!({ "rules": rules }).to_string();
-        *self.config.lock() = Arc::from(json);
+        *self.config.lock() = Some(Arc::from(json));
     }
 }

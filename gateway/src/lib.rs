@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod change_feed;
 pub mod chaos_rules;
 pub mod config;
 pub mod crypto;

@@ -127,8 +127,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Test hook: shifts the times this process stamps into the database by this many ms, so a
+/// cluster test can run one instance with a wrong clock. Not a setting: never in `--help`.
+const CLOCK_SKEW_VARIABLE: &str = "GATEWAY_TEST_CLOCK_SKEW_MS";
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     gateway::telemetry::init(settings.log_format);
+    if let Some(skew) = std::env::var(CLOCK_SKEW_VARIABLE)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        gateway::store::skew_clock(skew);
+        tracing::warn!(
+            skew_ms = skew,
+            "{CLOCK_SKEW_VARIABLE} is set: this instance's clock is shifted (for tests only)"
+        );
+    }
     let config = Config::resolve(settings)?;
     let settings = &config.settings;
     if settings.environment == Environment::Development {

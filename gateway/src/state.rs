@@ -41,13 +41,15 @@ pub struct Shared {
     /// Active policies and merged specs.
     pub policies: Arc<crate::policies::PolicyBook>,
     /// Chaos rules applied by the chaos plugin.
-    pub chaos_rules: crate::chaos_rules::ChaosRules,
+    pub chaos_rules: Arc<crate::chaos_rules::ChaosRules>,
     /// The proxy pipeline's services.
     pub proxy: crate::pipeline::services::ProxyServices,
     /// Redis connection, when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// When this process started serving.
     pub started_at: Instant,
+    /// This instance's follower of the database's change feed.
+    pub change_feed: Arc<crate::change_feed::ChangeFeed>,
     /// Set when shutdown is requested (`/ready` then answers 503).
     pub draining: crate::server::Draining,
 }

@@ -1,4 +1,5 @@
-//! Chaos admin endpoints: set, clear and list the fault rules at runtime, without restart.
+//! Chaos admin endpoints: set, clear and list the fault rules at runtime, without restart;
+//! a change is stored, so every instance applies it and it outlives a restart.
 
 use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
@@ -58,7 +59,8 @@ pub async fn set(
         max_ms: body.max_ms.unwrap_or(default.max_ms),
     };
     rule.check().map_err(|e| ApiError::validation(vec![e]))?;
-    state.chaos_rules.set(&body.tool, rule.clone());
+    state.store.put_chaos_rule(&body.tool, &rule, false).await?;
+    state.chaos_rules.load(&state.store).await?;
     tracing::warn!(tool = %body.tool, mode = %rule.mode, pct = rule.pct, "chaos rule set");
     Ok(Json(json!({
         "message": format!("Chaos enabled for {}", body.tool),
@@ -78,7 +80,8 @@ pub async fn clear(
 ) -> Result<Json<Value>, ApiError> {
     refuse_in_production(&state)?;
     check_tool(&tool)?;
-    let removed = state.chaos_rules.clear(&tool);
+    let removed = state.store.delete_chaos_rule(&tool).await?;
+    state.chaos_rules.load(&state.store).await?;
     tracing::warn!(%tool, removed, "chaos rule cleared");
     Ok(Json(json!({
         "message": format!("Chaos cleared for {tool}"),

@@ -3,6 +3,7 @@
 //! No label takes values that grow with the number of agents or tokens: routes are the
 //! matched route templates, never raw paths.
 
+pub mod cluster;
 pub mod proxy;
 pub mod server;
 
@@ -55,6 +56,8 @@ pub struct Metrics {
     pub proxy: proxy::ProxyMetrics,
     /// The connection layer's families.
     pub server: server::ServerMetrics,
+    /// The shared dependencies' families (change feed, Redis fallbacks).
+    pub cluster: cluster::ClusterMetrics,
 }
 
 /// Plugin call duration buckets in seconds, from 1 µs to 100 ms.
@@ -158,10 +161,12 @@ impl Metrics {
             .expect("unique process collector");
         let proxy = proxy::ProxyMetrics::register(&registry);
         let server = server::ServerMetrics::register(&registry);
+        let cluster = cluster::ClusterMetrics::register(&registry);
         Self {
             registry,
             proxy,
             server,
+            cluster,
             agent_creations,
             token_generations,
             token_validations,

@@ -284,7 +284,7 @@ pub struct PluginRegistry {
     counters: Counters,
     metrics: Arc<Metrics>,
     last_error: Mutex<Option<ReloadFailure>>,
-    /// Reloads (file watch, uploads, the periodic upload sync) take turns.
+    /// Reloads (file watch, uploads, the change feed) take turns.
     reloads: crate::refresh::Turns,
 }
 
@@ -331,18 +331,6 @@ impl PluginRegistry {
         }
         let _ = self.reload().await;
         true
-    }
-
-    /// Runs [`PluginRegistry::sync_uploads`] every second until aborted.
-    pub fn spawn_upload_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let registry = Arc::clone(self);
-        crate::refresh::every_interval("uploaded plugin", move || {
-            let registry = Arc::clone(&registry);
-            async move {
-                registry.sync_uploads().await;
-                Ok::<(), std::convert::Infallible>(())
-            }
-        })
     }
 
     /// The plugin directory.

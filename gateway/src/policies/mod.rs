@@ -83,15 +83,6 @@ impl PolicyBook {
         Ok(())
     }
 
-    /// Re-reads the active policies every second until aborted.
-    pub fn spawn_sync(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
-        let book = Arc::clone(self);
-        crate::refresh::every_interval("policy", move || {
-            let (book, store) = (Arc::clone(&book), store.clone());
-            async move { book.sync(&store).await }
-        })
-    }
-
     /// The merged spec for an agent and its role: role policies first, then the agent's
     /// own (so they win), oldest first within each.
     pub fn merged(&self, agent_id: &str, role: &str) -> Arc<MergedSpec> {

@@ -156,14 +156,25 @@ impl Store {
         rows.into_iter().map(Agent::try_from).collect()
     }
 
-    /// Agents changed at or after `since_ms` (all agents when 0); feeds the in-memory mirror.
-    pub async fn agents_changed_since(&self, since_ms: i64) -> Result<Vec<Agent>, StoreError> {
-        let rows: Vec<AgentRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM agents WHERE updated_at >= $1"
-        ))
-        .bind(since_ms)
-        .fetch_all(self.pool())
-        .await?;
+    /// Every agent; loads the in-memory mirror.
+    pub async fn all_agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let rows: Vec<AgentRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+
+    /// The agents among `ids` (at most a few hundred; see `agents_by_ids`).
+    pub(super) async fn agents_where_id_in(&self, ids: &[&str]) -> Result<Vec<Agent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE id IN ({})",
+            super::changes::placeholders(ids.len())
+        );
+        let mut query = sqlx::query_as::<_, AgentRow>(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.into_iter().map(Agent::try_from).collect()
     }
 

@@ -7,6 +7,8 @@
 
 pub mod agents;
 mod audit_batch;
+pub mod changes;
+pub mod chaos_rules;
 pub mod credentials;
 pub mod plugin_uploads;
 pub mod policies;
@@ -65,6 +67,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: the connection that checkpoints the write-ahead log.
     checkpointer: Option<std::sync::Arc<wal_checkpoints::Checkpointer>>,
+    /// PostgreSQL only: where the change feed listens for notifications.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -116,10 +120,12 @@ impl Store {
             .await?;
         let checkpointer = (backend == Backend::Sqlite)
             .then(|| std::sync::Arc::new(wal_checkpoints::Checkpointer::new(&options)));
+        let listen_url = (backend == Backend::Postgres).then(|| std::sync::Arc::from(url.as_str()));
         Ok(Self {
             pool,
             backend,
             checkpointer,
+            listen_url,
         })
     }
 
@@ -146,6 +152,11 @@ impl Store {
     /// Closes every connection (used at shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// PostgreSQL only: the URL a notification listener connects to.
+    pub fn listen_url(&self) -> Option<&str> {
+        self.listen_url.as_deref()
     }
 
     fn pool(&self) -> &AnyPool {
@@ -177,9 +188,18 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     })
 }
 
-/// Current time in unix milliseconds.
+/// Shift of [`now_ms`] from the system clock (0 but in cluster tests).
+static CLOCK_SKEW_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Shifts [`now_ms`] by `ms` for the whole process: a cluster test runs one instance with
+/// a clock that is off, to show that no instance's clock decides what the others see.
+pub fn skew_clock(ms: i64) {
+    CLOCK_SKEW_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Current time in unix milliseconds (as stamped into rows).
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    chrono::Utc::now().timestamp_millis() + CLOCK_SKEW_MS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Rows per multi-row INSERT (well under both databases' limits on parameters).

@@ -148,17 +148,12 @@ impl Store {
         revocations(rows)
     }
 
-    /// Tokens revoked at or after `since_ms` that expire after `now_ms`.
-    pub async fn revocations_since(
-        &self,
-        since_ms: i64,
-        now_ms: i64,
-    ) -> Result<Vec<Revocation>, StoreError> {
+    /// Every revoked token that expires after `now_ms`; loads the in-memory mirror.
+    pub async fn live_revocations(&self, now_ms: i64) -> Result<Vec<Revocation>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT token_id, expires_at FROM tokens \
-             WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2",
+             WHERE revoked_at IS NOT NULL AND expires_at > $1",
         )
-        .bind(since_ms)
         .bind(now_ms)
         .fetch_all(self.pool())
         .await?;
@@ -167,7 +162,7 @@ impl Store {
 }
 
 /// Revocations from `(token_id, expires_at)` rows.
-fn revocations(rows: Vec<(String, i64)>) -> Result<Vec<Revocation>, StoreError> {
+pub(super) fn revocations(rows: Vec<(String, i64)>) -> Result<Vec<Revocation>, StoreError> {
     rows.into_iter()
         .map(|(id, expires_at)| {
             Ok(Revocation {

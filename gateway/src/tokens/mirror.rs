@@ -1,22 +1,18 @@
 //! In-memory mirror of what token validation needs from the database: each agent's status,
 //! name and role, and the ids of revoked tokens that have not expired yet.
 //!
-//! Loaded in full at start, then refreshed incrementally every second (rows changed since the
-//! last refresh, with an overlap for clock skew between instances), so that validation never
-//! waits on the database and every gateway sharing a database converges within seconds.
+//! Loaded in full at start, then kept current by the change feed (`crate::change_feed`): it
+//! re-reads exactly the agents and tokens that changed, so validation never waits on the
+//! database and no instance's clock decides what another instance sees.
 
 use crate::store::agents::{Agent, AgentStatus};
 use crate::store::tokens::Revocation;
 use crate::store::{now_ms, Store, StoreError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Each refresh re-reads this much before the previous one, to absorb clock skew between
-/// instances writing the same database.
-const SYNC_OVERLAP_MS: i64 = 5_000;
 
 /// What validation needs to know about an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,30 +34,49 @@ pub struct AccessMirror {
     /// leaves alone the agents recorded after its read began, which it may have missed.
     records: AtomicU64,
     revoked: RwLock<HashMap<Uuid, i64>>,
-    synced_from_ms: Mutex<i64>,
 }
 
 impl AccessMirror {
     /// Loads every agent and every live revocation.
     pub async fn load(store: &Store) -> Result<Arc<Self>, StoreError> {
         let mirror = Arc::new(Self::default());
-        mirror.sync(store).await?;
+        mirror.reload(store).await?;
         Ok(mirror)
     }
 
-    /// Reads changes since the last refresh and prunes expired revocations.
-    pub async fn sync(&self, store: &Store) -> Result<(), StoreError> {
-        let started = now_ms();
+    /// Re-reads every agent and every live revocation (at start, and when the change feed
+    /// lost track); prunes expired revocations.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let records_before_read = self.records.load(Ordering::SeqCst);
-        let since = *self.synced_from_ms.lock();
-        let from = if since == 0 {
-            0
-        } else {
-            since - SYNC_OVERLAP_MS
-        };
-        let agents = store.agents_changed_since(from).await?;
-        let revocations = store.revocations_since(from, started).await?;
-        for agent in &agents {
+        let now = now_ms();
+        let agents = store.all_agents().await?;
+        let revocations = store.live_revocations(now).await?;
+        self.apply(&agents, revocations, records_before_read, now);
+        Ok(())
+    }
+
+    /// Re-reads the agents and tokens the change feed names; prunes expired revocations.
+    pub async fn apply_changes(
+        &self,
+        store: &Store,
+        agent_ids: &[&str],
+        token_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        let records_before_read = self.records.load(Ordering::SeqCst);
+        let agents = store.agents_by_ids(agent_ids).await?;
+        let revocations = store.revocations_of(token_ids).await?;
+        self.apply(&agents, revocations, records_before_read, now_ms());
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        agents: &[Agent],
+        revocations: Vec<Revocation>,
+        records_before_read: u64,
+        now: i64,
+    ) {
+        for agent in agents {
             self.put_agent(agent, records_before_read, true);
         }
         for revocation in revocations {
@@ -69,18 +84,7 @@ impl AccessMirror {
         }
         self.revoked
             .write()
-            .retain(|_, expires_at| *expires_at > started);
-        *self.synced_from_ms.lock() = started;
-        Ok(())
-    }
-
-    /// Runs [`AccessMirror::sync`] every second until the task is aborted.
-    pub fn spawn_sync(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
-        let mirror = Arc::clone(self);
-        crate::refresh::every_interval("access mirror", move || {
-            let (mirror, store) = (Arc::clone(&mirror), store.clone());
-            async move { mirror.sync(&store).await }
-        })
+            .retain(|_, expires_at| *expires_at > now);
     }
 
     /// Records an agent's current state (after a local create or status change).

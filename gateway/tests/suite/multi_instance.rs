@@ -40,7 +40,7 @@ async fn revocation_and_suspension_reach_other_instances(backend: Backend) {
         None,
     )
     .await;
-    b.state.mirror.sync(&b.state.store).await.unwrap();
+    b.state.change_feed.catch_up().await.unwrap();
     assert_eq!(b.introspect(&token).await["reason"], "revoked");
 
     let (token2, _) = a.mint(&agent).await;
@@ -50,7 +50,7 @@ async fn revocation_and_suspension_reach_other_instances(backend: Backend) {
         Some(json!({"status": "suspended"})),
     )
     .await;
-    b.state.mirror.sync(&b.state.store).await.unwrap();
+    b.state.change_feed.catch_up().await.unwrap();
     // Suspension revokes the agent's tokens; both reach the other instance.
     assert_eq!(b.introspect(&token2).await["reason"], "revoked");
     let agent_id: uuid::Uuid = agent.parse().unwrap();

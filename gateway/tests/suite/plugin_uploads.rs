@@ -165,7 +165,7 @@ async fn every_instance_on_the_database_converges_on_an_upload(backend: Backend)
     }
     a.admin(Method::DELETE, "/api/admin/plugins/guard", None)
         .await;
-    assert!(b.state.plugins.sync_uploads().await, "B sees the deletion");
+    b.state.change_feed.catch_up().await.unwrap();
     assert_eq!(decision(&b).await["decision"], "allow");
     a.stop().await;
     b.stop().await;
