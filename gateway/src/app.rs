@@ -83,13 +83,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Some(url) => Some(connect_redis(url).await?),
         None => None,
     };
-    let replay_guard = match &redis {
-        Some(conn) => ReplayGuard::Redis {
-            conn: conn.clone(),
-            prefix: config.settings.redis_key_prefix.clone(),
-        },
-        None => ReplayGuard::local(),
-    };
+    let replay_guard = ReplayGuard::new(store.clone());
     let sealer = TokenSealer::new(
         &config.secrets.signing_secret,
         config
@@ -128,7 +122,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         )
     })?;
     check_policy_coverage(&config, &plugins)?;
-    let mut tasks = Vec::new();
+    let mut tasks = vec![replay_guard.spawn_pruning()];
     let plugin_watcher = if config.settings.plugins_dir.is_dir() {
         let (watcher, task) = crate::plugins::watch::spawn(Arc::clone(&plugins))
             .context("watching PLUGINS_DIR for changes")?;

@@ -71,11 +71,6 @@ pub async fn verify(
             "replayed_signature",
             "This signature was already used; sign each request afresh",
         )),
-        Err(e) => Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "replay_check_unavailable",
-            "Signature replay check unavailable; retry shortly",
-        )
-        .log_cause(&e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }

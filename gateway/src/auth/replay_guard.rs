@@ -1,61 +1,56 @@
 //! Remembers agent signatures already used, so a captured request cannot be replayed.
 //!
-//! In process (a bounded moka cache) by default; in Redis (`SET NX EX`) when `REDIS_URL`
-//! is set, so every gateway instance refuses a signature any of them has seen.
+//! Kept in the database (`used_signatures`), so every instance sharing it refuses a
+//! signature any of them has seen, with or without Redis. Minting a token writes the
+//! database anyway, so the guard adds one small insert to a signed request and no new
+//! dependency; expired records are pruned in the background.
 
-use moka::future::Cache;
-use redis::aio::ConnectionManager;
+use crate::store::{now_ms, Store, StoreError};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// How long a signature is remembered: twice the accepted clock skew, so a signature is
 /// refused for as long as its timestamp could be accepted.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(600);
-/// Most signatures remembered in process.
-const LOCAL_CAPACITY: u64 = 1_000_000;
+/// How often expired records are pruned, and how many at most per statement.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 10_000;
 
-/// Where used signatures are remembered.
+/// Where used signatures are remembered. Cheap to clone.
 #[derive(Clone)]
-pub enum ReplayGuard {
-    /// This process only.
-    Local(Cache<[u8; 32], ()>),
-    /// Shared through Redis.
-    Redis {
-        /// Connection.
-        conn: ConnectionManager,
-        /// Key prefix.
-        prefix: String,
-    },
+pub struct ReplayGuard {
+    store: Store,
 }
 
 impl ReplayGuard {
-    /// An in-process guard.
-    pub fn local() -> Self {
-        ReplayGuard::Local(
-            Cache::builder()
-                .max_capacity(LOCAL_CAPACITY)
-                .time_to_live(REPLAY_WINDOW)
-                .build(),
-        )
+    /// A guard over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
     /// Records a signature fingerprint; `Ok(true)` the first time it is seen.
-    pub async fn first_use(&self, fingerprint: [u8; 32]) -> Result<bool, redis::RedisError> {
-        match self {
-            ReplayGuard::Local(cache) => {
-                Ok(cache.entry(fingerprint).or_insert(()).await.is_fresh())
+    pub async fn first_use(&self, fingerprint: [u8; 32]) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let expires_at = now + REPLAY_WINDOW.as_millis() as i64;
+        self.store
+            .record_signature(&hex::encode(fingerprint), expires_at, now)
+            .await
+    }
+
+    /// Prunes expired records every minute until the task is aborted.
+    pub fn spawn_pruning(&self) -> JoinHandle<()> {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(PRUNE_EVERY);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                while let Ok(pruned) = store.prune_signatures(now_ms(), PRUNE_BATCH).await {
+                    if pruned < PRUNE_BATCH as u64 {
+                        break;
+                    }
+                }
             }
-            ReplayGuard::Redis { conn, prefix } => {
-                let key = format!("{prefix}replay:{}", hex::encode(fingerprint));
-                let set: Option<String> = redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(REPLAY_WINDOW.as_secs())
-                    .query_async(&mut conn.clone())
-                    .await?;
-                Ok(set.is_some())
-            }
-        }
+        })
     }
 }

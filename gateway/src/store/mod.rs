@@ -14,6 +14,7 @@ pub mod plugin_uploads;
 pub mod policies;
 pub mod request_logs;
 pub mod tokens;
+pub mod used_signatures;
 pub mod wal_checkpoints;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
