@@ -131,6 +131,7 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         policy_bindings_required: false,
         plugins_dir: options.plugins_dir.clone(),
         chaos_on_start: false,
+        redis_timeout_ms: 50,
         log_format: LogFormat::Text,
         proxy: ProxySettings {
             rate_limit_per_agent: options.rate_limit_per_agent,

@@ -80,7 +80,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .await
         .context("loading agents and revocations")?;
     let redis = match &config.settings.redis_url {
-        Some(url) => Some(connect_redis(url).await?),
+        Some(url) => Some(crate::resilience::redis_link::RedisLink::new(
+            connect_redis(url, config.settings.redis_timeout_ms).await?,
+            config.settings.redis_key_prefix.clone(),
+            Duration::from_millis(u64::from(config.settings.redis_timeout_ms)),
+            metrics.cluster.redis_fallbacks.clone(),
+        )),
         None => None,
     };
     let replay_guard = ReplayGuard::new(store.clone());
@@ -101,10 +106,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let key_pool = AgentKeyPool::start(usize::from(config.settings.key_pool_size));
     let admin_key = AdminKey::new(&config.secrets.admin_api_key);
     let counters = match &redis {
-        Some(conn) => Counters::Redis {
-            conn: conn.clone(),
-            prefix: config.settings.redis_key_prefix.clone(),
-        },
+        Some(link) => Counters::redis(link.clone()),
         None => Counters::local(),
     };
     let plugins = Arc::new(
@@ -163,9 +165,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let proxy = ProxyServices::new(
         &config.settings.proxy,
         credentials,
-        redis
-            .clone()
-            .map(|conn| (conn, config.settings.redis_key_prefix.clone())),
+        redis.clone(),
         store.clone(),
         Arc::clone(&metrics),
     )
@@ -238,13 +238,32 @@ fn check_policy_coverage(config: &Config, plugins: &PluginRegistry) -> anyhow::R
     Ok(())
 }
 
-async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+/// Connects to Redis. Each command and each reconnection attempt is bounded by
+/// `timeout_ms` inside the connection manager too, and reconnection gives up quickly, so
+/// that no caller queues behind a long reconnect while Redis is away. A Redis that does not
+/// answer at start is not fatal (an instance restarting during an outage must still serve):
+/// the gateway starts degraded and connects when Redis is back.
+async fn connect_redis(
+    url: &str,
+    timeout_ms: u32,
+) -> anyhow::Result<redis::aio::ConnectionManager> {
     let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
-    let connect = redis::aio::ConnectionManager::new(client);
-    tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
-        .context("REDIS_URL: Redis did not answer within 5 s")?
-        .context("REDIS_URL: cannot connect to Redis")
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout.max(Duration::from_millis(250))))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(100));
+    let manager = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+        .context("REDIS_URL: cannot set up the Redis connection")?;
+    let mut probe = manager.clone();
+    let ping = async move { redis::cmd("PING").query_async::<String>(&mut probe).await };
+    match tokio::time::timeout(Duration::from_secs(5), ping).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "Redis does not answer at start: serving degraded (limits and counters per instance, no cache) until it does"),
+        Err(_) => tracing::error!("Redis did not answer within 5 s at start: serving degraded (limits and counters per instance, no cache) until it does"),
+    }
+    Ok(manager)
 }
 
 /// The layers every request passes, outermost first: secrets hidden from traces, a request

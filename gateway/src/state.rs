@@ -44,8 +44,8 @@ pub struct Shared {
     pub chaos_rules: Arc<crate::chaos_rules::ChaosRules>,
     /// The proxy pipeline's services.
     pub proxy: crate::pipeline::services::ProxyServices,
-    /// Redis connection, when `REDIS_URL` is set.
-    pub redis: Option<redis::aio::ConnectionManager>,
+    /// The guarded Redis link, when `REDIS_URL` is set.
+    pub redis: Option<crate::resilience::redis_link::RedisLink>,
     /// When this process started serving.
     pub started_at: Instant,
     /// This instance's follower of the database's change feed.

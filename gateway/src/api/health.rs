@@ -22,61 +22,52 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `GET /ready`: the database (and Redis, when configured) answer. 503 names what fails,
-/// and answers at once while the gateway drains for shutdown.
+/// `GET /ready`: 200 while the instance can serve, with each dependency's state. A database
+/// or Redis that does not answer makes it `degraded`, not unready: proxying goes on from
+/// memory (and limits fall back to this instance), and a shared dependency's outage must not
+/// take every instance out of its load balancer at once. 503 only while it drains for
+/// shutdown, so that load balancers stop sending before the listener closes.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.draining.is_draining() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
                 "ready": false,
+                "status": "draining",
                 "draining": true,
                 "failing": ["draining"],
                 "timestamp": iso(chrono::Utc::now()),
             })),
         );
     }
-    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => "ok",
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: database check failed");
-            "failing"
-        }
-        Err(_) => "timeout",
-    };
-    let redis = match &state.redis {
-        None => "not_configured",
-        Some(conn) => {
-            let ping = async {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut conn.clone())
-                    .await
-            };
-            match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-                Ok(Ok(_)) => "ok",
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "readiness: redis check failed");
-                    "failing"
-                }
-                Err(_) => "timeout",
+    let database = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: database check failed");
+                "failing"
             }
+            Err(_) => "timeout",
         }
     };
+    let redis = async {
+        match &state.redis {
+            None => "not_configured",
+            Some(link) => link.ping(CHECK_TIMEOUT).await,
+        }
+    };
+    let (database, redis) = tokio::join!(database, redis);
     let failing: Vec<&str> = [("database", database), ("redis", redis)]
         .into_iter()
         .filter(|(_, status)| !matches!(*status, "ok" | "not_configured"))
         .map(|(name, _)| name)
         .collect();
-    let ready = failing.is_empty();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if failing.is_empty() { "ok" } else { "degraded" };
     (
-        status,
+        StatusCode::OK,
         Json(json!({
-            "ready": ready,
+            "ready": true,
+            "status": status,
             "checks": { "database": database, "redis": redis },
             "failing": failing,
             "timestamp": iso(chrono::Utc::now()),

@@ -51,6 +51,13 @@ pub struct Settings {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gw:")]
     pub redis_key_prefix: String,
 
+    /// Longest wait for one Redis call, ms. Past it (or while Redis keeps failing) rate
+    /// limits and plugin counters fall back to this instance's memory and the cache is
+    /// skipped, until Redis answers again.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub redis_timeout_ms: u32,
+
     /// `development` generates missing secrets; `production` requires them.
     #[arg(long, env = "GATEWAY_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,

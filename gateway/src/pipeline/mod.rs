@@ -418,14 +418,7 @@ async fn rate_limit(
     if limits.is_empty() {
         return Ok(());
     }
-    let verdict = match state.proxy.limiter.check(&limits, now_ms).await {
-        Ok(v) => v,
-        Err(e) => {
-            // Fail open: a rate-limit store outage must not take the gateway down with it.
-            tracing::warn!(error = %e, "rate limit store unavailable; request let through");
-            return Ok(());
-        }
-    };
+    let verdict = state.proxy.limiter.check(&limits, now_ms).await;
     let reset_secs = verdict.reset.as_millis().div_ceil(1000);
     trail
         .headers

@@ -66,7 +66,7 @@ impl ProxyServices {
     pub fn new(
         settings: &ProxySettings,
         credentials: Arc<Credentials>,
-        redis: Option<(redis::aio::ConnectionManager, String)>,
+        redis: Option<crate::resilience::redis_link::RedisLink>,
         store: Store,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
@@ -80,10 +80,7 @@ impl ProxyServices {
             half_open_probes: settings.breaker_half_open_probes,
         };
         let (limiter, cache) = match redis {
-            Some((conn, prefix)) => (
-                RateLimiter::redis(conn.clone(), prefix.clone()),
-                ResponseCache::Redis { conn, prefix },
-            ),
+            Some(link) => (RateLimiter::redis(link.clone()), ResponseCache::Redis(link)),
             None => (
                 RateLimiter::local(),
                 ResponseCache::local(settings.cache_max_bytes),

@@ -1,8 +1,9 @@
 //! Counters behind the `counter-add` host import (quotas): in process, or in Redis so that
-//! every gateway instance shares them.
+//! every gateway instance shares them (in process again while Redis is away: a quota is then
+//! counted per instance until it is back).
 
+use crate::resilience::redis_link::RedisLink;
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -111,12 +112,12 @@ impl LocalCounters {
 pub enum Counters {
     /// This process only.
     Local(Arc<Mutex<LocalCounters>>),
-    /// Shared through Redis.
+    /// Shared through Redis; in this process while Redis is away.
     Redis {
-        /// Connection.
-        conn: ConnectionManager,
-        /// Key prefix.
-        prefix: String,
+        /// Guarded connection.
+        link: RedisLink,
+        /// The counters kept while Redis is away (per instance).
+        fallback: Arc<Mutex<LocalCounters>>,
     },
 }
 
@@ -149,9 +150,6 @@ impl LocalCounter {
 /// A counter operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
-    /// Redis did not answer or refused.
-    #[error("counter store: {0}")]
-    Redis(#[from] redis::RedisError),
     /// The key is longer than [`MAX_KEY_BYTES`].
     #[error("counter key longer than {MAX_KEY_BYTES} bytes")]
     KeyTooLong,
@@ -179,6 +177,14 @@ impl Counters {
         Counters::Local(Arc::default())
     }
 
+    /// Counters shared through Redis.
+    pub fn redis(link: RedisLink) -> Self {
+        Counters::Redis {
+            link,
+            fallback: Arc::default(),
+        }
+    }
+
     /// Adds `delta` to `key` (which lives `window_ms` from first use); returns the new value.
     pub async fn add(
         &self,
@@ -193,14 +199,21 @@ impl Counters {
         let window_ms = window_ms.clamp(1, MAX_WINDOW_MS);
         match self {
             Counters::Local(counters) => counters.lock().add(key, window_ms, delta, now_ms),
-            Counters::Redis { conn, prefix } => {
-                let value: i64 = REDIS_ADD_SCRIPT
-                    .key(format!("{prefix}counter:{key}"))
+            Counters::Redis { link, fallback } => {
+                let mut invocation = REDIS_ADD_SCRIPT.prepare_invoke();
+                invocation
+                    .key(format!("{}counter:{key}", link.prefix()))
                     .arg(delta)
-                    .arg(window_ms)
-                    .invoke_async(&mut conn.clone())
-                    .await?;
-                Ok(value.max(0) as u64)
+                    .arg(window_ms);
+                let value: Option<i64> = link
+                    .call("counters", |mut conn| async move {
+                        invocation.invoke_async(&mut conn).await
+                    })
+                    .await;
+                match value {
+                    Some(value) => Ok(value.max(0) as u64),
+                    None => fallback.lock().add(key, window_ms, delta, now_ms),
+                }
             }
         }
     }

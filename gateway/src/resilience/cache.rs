@@ -4,9 +4,9 @@
 //! holds in memory) or in Redis (shared). Only successful answers are stored, and none
 //! heavier than an eighth of the cache, so that one answer cannot flush all the others.
 
+use crate::resilience::redis_link::RedisLink;
 use moka::future::Cache;
 use moka::Expiry;
-use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -64,13 +64,8 @@ pub enum ResponseCache {
         /// The bound.
         max_bytes: u64,
     },
-    /// In Redis, shared by every instance.
-    Redis {
-        /// Connection.
-        conn: ConnectionManager,
-        /// Key prefix.
-        prefix: String,
-    },
+    /// In Redis, shared by every instance; skipped while Redis is away.
+    Redis(RedisLink),
 }
 
 /// Writes `value` with object keys sorted at every level.
@@ -137,31 +132,25 @@ impl ResponseCache {
         }
     }
 
-    /// The cached answer under `key`. A Redis failure reads as a miss (and is logged).
+    /// The cached answer under `key`. Redis away reads as a miss.
     pub async fn get(&self, key: &str) -> Option<Arc<Value>> {
         match self {
             ResponseCache::Off => None,
             ResponseCache::Local { cache, .. } => cache.get(key).await.map(|e| e.data),
-            ResponseCache::Redis { conn, prefix } => {
-                let text: Option<String> = match conn
-                    .clone()
-                    .get(format!("{prefix}cache:{key}"))
+            ResponseCache::Redis(link) => {
+                let key = format!("{}cache:{key}", link.prefix());
+                let text: Option<String> = link
+                    .call("cache", |mut conn| async move { conn.get(key).await })
                     .await
-                {
-                    Ok(text) => text,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "response cache read failed; treated as a miss");
-                        None
-                    }
-                };
+                    .flatten();
                 text.and_then(|t| serde_json::from_str(&t).ok())
                     .map(Arc::new)
             }
         }
     }
 
-    /// Stores an answer for `ttl`, unless it weighs over an eighth of the cache. A Redis
-    /// failure is logged and otherwise ignored.
+    /// Stores an answer for `ttl`, unless it weighs over an eighth of the cache. Redis away,
+    /// nothing is stored.
     pub async fn put(&self, key: String, data: Arc<Value>, ttl: Duration) {
         if ttl.is_zero() {
             return;
@@ -174,15 +163,13 @@ impl ResponseCache {
                     cache.insert(key, Entry { data, ttl, bytes }).await;
                 }
             }
-            ResponseCache::Redis { conn, prefix } => {
+            ResponseCache::Redis(link) => {
                 let ms = ttl.as_millis().min(u128::from(u64::MAX)) as u64;
-                let written: Result<(), _> = conn
-                    .clone()
-                    .pset_ex(format!("{prefix}cache:{key}"), data.to_string(), ms)
-                    .await;
-                if let Err(e) = written {
-                    tracing::warn!(error = %e, "response cache write failed");
-                }
+                let key = format!("{}cache:{key}", link.prefix());
+                link.call("cache", |mut conn| async move {
+                    conn.pset_ex::<_, _, ()>(key, data.to_string(), ms).await
+                })
+                .await;
             }
         }
     }

@@ -6,8 +6,8 @@
 //! The arithmetic is [`gcra_step`]; the Redis script repeats it line for line (its tests
 //! run both against the same cases).
 
+use crate::resilience::redis_link::RedisLink;
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -112,14 +112,14 @@ return {1, best, best_remaining, best_reset, 0}
 pub enum RateLimiter {
     /// In this process.
     Local(Mutex<HashMap<String, i64>>),
-    /// In Redis, shared by every instance.
+    /// In Redis, shared by every instance; in this process while Redis is away.
     Redis {
-        /// Connection.
-        conn: ConnectionManager,
-        /// Key prefix.
-        prefix: String,
+        /// Guarded connection.
+        link: RedisLink,
         /// The compiled script.
         script: redis::Script,
+        /// The limits kept while Redis is away (per instance).
+        fallback: Mutex<HashMap<String, i64>>,
     },
 }
 
@@ -130,40 +130,47 @@ impl RateLimiter {
     }
 
     /// Limits shared through Redis.
-    pub fn redis(conn: ConnectionManager, prefix: String) -> Self {
+    pub fn redis(link: RedisLink) -> Self {
         RateLimiter::Redis {
-            conn,
-            prefix,
+            link,
             script: redis::Script::new(REDIS_GCRA),
+            fallback: Mutex::new(HashMap::new()),
         }
     }
 
     /// Checks (and, when allowed, consumes) every limit at once. `limits` must not be empty.
-    pub async fn check(&self, limits: &[Limit], now_ms: i64) -> Result<Verdict, redis::RedisError> {
+    /// While Redis is away, the limits are this instance's own.
+    pub async fn check(&self, limits: &[Limit], now_ms: i64) -> Verdict {
         match self {
-            RateLimiter::Local(map) => Ok(check_local(&mut map.lock(), limits, now_ms * 1000)),
+            RateLimiter::Local(map) => check_local(&mut map.lock(), limits, now_ms * 1000),
             RateLimiter::Redis {
-                conn,
-                prefix,
+                link,
                 script,
+                fallback,
             } => {
                 let mut invocation = script.prepare_invoke();
                 for l in limits {
                     invocation
-                        .key(format!("{prefix}rl:{}", l.key))
+                        .key(format!("{}rl:{}", link.prefix(), l.key))
                         .arg(l.per_minute);
                 }
-                let (allowed, index, remaining, reset, retry): (i64, usize, i64, i64, i64) =
-                    invocation.invoke_async(&mut conn.clone()).await?;
+                let answer: Option<(i64, usize, i64, i64, i64)> = link
+                    .call("rate_limit", |mut conn| async move {
+                        invocation.invoke_async(&mut conn).await
+                    })
+                    .await;
+                let Some((allowed, index, remaining, reset, retry)) = answer else {
+                    return check_local(&mut fallback.lock(), limits, now_ms * 1000);
+                };
                 let deciding = &limits[index.saturating_sub(1).min(limits.len() - 1)];
-                Ok(Verdict {
+                Verdict {
                     allowed: allowed == 1,
                     scope: deciding.scope,
                     limit: deciding.per_minute,
                     remaining: remaining.max(0) as u32,
                     reset: Duration::from_micros(reset.max(0) as u64),
                     retry_after: Duration::from_micros(retry.max(0) as u64),
-                })
+                }
             }
         }
     }

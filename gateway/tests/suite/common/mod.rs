@@ -114,6 +114,7 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         policy_bindings_required: false,
         plugins_dir: data_dir.join("plugins"),
         chaos_on_start: false,
+        redis_timeout_ms: 50,
         data_dir,
         log_format: LogFormat::Text,
         proxy: ProxySettings::default(),
