@@ -132,6 +132,8 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         plugins_dir: options.plugins_dir.clone(),
         chaos_on_start: false,
         redis_timeout_ms: 50,
+        database_max_connections: 16,
+        database_timeout_ms: 1_500,
         log_format: LogFormat::Text,
         proxy: ProxySettings {
             rate_limit_per_agent: options.rate_limit_per_agent,

@@ -60,7 +60,11 @@ impl Drop for BackgroundTasks {
 
 /// Connects storage (applying migrations), loads the in-memory state and builds the router.
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    let store = Store::connect(&config.settings.database_url)
+    let limits = crate::store::PoolLimits {
+        max_connections: config.settings.database_max_connections,
+        acquire_timeout: Duration::from_millis(u64::from(config.settings.database_timeout_ms)),
+    };
+    let store = Store::connect_with(&config.settings.database_url, limits)
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying migrations")?;

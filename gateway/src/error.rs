@@ -158,8 +158,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a client is told to wait before retrying a call the database could not serve.
+const STORE_RETRY_AFTER_SECS: u32 = 2;
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "database unavailable; answered 503 store_unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The database is unavailable; retry shortly",
+            )
+            .with_header("retry-after", STORE_RETRY_AFTER_SECS);
+        }
         ApiError::internal("storage failure", &err)
     }
 }

@@ -58,6 +58,19 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub redis_timeout_ms: u32,
 
+    /// Connections in this instance's database pool (PostgreSQL; SQLite uses 4). Keep
+    /// instances × this under the server's `max_connections` (100 by default) with room for
+    /// one more per instance (the change-feed listener) and for maintenance.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub database_max_connections: u32,
+
+    /// Longest wait for a database connection, ms. Past it a management call answers 503
+    /// `store_unavailable`; proxying goes on from memory.
+    #[arg(long, env = "DATABASE_TIMEOUT_MS", default_value_t = 1_500,
+          value_parser = clap::value_parser!(u32).range(100..=60_000))]
+    pub database_timeout_ms: u32,
+
     /// `development` generates missing secrets; `production` requires them.
     #[arg(long, env = "GATEWAY_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,

@@ -122,6 +122,7 @@ impl ProxyServices {
                 store,
                 settings.audit_queue_capacity as usize,
                 ms(settings.audit_max_wait_ms),
+                settings.audit_outage_buffer_rows as usize,
                 metrics,
             ),
             settings: settings.clone(),

@@ -16,7 +16,7 @@ impl Store {
         if requests.is_empty() && policies.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !requests.is_empty() {
             self.insert_request_logs_in(&mut tx, requests).await?;
         }

@@ -59,7 +59,7 @@ impl Store {
         id: &str,
         now_ms: i64,
     ) -> Result<Option<CredentialRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query_as::<_, CredentialRow>(&format!(
             "SELECT {COLUMNS} FROM tool_credentials WHERE id = $1"
         ))

@@ -52,6 +52,32 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when the database is unreachable, too slow or busy (not a fault of the query or
+    /// the data): callers answer 503 `store_unavailable` and may retry.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLITE_BUSY and SQLITE_LOCKED (past busy_timeout); PostgreSQL's classes 08
+            // (connection), 53 (resources), 57P (shutdown, statement cancelled by timeout).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                matches!(code.as_ref(), "5" | "6" | "517" | "262")
+                    || code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57")
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -72,9 +98,37 @@ pub struct Store {
     listen_url: Option<std::sync::Arc<str>>,
 }
 
+/// How big a [`Store`]'s pool is and how long a caller waits for one of its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Connections at most (PostgreSQL; SQLite always uses 4).
+    pub max_connections: u32,
+    /// Longest wait for a connection; past it the call fails with [`StoreError::Database`]
+    /// (`PoolTimedOut`), which callers answer with 503 `store_unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_millis(1_500),
+        }
+    }
+}
+
+/// Longest a single statement may run on PostgreSQL before the server cancels it.
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+
 impl Store {
-    /// Connects to `url`, creating a SQLite file (and its folder) when missing.
+    /// Connects to `url` with the default [`PoolLimits`], creating a SQLite file (and its
+    /// folder) when missing.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PoolLimits::default()).await
+    }
+
+    /// Connects to `url` with `limits`, creating a SQLite file (and its folder) when missing.
+    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -95,9 +149,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
-                Backend::Postgres => 16,
+                Backend::Postgres => limits.max_connections,
             })
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(limits.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -113,6 +167,11 @@ impl Store {
                         )
                         .await?;
                         conn.execute(wal_checkpoints::CONNECTION_PRAGMAS).await?;
+                    } else {
+                        conn.execute(
+                            format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}").as_str(),
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -153,6 +212,17 @@ impl Store {
     /// Closes every connection (used at shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a transaction that read first and then tried to write could find
+    /// another writer in the way and fail at once with `database is locked`, where waiting
+    /// for the lock (busy_timeout) lets it go through.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// PostgreSQL only: the URL a notification listener connects to.

@@ -47,7 +47,7 @@ impl Store {
         binding: &str,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (latest,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(version) FROM plugin_uploads WHERE name = $1")
                 .bind(name)
@@ -96,7 +96,7 @@ impl Store {
     /// Makes the version before the active one active; returns it, or `None` when there is
     /// no earlier version.
     pub async fn rollback_plugin_upload(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (active,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND active = 1",
         )

@@ -77,7 +77,7 @@ impl Store {
     /// Deletes up to `batch` request and policy log rows older than `before_ms`; returns how
     /// many went. The request rows go in one transaction with the change of their total.
     pub async fn prune_audit(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let requests = delete_older(&mut *tx, "request_logs", before_ms, batch).await?;
         if requests > 0 {
             Self::add_to_request_log_total_in(&mut tx, -(requests as i64)).await?;

@@ -79,6 +79,7 @@ async fn a_batch_refused_for_a_moment_is_written_on_a_retry() {
         store.clone(),
         16,
         std::time::Duration::from_secs(5),
+        1_000,
         Arc::clone(&metrics),
     );
     audit.request(row(1)).await;

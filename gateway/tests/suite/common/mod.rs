@@ -115,6 +115,8 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         plugins_dir: data_dir.join("plugins"),
         chaos_on_start: false,
         redis_timeout_ms: 50,
+        database_max_connections: 16,
+        database_timeout_ms: 1_500,
         data_dir,
         log_format: LogFormat::Text,
         proxy: ProxySettings::default(),

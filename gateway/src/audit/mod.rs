@@ -2,17 +2,24 @@
 //! policy decision, handed to a bounded queue and written in batches by one background
 //! writer, never on the request path. When the queue is full (the database stalls), a
 //! request waits for room up to `AUDIT_MAX_WAIT_MS` rather than lose its row; only past
-//! that is the row dropped and counted. [`Audit::flush`] waits until everything queued so
-//! far is written; [`Audit::close`] drains the queue on graceful shutdown.
+//! that is the row dropped and counted. While the database is unavailable the writer keeps
+//! taking rows and holds them ([`backlog`], bounded by `AUDIT_OUTAGE_BUFFER_ROWS`), then
+//! writes them in order when it answers again. [`Audit::flush`] waits until everything
+//! queued so far is written (or held); [`Audit::close`] drains the queue on graceful
+//! shutdown.
+
+mod backlog;
 
 use crate::metrics::Metrics;
 use crate::resilience::retry::RetryPolicy;
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use backlog::{Backlog, Batch};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -40,6 +47,13 @@ const WRITE_RETRY: RetryPolicy = RetryPolicy {
     base_delay: Duration::from_millis(200),
     max_delay: Duration::from_secs(1),
 };
+/// How often held rows are tried again while the database is unavailable (~0.1 s doubling
+/// to 1 s).
+const OUTAGE_RETRY: RetryPolicy = RetryPolicy {
+    max_retries: u32::MAX,
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(1),
+};
 /// How often old rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -56,19 +70,36 @@ pub struct Audit {
     metrics: Arc<Metrics>,
     /// Longest a row waits for room in a full queue before it is dropped.
     max_wait: Duration,
+    /// True while the writer holds rows the database could not take.
+    holding: Arc<AtomicBool>,
 }
 
 impl Audit {
     /// Starts the writer over `store`, with a queue of `capacity` rows; a row finding the
-    /// queue full waits up to `max_wait` for room.
-    pub fn start(store: Store, capacity: usize, max_wait: Duration, metrics: Arc<Metrics>) -> Self {
+    /// queue full waits up to `max_wait` for room. During a database outage at most
+    /// `outage_rows` rows are held (at least one batch).
+    pub fn start(
+        store: Store,
+        capacity: usize,
+        max_wait: Duration,
+        outage_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (queue, inbox) = mpsc::channel(capacity.max(1));
-        let writer = tokio::spawn(write_batches(store, inbox, Arc::clone(&metrics)));
+        let holding = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            store,
+            backlog: Backlog::new(outage_rows.max(BATCH), metrics.proxy.audit_dropped.clone()),
+            holding: Arc::clone(&holding),
+            metrics: Arc::clone(&metrics),
+        };
+        let writer = tokio::spawn(writer.run(inbox));
         Self {
             queue,
             writer: Mutex::new(Some(writer)),
             metrics,
             max_wait,
+            holding,
         }
     }
 
@@ -108,8 +139,12 @@ impl Audit {
         self.enqueue(Message::Policy(row)).await;
     }
 
-    /// Waits until every row queued before this call is written (or given up on).
+    /// Waits until every row queued before this call is written (or given up on). While
+    /// the database is unavailable, returns at once: the rows are held, not written.
     pub async fn flush(&self) {
+        if self.holding.load(Ordering::Relaxed) {
+            return;
+        }
         let (done, written) = oneshot::channel();
         if self.queue.send(Message::Flush(done)).await.is_ok() {
             let _ = written.await;
@@ -177,47 +212,109 @@ async fn gather_more(inbox: &mut mpsc::Receiver<Message>, messages: &mut Vec<Mes
     }
 }
 
-async fn write_batches(store: Store, mut inbox: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {
-    let mut messages = Vec::with_capacity(BATCH);
-    let mut requests = Vec::with_capacity(BATCH);
-    let mut policies = Vec::new();
-    loop {
-        if inbox.recv_many(&mut messages, BATCH).await == 0 {
-            return;
-        }
-        gather_more(&mut inbox, &mut messages).await;
-        let mut acks = Vec::new();
-        for message in messages.drain(..) {
-            match message {
-                Message::Request(row) => requests.push(row),
-                Message::Policy(row) => policies.push(row),
-                Message::Flush(ack) => acks.push(ack),
+/// The background writer and what it holds.
+struct Writer {
+    store: Store,
+    backlog: Backlog,
+    holding: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
+        let mut messages = Vec::with_capacity(BATCH);
+        let mut outage: Option<(Instant, u32)> = None;
+        loop {
+            // Holding rows, wake to try them again even when no new row comes.
+            let closed = match outage {
+                None => inbox.recv_many(&mut messages, BATCH).await == 0,
+                Some((_, attempt)) => matches!(
+                    tokio::time::timeout(
+                        OUTAGE_RETRY.backoff(attempt),
+                        inbox.recv_many(&mut messages, BATCH)
+                    )
+                    .await,
+                    Ok(0)
+                ),
+            };
+            if closed && self.backlog.is_empty() {
+                return;
+            }
+            if !messages.is_empty() {
+                gather_more(&mut inbox, &mut messages).await;
+            }
+            let mut batch = Batch::default();
+            let mut acks = Vec::new();
+            for message in messages.drain(..) {
+                match message {
+                    Message::Request(row) => batch.requests.push(row),
+                    Message::Policy(row) => batch.policies.push(row),
+                    Message::Flush(ack) => acks.push(ack),
+                }
+            }
+            self.backlog.push(batch);
+            outage = match (self.write_held().await, outage) {
+                (Ok(()), None) => None,
+                (Ok(()), Some((since, _))) => {
+                    tracing::warn!(
+                        seconds = since.elapsed().as_secs_f64(),
+                        "the database answers again; every held audit row is written"
+                    );
+                    None
+                }
+                (Err(e), None) => {
+                    tracing::error!(error = %e, held = self.backlog.rows(),
+                        "the database is unavailable: audit rows are held in memory (up to AUDIT_OUTAGE_BUFFER_ROWS) and written when it returns");
+                    Some((Instant::now(), 1))
+                }
+                (Err(_), Some((since, attempt))) => Some((since, attempt.saturating_add(1))),
+            };
+            self.holding.store(outage.is_some(), Ordering::Relaxed);
+            for ack in acks {
+                let _ = ack.send(());
+            }
+            if closed {
+                if !self.backlog.is_empty() {
+                    tracing::error!(
+                        rows = self.backlog.rows(),
+                        "stopping with audit rows the database could not take; they are lost"
+                    );
+                }
+                return;
             }
         }
-        let started = std::time::Instant::now();
-        let rows = requests.len() + policies.len();
-        match write_with_retries(&store, &requests, &policies, &metrics).await {
-            Ok(()) if started.elapsed() > SLOW_BATCH => tracing::warn!(
-                rows,
-                seconds = started.elapsed().as_secs_f64(),
-                "writing an audit batch was slow (the database or its disk is busy); rows wait in the queue meanwhile"
-            ),
-            Ok(()) => {}
-            Err(e) => {
-                metrics.proxy.audit_dropped.inc_by(rows as u64);
-                tracing::error!(error = %e, rows, retries = WRITE_RETRY.max_retries,
-                    "writing audit rows failed after retries; they are lost");
+    }
+
+    /// Writes the held batches, oldest first. Stops at the first one the database is
+    /// unavailable for (it stays held); a batch refused for another reason is dropped.
+    async fn write_held(&mut self) -> Result<(), StoreError> {
+        while let Some(batch) = self.backlog.front() {
+            let started = Instant::now();
+            let rows = batch.rows();
+            match write_with_retries(&self.store, &batch.requests, &batch.policies, &self.metrics)
+                .await
+            {
+                Ok(()) if started.elapsed() > SLOW_BATCH => tracing::warn!(
+                    rows,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "writing an audit batch was slow (the database or its disk is busy); rows wait in the queue meanwhile"
+                ),
+                Ok(()) => {}
+                Err(e) if e.is_unavailable() => return Err(e),
+                Err(e) => {
+                    self.metrics.proxy.audit_dropped.inc_by(rows as u64);
+                    tracing::error!(error = %e, rows, retries = WRITE_RETRY.max_retries,
+                        "writing audit rows failed after retries; they are lost");
+                }
             }
+            self.backlog.pop();
         }
-        requests.clear();
-        policies.clear();
-        for ack in acks {
-            let _ = ack.send(());
-        }
+        Ok(())
     }
 }
 
-/// Writes one batch, retrying as [`WRITE_RETRY`] says when the database refuses it.
+/// Writes one batch, retrying as [`WRITE_RETRY`] says when the database refuses it. An
+/// unavailable database is not retried here: the batch is held and tried again later.
 async fn write_with_retries(
     store: &Store,
     requests: &[RequestLogRow],
@@ -227,7 +324,7 @@ async fn write_with_retries(
     let mut retry = 0;
     loop {
         match store.insert_audit_batch(requests, policies).await {
-            Err(e) if retry < WRITE_RETRY.max_retries => {
+            Err(e) if retry < WRITE_RETRY.max_retries && !e.is_unavailable() => {
                 retry += 1;
                 metrics.proxy.audit_write_retries.inc();
                 tracing::warn!(error = %e, rows = requests.len() + policies.len(), retry,
@@ -255,6 +352,7 @@ mod tests {
             writer: Mutex::new(None),
             metrics: Arc::clone(&metrics),
             max_wait,
+            holding: Arc::default(),
         };
         (audit, inbox, metrics)
     }
