@@ -76,7 +76,10 @@ pub async fn handle(
             "Service is shutting down",
         ))
     } else {
-        run(
+        // The deadline covers every step (token, limits, plugins, upstream), not only the
+        // upstream call, which also knows it and answers in time on its own.
+        let deadline = tokio::time::Instant::from_std(started) + state.proxy.deadline();
+        let steps = run(
             state,
             client,
             headers,
@@ -84,8 +87,15 @@ pub async fn handle(
             &correlation_id,
             &mut trail,
             started,
-        )
-        .await
+        );
+        match tokio::time::timeout_at(deadline, steps).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline_exceeded",
+                "The request did not complete within its deadline",
+            )),
+        }
     };
     finish(state, &trail, &correlation_id, outcome, started).await
 }
