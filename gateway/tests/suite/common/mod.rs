@@ -3,9 +3,14 @@
 
 #![allow(dead_code)]
 
+mod api_client;
+pub mod cluster;
+
+pub use api_client::ApiClient;
+
 use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
 use gateway::state::AppState;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
@@ -140,10 +145,9 @@ pub fn secrets(signing_secret: &str) -> Secrets {
     .expect("valid test secrets")
 }
 
-/// A running gateway.
+/// A running gateway (its HTTP client through `Deref`).
 pub struct TestGateway {
-    pub base: String,
-    pub client: reqwest::Client,
+    api: ApiClient,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -167,8 +171,7 @@ impl TestGateway {
             .expect("serve");
         });
         Self {
-            base,
-            client: reqwest::Client::new(),
+            api: ApiClient::new(base),
             state,
             shutdown: Some(tx),
             server: Some(server),
@@ -198,111 +201,12 @@ impl TestGateway {
             let _ = server.await;
         }
     }
+}
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// Sends a request with the admin key and an optional JSON body.
-    pub async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        read(req.send().await.expect("request sent")).await
-    }
-
-    /// Creates an agent with a generated key; returns (agent_id, private key PEM).
-    pub async fn create_agent(&self, name: &str, role: &str) -> (String, String) {
-        let (status, body) = self
-            .admin(
-                Method::POST,
-                "/api/create-agent",
-                Some(serde_json::json!({"name": name, "created_by": "tests", "role": role})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["agent_id"].as_str().unwrap().to_string(),
-            body["private_key"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// Mints a token for `agent_id` with the admin key; returns (token, token_id).
-    pub async fn mint(&self, agent_id: &str) -> (String, String) {
-        let (status, body) = self
-            .admin(
-                Method::POST,
-                "/api/generate-token",
-                Some(serde_json::json!({
-                    "agent_id": agent_id, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 30
-                })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["agent_token"].as_str().unwrap().to_string(),
-            body["token_id"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// Mints a 30-minute token for `agent_id` granting `tools` and `permissions`, with the
-    /// admin key; returns the token.
-    pub async fn mint_scoped(
-        &self,
-        agent_id: &str,
-        tools: &[&str],
-        permissions: &[&str],
-    ) -> String {
-        let (status, body) = self
-            .admin(
-                Method::POST,
-                "/api/generate-token",
-                Some(serde_json::json!({
-                    "agent_id": agent_id, "tools": tools, "permissions": permissions, "ttl_minutes": 30
-                })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["agent_token"].as_str().unwrap().to_string()
-    }
-
-    /// The Prometheus text of `/metrics`.
-    pub async fn metrics(&self) -> String {
-        self.metrics_via(&self.client).await
-    }
-
-    /// The Prometheus text of `/metrics`, asked by `client` (one of another address, say).
-    pub async fn metrics_via(&self, client: &reqwest::Client) -> String {
-        client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics answered")
-            .text()
-            .await
-            .expect("metrics text")
-    }
-
-    /// Introspects a token with the admin key.
-    pub async fn introspect(&self, token: &str) -> Value {
-        let (status, body) = self
-            .admin(
-                Method::POST,
-                "/api/admin/tokens/introspect",
-                Some(serde_json::json!({ "agent_token": token })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
+impl std::ops::Deref for TestGateway {
+    type Target = ApiClient;
+    fn deref(&self) -> &ApiClient {
+        &self.api
     }
 }
 
@@ -336,10 +240,7 @@ pub struct Fixture {
 }
 
 /// Sends `body` to `/api/proxy-request`; returns the status, headers and JSON body.
-pub async fn proxy(
-    gw: &TestGateway,
-    body: Value,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+pub async fn proxy(gw: &ApiClient, body: Value) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let response = gw
         .client
         .post(gw.url("/api/proxy-request"))
@@ -414,6 +315,24 @@ macro_rules! on_sqlite {
 macro_rules! on_sqlite_within {
     ($bound:expr; $($scenario:ident),* $(,)?) => {
         mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    tokio::time::timeout($bound, super::$scenario())
+                        .await
+                        .expect("the scenario ends by itself");
+                }
+            )*
+        }
+    };
+}
+
+/// Declares one `#[tokio::test]` (a module `postgres`) for each `async fn()` scenario that
+/// needs PostgreSQL (several processes on one database), each bounded by `$bound`.
+#[macro_export]
+macro_rules! on_postgres_within {
+    ($bound:expr; $($scenario:ident),* $(,)?) => {
+        mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
