@@ -2,34 +2,13 @@
 //! deleted, and picked up by every gateway sharing the database.
 
 use crate::common::{
-    secrets, settings, Backend, Fixture, TestDatabase, TestGateway, SIGNING_SECRET,
+    plugin_decision as decision, secrets, settings, wasm_base64, Backend, Fixture, TestDatabase,
+    TestGateway, SIGNING_SECRET,
 };
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn wasm_base64(dir: &str, name: &str) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(dir)
-        .join(format!("{name}.wasm"));
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()));
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-async fn decision(gw: &TestGateway) -> Value {
-    let (status, body) = gw
-        .admin(
-            Method::POST,
-            "/api/admin/plugins/evaluate",
-            Some(json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["policy"].clone()
-}
 
 async fn upload(gw: &TestGateway, name: &str, wasm: String, binding: Value) -> (StatusCode, Value) {
     gw.admin(
@@ -153,7 +132,7 @@ async fn every_instance_on_the_database_converges_on_an_upload(backend: Backend)
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    // B's background sync (every second) picks it up; wait on the condition, bounded.
+    // B's change feed picks it up; wait on the condition, bounded.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while decision(&b).await["code"] != "deny_all" {
         assert!(
@@ -171,8 +150,57 @@ async fn every_instance_on_the_database_converges_on_an_upload(backend: Backend)
     b.stop().await;
 }
 
+/// On SQLite the audit writer holds the write lock many times a second under proxy load: an
+/// upload (a read, then writes, in one transaction) must wait for it, never fail with
+/// `database is locked`.
+async fn uploads_during_proxy_load_wait_for_the_write_lock(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("busy", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..16)
+        .map(|n| {
+            let (client, url, token, stop) = (
+                gw.client.clone(),
+                gw.url("/api/proxy-request"),
+                token.clone(),
+                std::sync::Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let mut sent = 0u32;
+                // Bounded: the uploads below end it far sooner.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 20_000 {
+                    let body = json!({"agent_token": token, "tool": "serpapi", "action": "search",
+                                      "params": {"q": format!("load {n} {sent}")}});
+                    let _ = client.post(&url).json(&body).send().await;
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let deny_all = wasm_base64("target/plugin-fixtures", "deny-all");
+    let mut refused = Vec::new();
+    for _ in 0..10 {
+        let (status, body) =
+            upload(gw, "guard", deny_all.clone(), json!({"tools": ["openai"]})).await;
+        if status != StatusCode::CREATED {
+            refused.push((status, body));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for task in load {
+        sent += task.await.unwrap();
+    }
+    assert!(sent > 0, "the load ran");
+    assert!(refused.is_empty(), "{refused:?}");
+}
+
 on_both_backends!(
     upload_goes_live_rolls_back_and_deletes,
     invalid_uploads_change_nothing,
     every_instance_on_the_database_converges_on_an_upload,
+    uploads_during_proxy_load_wait_for_the_write_lock,
 );

@@ -253,6 +253,32 @@ pub async fn proxy(gw: &ApiClient, body: Value) -> (StatusCode, reqwest::header:
     (status, headers, body)
 }
 
+/// The `.wasm` file `name` of folder `dir` (relative to the repository), in base64, as the
+/// upload endpoint takes it.
+pub fn wasm_base64(dir: &str, name: &str) -> String {
+    use base64::Engine;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()));
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The live policy plugins' decision on a `serpapi.search` of a `scraper` (a dry run).
+pub async fn plugin_decision(gw: &ApiClient) -> Value {
+    let (status, body) = gw
+        .admin(
+            reqwest::Method::POST,
+            "/api/admin/plugins/evaluate",
+            Some(serde_json::json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["policy"].clone()
+}
+
 /// Copies the default plugins (built by `make plugins`) and their bindings into `dir`.
 pub fn install_default_plugins(dir: &std::path::Path) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies-wasm");
