@@ -1,10 +1,11 @@
-//! Several real `gateway serve` processes on one PostgreSQL database: every change reaches
-//! every instance through the change feed (with a writer whose clock is 10 s behind), chaos
-//! rules are shared and outlive a restart, the rate limit is one for the whole cluster,
-//! killing an instance costs the others nothing, and a SIGTERM drain loses no request.
+//! Several real `gateway serve` processes on one PostgreSQL database: every change (revocation,
+//! suspension, policy, plugin upload, chaos rule) reaches every instance through the change
+//! feed, with a writer whose clock is 10 s behind; chaos rules outlive a restart; the rate
+//! limit is one for the whole cluster; killing an instance costs the others nothing; and a
+//! SIGTERM drain loses no request.
 
 use crate::common::cluster::{wait_until, Cluster, Instance, InstanceEnv};
-use crate::common::{metric_value, redis_url, Backend, TestDatabase};
+use crate::common::{metric_value, plugin_decision, redis_url, wasm_base64, Backend, TestDatabase};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
@@ -63,6 +64,46 @@ async fn changes_reach_every_instance_whatever_the_writers_clock() {
     assert_eq!(status, StatusCode::OK);
     for i in 1..3 {
         until_refused(&cluster[i], &token2, "revoked").await;
+    }
+
+    // A policy and a plugin upload made on one instance are live on all.
+    let (status, body) = writer
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(
+                json!({"name": "fleet", "agentId": agent, "spec": {"scopes": ["serpapi:search"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let policy = body["id"].clone();
+    let (status, body) = writer
+        .admin(
+            Method::PUT,
+            "/api/admin/plugins/guard",
+            Some(
+                json!({"wasm_base64": wasm_base64("target/plugin-fixtures", "deny-all"),
+                        "binding": {"tools": ["*"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for i in 1..3 {
+        let instance = &cluster[i];
+        wait_until("the policy on every instance", || async {
+            let (_, merged) = instance
+                .admin(Method::GET, &format!("/api/policies/merged/{agent}"), None)
+                .await;
+            merged["sourcePolicies"]
+                .as_array()
+                .is_some_and(|sources| sources.contains(&policy))
+        })
+        .await;
+        wait_until("the uploaded plugin on every instance", || async {
+            plugin_decision(instance).await["code"] == "deny_all"
+        })
+        .await;
     }
 
     // A chaos rule set on one instance applies on all, and outlives a restart.
