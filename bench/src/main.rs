@@ -24,6 +24,7 @@
 //! (idle and slowloris connections, stuck plugin calls) and reads resident memory while an
 //! agent fetches JSON bombs.
 
+mod cluster;
 mod flatness;
 mod hostile;
 mod plugins;
@@ -61,6 +62,9 @@ enum Command {
     /// The gateway under attack (idle and slowloris connections, stuck plugins, JSON bombs):
     /// health latency from another client, and resident memory.
     Hostile(hostile::Args),
+    /// Three gateways on one PostgreSQL and one Redis: how fast a change reaches the other
+    /// instances, and proxy latency with Redis up, then killed.
+    Cluster(cluster::Args),
     /// A child of `hostile`: holds connections to the gateway until killed.
     #[command(hide = true)]
     AttackConnections(hostile::AttackArgs),
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Proxy(args) => proxy::run(args),
         Command::Flatness(args) => flatness::run(args),
         Command::Hostile(args) => hostile::run(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::AttackConnections(args) => hostile::attack(args),
     }
 }
