@@ -122,21 +122,7 @@ mod tests {
     use super::*;
 
     fn batch(requests: usize) -> Batch {
-        let row = RequestLogRow {
-            id: "r".into(),
-            correlation_id: "c".into(),
-            agent_id: None,
-            tool: "serpapi".into(),
-            action: "search".into(),
-            status_code: 200,
-            success: 1,
-            error_code: None,
-            response_time_ms: 1.0,
-            cached: 0,
-            policy_decision: None,
-            chaos_fault: None,
-            created_at: 0,
-        };
+        let row = super::super::sample_row("r");
         Batch {
             requests: vec![row; requests],
             policies: Vec::new(),

@@ -336,6 +336,26 @@ async fn write_with_retries(
     }
 }
 
+/// A request row of a served `serpapi.search`, for unit tests of the audit path.
+#[cfg(test)]
+fn sample_row(id: &str) -> RequestLogRow {
+    RequestLogRow {
+        id: id.into(),
+        correlation_id: id.into(),
+        agent_id: None,
+        tool: "serpapi".into(),
+        action: "search".into(),
+        status_code: 200,
+        success: 1,
+        error_code: None,
+        response_time_ms: 1.0,
+        cached: 0,
+        policy_decision: None,
+        chaos_fault: None,
+        created_at: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,24 +377,6 @@ mod tests {
         (audit, inbox, metrics)
     }
 
-    fn row(id: &str) -> RequestLogRow {
-        RequestLogRow {
-            id: id.into(),
-            correlation_id: id.into(),
-            agent_id: None,
-            tool: "serpapi".into(),
-            action: "search".into(),
-            status_code: 200,
-            success: 1,
-            error_code: None,
-            response_time_ms: 1.0,
-            cached: 0,
-            policy_decision: None,
-            chaos_fault: None,
-            created_at: 0,
-        }
-    }
-
     async fn next_id(inbox: &mut mpsc::Receiver<Message>) -> String {
         match inbox.recv().await {
             Some(Message::Request(row)) => row.id,
@@ -385,8 +387,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_holds_the_request_until_there_is_room() {
         let (audit, mut inbox, metrics) = unread_audit(1, Duration::from_secs(60));
-        audit.request(row("first")).await;
-        let mut second = std::pin::pin!(audit.request(row("second")));
+        audit.request(sample_row("first")).await;
+        let mut second = std::pin::pin!(audit.request(sample_row("second")));
         // Polled once: the queue is full, so the request waits (nothing dropped).
         assert!(tokio::time::timeout(Duration::ZERO, &mut second)
             .await
@@ -401,14 +403,14 @@ mod tests {
     #[tokio::test]
     async fn past_the_longest_wait_the_row_is_dropped_and_counted() {
         let (audit, mut inbox, metrics) = unread_audit(1, Duration::from_millis(1));
-        audit.request(row("first")).await;
-        audit.request(row("second")).await;
+        audit.request(sample_row("first")).await;
+        audit.request(sample_row("second")).await;
         assert_eq!(metrics.proxy.audit_dropped.get(), 1);
         assert_eq!(next_id(&mut inbox).await, "first");
         // With no wait allowed, a full queue drops at once.
         let (no_wait, _inbox, metrics) = unread_audit(1, Duration::ZERO);
-        no_wait.request(row("a")).await;
-        no_wait.request(row("b")).await;
+        no_wait.request(sample_row("a")).await;
+        no_wait.request(sample_row("b")).await;
         assert_eq!(metrics.proxy.audit_dropped.get(), 1);
         assert_eq!(
             metrics.proxy.audit_waits.get(),

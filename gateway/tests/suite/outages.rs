@@ -27,6 +27,17 @@ async fn ready(instance: &Instance) -> (StatusCode, Value) {
     .await
 }
 
+/// Asks `instance` to create an agent; returns the answer, whatever it is.
+async fn create_agent(instance: &Instance, name: &str) -> (StatusCode, Value) {
+    instance
+        .admin(
+            Method::POST,
+            "/api/create-agent",
+            Some(json!({"name": name, "created_by": "tests", "role": "scraper"})),
+        )
+        .await
+}
+
 /// Sends `n` searches through each instance; returns the failures.
 async fn searches(instances: &[&Instance], token: &str, n: usize) -> Vec<(StatusCode, Value)> {
     let mut failures = Vec::new();
@@ -104,13 +115,7 @@ async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
         failures.is_empty(),
         "proxying during the outage: {failures:?}"
     );
-    let (status, body) = cluster[0]
-        .admin(
-            Method::POST,
-            "/api/create-agent",
-            Some(json!({"name": "late", "created_by": "tests", "role": "scraper"})),
-        )
-        .await;
+    let (status, body) = create_agent(&cluster[0], "late").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "store_unavailable");
     let (status, body) = cluster[1]
@@ -132,13 +137,7 @@ async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
         let metrics = instance.metrics().await;
         assert_eq!(metric_value(&metrics, "gateway_audit_dropped_total"), 0.0);
     }
-    let (status, _) = cluster[0]
-        .admin(
-            Method::POST,
-            "/api/create-agent",
-            Some(json!({"name": "after", "created_by": "tests", "role": "scraper"})),
-        )
-        .await;
+    let (status, _) = create_agent(&cluster[0], "after").await;
     assert_eq!(status, StatusCode::CREATED, "management is back");
 }
 
