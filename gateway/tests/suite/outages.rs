@@ -54,7 +54,7 @@ async fn searches(instances: &[&Instance], token: &str, n: usize) -> Vec<(Status
 
 async fn redis_killed_or_frozen_degrades_the_cluster_and_it_recovers() {
     let database = crate::common::TestDatabase::create(crate::common::Backend::Postgres).await;
-    let mut redis = ThrowawayRedis::start().await;
+    let mut redis = ThrowawayRedis::start();
     let env = InstanceEnv::default()
         .with("REDIS_URL", redis.url())
         .with("REDIS_TIMEOUT_MS", 50);
@@ -80,7 +80,7 @@ async fn redis_killed_or_frozen_degrades_the_cluster_and_it_recovers() {
         .sum();
     assert!(fallbacks > 0.0, "fallbacks are counted:\n{metrics}");
 
-    redis.restart().await;
+    redis.restart();
     for instance in both {
         wait_until("Redis back on every instance", || async {
             ready(instance).await.1["status"] == "ok"
@@ -96,7 +96,7 @@ async fn redis_killed_or_frozen_degrades_the_cluster_and_it_recovers() {
 }
 
 async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
-    let postgres = ThrowawayPostgres::start().await;
+    let postgres = ThrowawayPostgres::start();
     let env = InstanceEnv::default().with("DATABASE_TIMEOUT_MS", 500);
     let cluster = Cluster::start(2, &postgres.url(), &env).await;
     let both = [&cluster[0], &cluster[1]];
@@ -124,7 +124,7 @@ async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "store_unavailable");
 
-    postgres.resume().await;
+    postgres.resume();
     let acknowledged = 2 * (10 + 40);
     wait_until("every acknowledged request's audit row written", || async {
         let (status, logs) = cluster[0]
