@@ -6,7 +6,7 @@
 
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -35,19 +35,23 @@ pub struct Backlog {
     rows: usize,
     max_rows: usize,
     dropped: IntCounter,
+    held: IntGauge,
     /// Rows dropped since the last report, and when that was.
     unreported: u64,
     reported_at: Option<Instant>,
 }
 
 impl Backlog {
-    /// An empty backlog of at most `max_rows` rows; drops count in `dropped`.
-    pub fn new(max_rows: usize, dropped: IntCounter) -> Self {
+    /// An empty backlog of at most `max_rows` rows; drops count in `dropped`, and `held`
+    /// shows the rows held while the database is away (a batch waiting for its first write
+    /// is not counted).
+    pub fn new(max_rows: usize, dropped: IntCounter, held: IntGauge) -> Self {
         Self {
             batches: VecDeque::new(),
             rows: 0,
             max_rows,
             dropped,
+            held,
             unreported: 0,
             reported_at: None,
         }
@@ -61,6 +65,11 @@ impl Backlog {
     /// Rows held.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Publishes the rows held to the gauge (the writer calls it after each write attempt).
+    pub fn publish(&self) {
+        self.held.set(self.rows as i64);
     }
 
     /// Holds `batch` after the others; what does not fit under the bound is dropped.
@@ -132,7 +141,8 @@ mod tests {
     #[test]
     fn holds_batches_in_order_up_to_the_bound_and_counts_the_rest() {
         let dropped = IntCounter::new("d", "d").unwrap();
-        let mut backlog = Backlog::new(5, dropped.clone());
+        let held = IntGauge::new("h", "h").unwrap();
+        let mut backlog = Backlog::new(5, dropped.clone(), held.clone());
         backlog.push(batch(3));
         backlog.push(batch(4));
         assert_eq!(backlog.rows(), 5, "the second batch is cut at the bound");
@@ -143,5 +153,7 @@ mod tests {
         assert_eq!(backlog.rows(), 2);
         backlog.push(batch(2));
         assert_eq!(backlog.rows(), 4, "room again after a write");
+        backlog.publish();
+        assert_eq!(held.get(), 4);
     }
 }

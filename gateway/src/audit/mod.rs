@@ -89,7 +89,11 @@ impl Audit {
         let holding = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             store,
-            backlog: Backlog::new(outage_rows.max(BATCH), metrics.proxy.audit_dropped.clone()),
+            backlog: Backlog::new(
+                outage_rows.max(BATCH),
+                metrics.proxy.audit_dropped.clone(),
+                metrics.proxy.audit_held.clone(),
+            ),
             holding: Arc::clone(&holding),
             metrics: Arc::clone(&metrics),
         };
@@ -270,6 +274,7 @@ impl Writer {
                 (Err(_), Some((since, attempt))) => Some((since, attempt.saturating_add(1))),
             };
             self.holding.store(outage.is_some(), Ordering::Relaxed);
+            self.backlog.publish();
             for ack in acks {
                 let _ = ack.send(());
             }

@@ -2,7 +2,7 @@
 //! expect.
 
 use super::{counter_vec, histogram_vec, registered};
-use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Proxy request duration buckets in milliseconds, from 0.25 ms to 6400 ms.
 const REQUEST_DURATION_MS_BUCKETS: &[f64] = &[
@@ -35,6 +35,8 @@ pub struct ProxyMetrics {
     pub audit_waits: IntCounter,
     /// Audit batches written again after the database refused them.
     pub audit_write_retries: IntCounter,
+    /// Audit rows held in memory because the database is unavailable.
+    pub audit_held: IntGauge,
 }
 
 impl ProxyMetrics {
@@ -84,6 +86,14 @@ impl ProxyMetrics {
             )
             .expect("valid metric name"),
         );
+        let audit_held = registered(
+            registry,
+            IntGauge::new(
+                "gateway_audit_held_rows",
+                "Audit rows held in memory while the database is unavailable (written when it returns).",
+            )
+            .expect("valid metric name"),
+        );
         Self {
             requests: counter_vec(
                 "gateway_requests_total",
@@ -125,6 +135,7 @@ impl ProxyMetrics {
             audit_dropped,
             audit_waits,
             audit_write_retries,
+            audit_held,
         }
     }
 }
