@@ -13,7 +13,6 @@ use bench::gateway_under_test::{self, Options, RunningGateway, ADMIN_KEY};
 use bench::temp_postgres::TempPostgres;
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Options of `bench cluster`.
@@ -36,56 +35,6 @@ pub struct Args {
     plugins_dir: PathBuf,
 }
 
-/// A `redis-server` of the run's own; killed when dropped.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (apt-get install redis-server)")?;
-        let redis = Self {
-            port,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// Runs the benchmark and prints its figures.
 pub fn run(args: Args) -> anyhow::Result<()> {
     wrk::ensure_installed()?;
@@ -94,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let database = runtime.block_on(TempPostgres::create(&args.postgres))?;
-    let mut redis = OwnRedis::start()?;
+    let mut redis = testkit::ThrowawayRedis::start();
     let mut options = Options::throughput(args.plugins_dir.clone(), true);
     options.database_url = Some(database.url.clone());
     options.redis_url = Some(redis.url());

@@ -27,6 +27,7 @@
 mod cluster;
 mod flatness;
 mod hostile;
+mod outage;
 mod plugins;
 mod proxy;
 mod wrk;
@@ -65,6 +66,9 @@ enum Command {
     /// Three gateways on one PostgreSQL and one Redis: how fast a change reaches the other
     /// instances, and proxy latency with Redis up, then killed.
     Cluster(cluster::Args),
+    /// A database outage under a steady load: every acknowledged request's audit row is
+    /// written once the database is back.
+    Outage(outage::Args),
     /// A child of `hostile`: holds connections to the gateway until killed.
     #[command(hide = true)]
     AttackConnections(hostile::AttackArgs),
@@ -79,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Flatness(args) => flatness::run(args),
         Command::Hostile(args) => hostile::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Outage(args) => outage::run(args),
         Command::AttackConnections(args) => hostile::attack(args),
     }
 }
