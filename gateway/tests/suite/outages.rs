@@ -2,7 +2,7 @@
 //! or frozen leaves proxying working (limits per instance, no cache), `/ready` degraded and
 //! everything back when it returns; a PostgreSQL stopped under load leaves proxying working,
 //! management calls answering 503 `store_unavailable`, and every acknowledged request with
-//! its audit row once it is back.
+//! its audit row once it is back; and the request deadline bounds a step stuck on Redis.
 
 use crate::common::cluster::{
     wait_until, Cluster, Instance, InstanceEnv, ThrowawayPostgres, ThrowawayRedis,
@@ -141,8 +141,32 @@ async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
     assert_eq!(status, StatusCode::CREATED, "management is back");
 }
 
+/// The request deadline covers every step, not only the upstream call: with Redis frozen and
+/// allowed a long wait, the rate-limit step would hold the request far past it.
+async fn the_deadline_covers_a_step_stuck_on_redis() {
+    let database = crate::common::TestDatabase::create(crate::common::Backend::Postgres).await;
+    let redis = ThrowawayRedis::start();
+    let env = InstanceEnv::default()
+        .with("REDIS_URL", redis.url())
+        .with("REDIS_TIMEOUT_MS", 10_000)
+        .with("REQUEST_DEADLINE_MS", 300);
+    let cluster = Cluster::start(1, &database.url, &env).await;
+    let (agent, _) = cluster[0].create_agent("hurried", "scraper").await;
+    let (token, _) = cluster[0].mint(&agent).await;
+    assert_eq!(cluster[0].search(&token).await.0, StatusCode::OK);
+    redis.freeze();
+    let (status, body) = cluster[0].search(&token).await;
+    redis.thaw();
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::GATEWAY_TIMEOUT, &json!("deadline_exceeded")),
+        "{body}"
+    );
+}
+
 on_postgres_within!(
     super::TEST_BOUND;
     redis_killed_or_frozen_degrades_the_cluster_and_it_recovers,
         postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row,
+    the_deadline_covers_a_step_stuck_on_redis,
 );
