@@ -101,7 +101,7 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 /// `POST /api/admin/plugins/evaluate`: what the live policies and chaos rules would do with
-/// a request. Consumes quota like a real request would.
+/// a request. A dry run: quotas are read as they stand, and nothing is consumed.
 pub async fn evaluate(
     State(state): State<AppState>,
     JsonBody(record): JsonBody<RequestRecord>,
@@ -110,7 +110,11 @@ pub async fn evaluate(
     let request = record.into_request(now_ms, rand::random());
     let set = state.plugins.current();
     let policy_config = crate::policies::config_for(&state, &set, &request).json;
-    let decision = match state.plugins.evaluate(&set, &request, policy_config).await {
+    let decision = match state
+        .plugins
+        .evaluate_dry_run(&set, &request, policy_config)
+        .await
+    {
         PolicyOutcome::Allow => json!({ "decision": "allow" }),
         PolicyOutcome::Deny {
             binding,

@@ -119,6 +119,13 @@ pub enum Counters {
         /// The counters kept while Redis is away (per instance).
         fallback: Arc<Mutex<LocalCounters>>,
     },
+    /// A dry run ([`Counters::dry_run`]): reads `real`, keeps its additions in `overlay`.
+    DryRun {
+        /// The counters read.
+        real: Box<Counters>,
+        /// What the dry run added, by namespaced key.
+        overlay: Arc<Mutex<HashMap<String, i64>>>,
+    },
 }
 
 /// A counter held in process.
@@ -185,9 +192,30 @@ impl Counters {
         }
     }
 
-    /// Adds `delta` to `key` (which lives `window_ms` from first use); returns the new value.
+    /// A dry run over these counters: it reads the stored values and keeps its own additions
+    /// in memory, so a dry run decides as a real call would and consumes nothing.
+    pub fn dry_run(&self) -> Self {
+        let real = match self {
+            Counters::DryRun { real, .. } => real.clone(),
+            other => Box::new(other.clone()),
+        };
+        Counters::DryRun {
+            real,
+            overlay: Arc::default(),
+        }
+    }
+
+    /// True for a dry run's counters.
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Counters::DryRun { .. })
+    }
+
+    /// Adds `delta` to `key` of `namespace` (which lives `window_ms` from first use); returns
+    /// the new value. Each namespace (the host uses one per binding) has keys of its own: no
+    /// key of one can name a counter of another.
     pub async fn add(
         &self,
+        namespace: &str,
         key: &str,
         window_ms: u64,
         delta: i64,
@@ -197,6 +225,28 @@ impl Counters {
             return Err(CounterError::KeyTooLong);
         }
         let window_ms = window_ms.clamp(1, MAX_WINDOW_MS);
+        // The namespace's length first: "a/b" + "c" and "a" + "b/c" stay apart.
+        let key = format!("{}:{namespace}/{key}", namespace.len());
+        match self {
+            Counters::DryRun { real, overlay } => {
+                let stored = real.add_stored(&key, window_ms, 0, now_ms).await?;
+                let mut overlay = overlay.lock();
+                let added = overlay.entry(key).or_insert(0);
+                *added = added.saturating_add(delta);
+                Ok(stored.saturating_add_signed(*added))
+            }
+            stored => stored.add_stored(&key, window_ms, delta, now_ms).await,
+        }
+    }
+
+    /// [`Counters::add`] on the store itself, `key` already namespaced.
+    async fn add_stored(
+        &self,
+        key: &str,
+        window_ms: u64,
+        delta: i64,
+        now_ms: u64,
+    ) -> Result<u64, CounterError> {
         match self {
             Counters::Local(counters) => counters.lock().add(key, window_ms, delta, now_ms),
             Counters::Redis { link, fallback } => {
@@ -215,6 +265,9 @@ impl Counters {
                     None => fallback.lock().add(key, window_ms, delta, now_ms),
                 }
             }
+            Counters::DryRun { real, .. } => {
+                Box::pin(real.add_stored(key, window_ms, 0, now_ms)).await
+            }
         }
     }
 }
@@ -229,14 +282,17 @@ mod tests {
     #[tokio::test]
     async fn counters_add_within_a_window_and_restart_after_it() {
         let counters = Counters::local();
-        assert_eq!(counters.add("k", HOUR, 2, NOW).await.unwrap(), 2);
-        assert_eq!(counters.add("k", HOUR, -5, NOW + 1).await.unwrap(), 0);
-        assert_eq!(counters.add("k", HOUR, 1, NOW + 2).await.unwrap(), 1);
-        assert_eq!(counters.add("k", HOUR, 1, NOW + HOUR).await.unwrap(), 1);
+        assert_eq!(counters.add("p", "k", HOUR, 2, NOW).await.unwrap(), 2);
+        assert_eq!(counters.add("p", "k", HOUR, -5, NOW + 1).await.unwrap(), 0);
+        assert_eq!(counters.add("p", "k", HOUR, 1, NOW + 2).await.unwrap(), 1);
+        assert_eq!(
+            counters.add("p", "k", HOUR, 1, NOW + HOUR).await.unwrap(),
+            1
+        );
         // A window past the year's cap does not overflow the expiry.
         assert_eq!(
             counters
-                .add("long", u64::MAX, 1, u64::MAX - 1)
+                .add("p", "long", u64::MAX, 1, u64::MAX - 1)
                 .await
                 .unwrap(),
             1
@@ -247,12 +303,59 @@ mod tests {
     async fn an_overlong_key_is_refused() {
         let counters = Counters::local();
         let key = "k".repeat(MAX_KEY_BYTES + 1);
-        let refused = counters.add(&key, HOUR, 1, NOW).await;
+        let refused = counters.add("p", &key, HOUR, 1, NOW).await;
         assert!(matches!(refused, Err(CounterError::KeyTooLong)));
         let Counters::Local(local) = &counters else {
             unreachable!()
         };
         assert!(local.lock().map.is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_namespace_has_keys_of_its_own() {
+        let counters = Counters::local();
+        assert_eq!(
+            counters
+                .add("spec-policy", "quota", HOUR, 1, NOW)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            counters
+                .add("thief", "quota", HOUR, 1_000, NOW)
+                .await
+                .unwrap(),
+            1_000
+        );
+        assert_eq!(
+            counters
+                .add("spec-policy", "quota", HOUR, 1, NOW)
+                .await
+                .unwrap(),
+            2
+        );
+        // A separator inside a name cannot reach another namespace's key.
+        assert_eq!(counters.add("a/b", "c", HOUR, 5, NOW).await.unwrap(), 5);
+        assert_eq!(counters.add("a", "b/c", HOUR, 1, NOW).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reads_the_stored_values_and_consumes_nothing() {
+        let counters = Counters::local();
+        counters.add("p", "quota", HOUR, 3, NOW).await.unwrap();
+        let dry = counters.dry_run();
+        assert_eq!(dry.add("p", "quota", HOUR, 1, NOW).await.unwrap(), 4);
+        assert_eq!(
+            dry.add("p", "quota", HOUR, 1, NOW).await.unwrap(),
+            5,
+            "its own additions count"
+        );
+        assert_eq!(
+            counters.add("p", "quota", HOUR, 0, NOW).await.unwrap(),
+            3,
+            "nothing stored"
+        );
     }
 
     /// A key of `len` bytes numbered `i`.

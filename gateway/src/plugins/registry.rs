@@ -518,11 +518,17 @@ impl PluginRegistry {
         call.await
     }
 
-    fn call_context(&self, binding: &Binding, config: Arc<str>, now_ms: u64) -> CallContext {
+    fn call_context(
+        &self,
+        binding: &Binding,
+        config: Arc<str>,
+        now_ms: u64,
+        counters: &Counters,
+    ) -> CallContext {
         CallContext {
             plugin: Arc::clone(&binding.label),
             config,
-            counters: self.counters.clone(),
+            counters: counters.clone(),
             now_ms,
         }
     }
@@ -562,15 +568,42 @@ impl PluginRegistry {
         request: &Request,
         policy_config: Option<Arc<str>>,
     ) -> PolicyOutcome {
+        self.evaluate_counting(set, request, policy_config, &self.counters)
+            .await
+    }
+
+    /// [`PluginRegistry::evaluate`] as a dry run: the policies read the real counters but
+    /// their additions are forgotten, so asking consumes no quota.
+    pub async fn evaluate_dry_run(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+    ) -> PolicyOutcome {
+        let counters = self.counters.dry_run();
+        self.evaluate_counting(set, request, policy_config, &counters)
+            .await
+    }
+
+    async fn evaluate_counting(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+        counters: &Counters,
+    ) -> PolicyOutcome {
+        // A dry run's denials are answers to an operator, not denials of traffic.
+        let denials = (!counters.is_dry_run()).then_some(&self.metrics.policy_denials);
         for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
             let config = binding.config(policy_config.as_ref(), None);
             let started = Instant::now();
             let result = self
                 .in_slot(
                     binding,
-                    binding
-                        .invoker
-                        .evaluate(self.call_context(binding, config, request.now_ms), request),
+                    binding.invoker.evaluate(
+                        self.call_context(binding, config, request.now_ms, counters),
+                        request,
+                    ),
                 )
                 .await;
             self.observe(binding, started);
@@ -580,10 +613,11 @@ impl PluginRegistry {
                 }
                 Ok(Decision::Deny(denial)) => {
                     self.series(binding).deny.inc();
-                    self.metrics
-                        .policy_denials
-                        .with_label_values(&[&request.tool, &request.action, &denial.code])
-                        .inc();
+                    if let Some(denials) = denials {
+                        denials
+                            .with_label_values(&[&request.tool, &request.action, &denial.code])
+                            .inc();
+                    }
                     return PolicyOutcome::Deny {
                         binding: binding.name.clone(),
                         code: denial.code,
@@ -593,10 +627,15 @@ impl PluginRegistry {
                 Err(failure) => {
                     self.record_failure(binding, &failure);
                     if binding.fail == FailMode::Closed {
-                        self.metrics
-                            .policy_denials
-                            .with_label_values(&[&request.tool, &request.action, "policy_error"])
-                            .inc();
+                        if let Some(denials) = denials {
+                            denials
+                                .with_label_values(&[
+                                    &request.tool,
+                                    &request.action,
+                                    "policy_error",
+                                ])
+                                .inc();
+                        }
                         return PolicyOutcome::Failed {
                             binding: binding.name.clone(),
                             kind: failure.kind,
@@ -623,9 +662,10 @@ impl PluginRegistry {
             let result = self
                 .in_slot(
                     binding,
-                    binding
-                        .invoker
-                        .inject(self.call_context(binding, config, request.now_ms), request),
+                    binding.invoker.inject(
+                        self.call_context(binding, config, request.now_ms, &self.counters),
+                        request,
+                    ),
                 )
                 .await;
             self.observe(binding, started);
@@ -676,7 +716,7 @@ impl PluginRegistry {
                 .in_slot(
                     binding,
                     binding.invoker.filter_response(
-                        self.call_context(binding, config, request.now_ms),
+                        self.call_context(binding, config, request.now_ms, &self.counters),
                         request,
                         current,
                     ),

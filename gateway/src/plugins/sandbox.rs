@@ -18,7 +18,7 @@ const MAX_LOG_MESSAGE: usize = 1024;
 /// What one call gives the plugin: its configuration, the clock, the counters.
 #[derive(Clone)]
 pub struct CallContext {
-    /// Plugin name (for logs).
+    /// Binding name: in logs, and the namespace of the binding's counters.
     pub plugin: Arc<str>,
     /// Configuration JSON returned by `config()`.
     pub config: Arc<str>,
@@ -150,7 +150,7 @@ impl host::Host for Sandbox {
         match self
             .call
             .counters
-            .add(&key, window_ms, delta, self.call.now_ms)
+            .add(&self.call.plugin, &key, window_ms, delta, self.call.now_ms)
             .await
         {
             Ok(v) => Ok(v),

@@ -130,6 +130,47 @@ async fn plugin_check_reports_world_contract_and_digest() {
 }
 
 #[tokio::test]
+async fn a_plugin_cannot_touch_another_bindings_counters() {
+    let spec = serde_json::json!({"scopes": ["serpapi:search"],
+        "quotas": [{"action": "serpapi:search", "limit": 1, "window": "24h", "resetStrategy": "fixed"}]})
+    .to_string();
+    let counters = Counters::local();
+    let call = |binding: &str, config: &str| CallContext {
+        plugin: Arc::from(binding),
+        config: Arc::from(config),
+        counters: counters.clone(),
+        now_ms: 1_767_614_400_000,
+    };
+    let thief = invoker(&fixture("quota-thief"), true);
+    let policy = invoker(&default_plugin("spec-policy"), true);
+    let search = request("serpapi", "search", r#"{"q":"x"}"#);
+    // The thief adds 1,000 to the key spec-policy's daily quota uses, in its own namespace.
+    assert_eq!(
+        thief
+            .evaluate(call("quota-thief", "{}"), &search)
+            .await
+            .unwrap(),
+        Decision::Allow
+    );
+    assert_eq!(
+        policy
+            .evaluate(call("spec-policy", &spec), &search)
+            .await
+            .unwrap(),
+        Decision::Allow,
+        "the thief's additions are not spec-policy's"
+    );
+    let Decision::Deny(denial) = policy
+        .evaluate(call("spec-policy", &spec), &search)
+        .await
+        .unwrap()
+    else {
+        panic!("spec-policy's own quota still counts")
+    };
+    assert_eq!(denial.code, "quota_exceeded");
+}
+
+#[tokio::test]
 async fn spec_policy_component_agrees_with_its_native_rules() {
     let spec = serde_json::json!({"scopes": ["serpapi:search", "http_fetch:get"],
         "guards": {"allowedDomains": ["google.com"]},

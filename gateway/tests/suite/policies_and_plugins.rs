@@ -74,6 +74,36 @@ async fn default_role_policies_are_seeded_and_enforced(backend: Backend) {
     );
 }
 
+async fn the_dry_run_consumes_no_quota(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let (agent, _) = f.gateway.create_agent("s", "scraper").await;
+    let quota = json!({"scopes": ["serpapi:search"],
+                       "quotas": [{"action": "serpapi:search", "limit": 1, "window": "1h",
+                                   "resetStrategy": "fixed"}]});
+    let (status, body) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(json!({"name": "one a day", "agentId": agent, "spec": quota})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A quota of one: a dry run that consumed would deny the second ask.
+    for ask in 0..3 {
+        let asked = evaluate(
+            &f,
+            &agent,
+            "scraper",
+            "serpapi",
+            "search",
+            json!({"q": "x"}),
+        )
+        .await;
+        assert_eq!(asked["policy"]["decision"], "allow", "ask {ask}: {asked}");
+    }
+}
+
 async fn agent_policy_extends_its_role_and_is_managed_through_the_api(backend: Backend) {
     let f = Fixture::with_default_plugins(backend).await;
     let (agent, _) = f.gateway.create_agent("s", "scraper").await;
@@ -507,6 +537,7 @@ async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backe
 }
 
 on_both_backends!(
+    the_dry_run_consumes_no_quota,
     production_refuses_to_start_with_a_tool_no_policy_covers,
     a_missing_or_empty_manifest_keeps_the_live_set,
     default_role_policies_are_seeded_and_enforced,
