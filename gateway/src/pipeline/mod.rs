@@ -315,7 +315,7 @@ async fn run(
 
     // 9. Policy response filters.
     let data = match policy_config {
-        Some(config) => filter_response(state, &set, &request, config, data).await?,
+        Some(config) => filter_response(state, &set, &request, config, data, trail).await?,
         None => data,
     };
 
@@ -490,12 +490,16 @@ fn plugin_request(
     }
 }
 
+/// Step 9. A filter that fails closed (or answers text that is not JSON) withholds the answer
+/// as a policy failure in every record: the audit row's decision becomes `error`, a policy
+/// log row names the binding, and the denial is counted, as for a failed evaluation.
 async fn filter_response(
     state: &AppState,
     set: &crate::plugins::registry::PluginSet,
     request: &Request,
     policy_config: crate::policies::PolicyConfig,
     data: Arc<Value>,
+    trail: &mut Trail,
 ) -> Result<Arc<Value>, ApiError> {
     let filtered = state
         .plugins
@@ -506,17 +510,31 @@ async fn filter_response(
             policy_config.has_response_rules,
             &data,
         )
-        .await
-        .map_err(|outcome| match outcome {
-            PolicyOutcome::Failed { kind, .. } => policy_failure(kind),
-            _ => policy_error(),
-        })?;
-    match filtered {
+        .await;
+    let parsed = match filtered {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
-        None => Ok(data),
-        Some(text) => Ok(Arc::new(
-            serde_json::from_str(&text).map_err(|_| policy_error())?,
-        )),
+        Ok(None) => return Ok(data),
+        Ok(Some(text)) => serde_json::from_str(&text).map_err(|_| PolicyOutcome::Failed {
+            binding: "response filter".into(),
+            kind: FailureKind::Invalid,
+        }),
+        Err(outcome) => Err(outcome),
+    };
+    match parsed {
+        Ok(value) => Ok(Arc::new(value)),
+        Err(outcome) => {
+            trail.policy_decision = Some("error");
+            audit_policy(state, request, &outcome).await;
+            state
+                .metrics
+                .policy_denials
+                .with_label_values(&[&request.tool, &request.action, "policy_error"])
+                .inc();
+            Err(match outcome {
+                PolicyOutcome::Failed { kind, .. } => policy_failure(kind),
+                _ => policy_error(),
+            })
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! Policies API, the default plugins evaluating them, chaos rules at runtime and the plugin
 //! admin API, over HTTP against SQLite and PostgreSQL.
 
-use crate::common::{Backend, Fixture};
+use crate::common::{
+    metric_value, proxy, secrets, settings, Backend, Fixture, TestDatabase, TestGateway,
+    SIGNING_SECRET,
+};
 use gateway::config::Environment;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -102,6 +105,57 @@ async fn the_dry_run_consumes_no_quota(backend: Backend) {
         .await;
         assert_eq!(asked["policy"]["decision"], "allow", "ask {ask}: {asked}");
     }
+}
+
+async fn a_failing_response_filter_is_audited_as_a_policy_failure(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let s = settings(&database.url, database.data_dir());
+    std::fs::create_dir_all(&s.plugins_dir).unwrap();
+    let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugin-fixtures/broken-filter.wasm");
+    std::fs::copy(fixture, s.plugins_dir.join("broken-filter.wasm")).expect("run `make plugins`");
+    std::fs::write(
+        s.plugins_dir.join("plugins.toml"),
+        "[[binding]]\nplugin = \"broken-filter.wasm\"\ntools = [\"serpapi\"]\n",
+    )
+    .unwrap();
+    let gw = TestGateway::start_with(s, secrets(SIGNING_SECRET)).await;
+    let (agent, _) = gw.create_agent("filtered", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let (status, _, body) = proxy(
+        &gw,
+        json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::FORBIDDEN, &json!("policy_error"))
+    );
+    let (_, logs) = gw.admin(Method::GET, "/api/proxy/logs?limit=1", None).await;
+    assert_eq!(logs["logs"][0]["policyDecision"], "error", "{logs}");
+    let (_, decisions) = gw
+        .admin(
+            Method::GET,
+            &format!("/api/policy-logs?agentId={agent}"),
+            None,
+        )
+        .await;
+    let decisions: Vec<&str> = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert!(decisions.contains(&"error"), "{decisions:?}");
+    let metrics = gw.metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "gateway_policy_denials_total{action=\"search\",code=\"policy_error\",tool=\"serpapi\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
 }
 
 async fn agent_policy_extends_its_role_and_is_managed_through_the_api(backend: Backend) {
@@ -537,6 +591,7 @@ async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backe
 }
 
 on_both_backends!(
+    a_failing_response_filter_is_audited_as_a_policy_failure,
     the_dry_run_consumes_no_quota,
     production_refuses_to_start_with_a_tool_no_policy_covers,
     a_missing_or_empty_manifest_keeps_the_live_set,
