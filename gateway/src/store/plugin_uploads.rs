@@ -1,4 +1,6 @@
-//! The `plugin_uploads` table: uploaded plugin versions, one active per name.
+//! The `plugin_uploads` table: uploaded plugin versions, one active per name. A version
+//! rolled back is retired (`active = -1`, its bytes dropped), not deleted, so its number is
+//! never handed out again: "version 3" always names one component.
 
 use super::{Store, StoreError};
 use sqlx::FromRow;
@@ -16,7 +18,7 @@ pub struct PluginUpload {
     pub sha256: String,
     /// The binding (JSON of the manifest entry, without `plugin`).
     pub binding: String,
-    /// 1 for the live version.
+    /// 1 for the live version, 0 for an earlier one, -1 for one rolled back.
     pub active: i64,
     /// Upload time, unix ms.
     pub created_at: i64,
@@ -31,7 +33,7 @@ pub struct UploadVersion {
     pub version: i64,
     /// SHA-256, hex.
     pub sha256: String,
-    /// 1 for the live version.
+    /// 1 for the live version, 0 for an earlier one, -1 for one rolled back.
     pub active: i64,
     /// Upload time, unix ms.
     pub created_at: i64,
@@ -54,7 +56,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         let version = latest.unwrap_or(0) + 1;
-        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1")
+        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1 AND active = 1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -93,8 +95,8 @@ impl Store {
         .await?)
     }
 
-    /// Makes the version before the active one active; returns it, or `None` when there is
-    /// no earlier version.
+    /// Makes the version before the active one active and retires the active one; returns
+    /// the version now live, or `None` when there is no earlier version.
     pub async fn rollback_plugin_upload(&self, name: &str) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         let (active,): (Option<i64>,) = sqlx::query_as(
@@ -107,7 +109,7 @@ impl Store {
             return Ok(None);
         };
         let (previous,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND version < $2",
+            "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND version < $2 AND active = 0",
         )
         .bind(name)
         .bind(active)
@@ -116,16 +118,16 @@ impl Store {
         let Some(previous) = previous else {
             return Ok(None);
         };
-        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        // The rolled-back version is removed so that a second rollback goes further back.
-        sqlx::query("DELETE FROM plugin_uploads WHERE name = $1 AND version = $2")
-            .bind(name)
-            .bind(active)
-            .execute(&mut *tx)
-            .await?;
+        // The rolled-back version is retired, so that a second rollback goes further back and
+        // its number is never reused; its bytes are not kept.
+        sqlx::query(
+            "UPDATE plugin_uploads SET active = -1, wasm = $3 WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(active)
+        .bind(Vec::<u8>::new())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE plugin_uploads SET active = 1 WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(previous)

@@ -69,6 +69,16 @@ async fn upload_goes_live_rolls_back_and_deletes(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::CONFLICT, Some("no_previous_version"))
     );
+    // Version 2 was rolled back: its number is never handed out again.
+    let (status, body) = upload(
+        gw,
+        "guard",
+        wasm_base64("target/plugin-fixtures", "deny-all"),
+        json!({"tools": ["*"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 3);
 
     let (status, _) = gw
         .admin(Method::DELETE, "/api/admin/plugins/guard", None)
