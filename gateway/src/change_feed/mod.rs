@@ -43,6 +43,17 @@ pub struct Targets {
     pub chaos: Arc<ChaosRules>,
 }
 
+/// Why a catch-up stopped (the position stays where it was, so the next one retries).
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The database did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The uploaded plugins could not be read.
+    #[error(transparent)]
+    Plugins(#[from] Arc<crate::plugins::registry::ReloadError>),
+}
+
 /// The follower of one instance.
 pub struct ChangeFeed {
     store: Store,
@@ -75,7 +86,7 @@ impl ChangeFeed {
 
     /// Applies every change after the last one applied. A failed step leaves the position
     /// where it was, so the next catch-up retries it.
-    pub async fn catch_up(&self) -> Result<(), StoreError> {
+    pub async fn catch_up(&self) -> Result<(), FeedError> {
         let mut applied = self.applied.lock().await;
         loop {
             let batch = self.store.changes_after(*applied, BATCH).await?;
@@ -113,7 +124,7 @@ impl ChangeFeed {
             .is_some_and(|oldest| oldest > applied + 1 && applied > 0))
     }
 
-    async fn apply(&self, batch: &[Change]) -> Result<(), StoreError> {
+    async fn apply(&self, batch: &[Change]) -> Result<(), FeedError> {
         let of = |topic: &str| -> BTreeSet<&str> {
             batch
                 .iter()
@@ -141,18 +152,18 @@ impl ChangeFeed {
             t.chaos.load(&self.store).await?;
         }
         if !of("plugin").is_empty() {
-            t.plugins.sync_uploads().await;
+            t.plugins.sync_uploads().await?;
         }
         Ok(())
     }
 
-    async fn reload_everything(&self) -> Result<(), StoreError> {
+    async fn reload_everything(&self) -> Result<(), FeedError> {
         let t = &self.targets;
         t.mirror.reload(&self.store).await?;
         t.policies.sync(&self.store).await?;
         t.credentials.refresh(&self.store).await?;
         t.chaos.load(&self.store).await?;
-        t.plugins.sync_uploads().await;
+        t.plugins.sync_uploads().await?;
         Ok(())
     }
 

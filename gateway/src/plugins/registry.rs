@@ -310,27 +310,28 @@ impl PluginRegistry {
     }
 
     /// Reloads when the uploaded plugins changed since the last reload (another instance
-    /// may have changed them). Returns whether a reload ran.
-    pub async fn sync_uploads(self: &Arc<Self>) -> bool {
+    /// may have changed them). Returns whether a reload ran. An error means the uploads could
+    /// not be read (the database): the caller retries, or this instance would keep serving
+    /// the old set. A reload refused for an invalid plugin is not an error here: it is in
+    /// [`PluginRegistry::last_error`] and the metrics, and trying again would not help.
+    pub async fn sync_uploads(self: &Arc<Self>) -> Result<bool, Arc<ReloadError>> {
         let Some(store) = &self.store else {
-            return false;
+            return Ok(false);
         };
-        let versions = match store.plugin_upload_versions().await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading uploaded plugin versions failed");
-                return false;
-            }
-        };
-        let fingerprint: Vec<(String, i64, i64)> = versions
+        let fingerprint: Vec<(String, i64, i64)> = store
+            .plugin_upload_versions()
+            .await
+            .map_err(|e| Arc::new(ReloadError::Store(e.to_string())))?
             .into_iter()
             .map(|v| (v.name, v.version, v.active))
             .collect();
         if *self.uploads_seen.lock() == fingerprint {
-            return false;
+            return Ok(false);
         }
-        let _ = self.reload().await;
-        true
+        match self.reload().await {
+            Err(e) if matches!(*e, ReloadError::Store(_)) => Err(e),
+            _ => Ok(true),
+        }
     }
 
     /// The plugin directory.

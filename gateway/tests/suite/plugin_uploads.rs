@@ -160,6 +160,32 @@ async fn every_instance_on_the_database_converges_on_an_upload(backend: Backend)
     b.stop().await;
 }
 
+/// Uploads that cannot be read are an error the change feed retries, not a silent "nothing
+/// changed" that would leave this instance on its old plugin set.
+async fn unreadable_uploads_are_reported_to_the_caller(backend: Backend) {
+    use sqlx::Connection;
+    let f = Fixture::start(backend).await;
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    let statement = rename("plugin_uploads", "plugin_uploads_away");
+    match backend {
+        Backend::Sqlite => {
+            let mut admin = sqlx::SqliteConnection::connect(&f.database.url)
+                .await
+                .unwrap();
+            sqlx::query(&statement).execute(&mut admin).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut admin = sqlx::PgConnection::connect(&f.database.url).await.unwrap();
+            sqlx::query(&statement).execute(&mut admin).await.unwrap();
+        }
+    }
+    assert!(f.gateway.state.plugins.sync_uploads().await.is_err());
+    assert!(
+        f.gateway.state.change_feed.catch_up().await.is_ok(),
+        "no change is pending"
+    );
+}
+
 /// On SQLite the audit writer holds the write lock many times a second under proxy load: an
 /// upload (a read, then writes, in one transaction) must wait for it, never fail with
 /// `database is locked`.
@@ -213,4 +239,5 @@ on_both_backends!(
     invalid_uploads_change_nothing,
     every_instance_on_the_database_converges_on_an_upload,
     uploads_during_proxy_load_wait_for_the_write_lock,
+    unreadable_uploads_are_reported_to_the_caller,
 );
