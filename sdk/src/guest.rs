@@ -38,6 +38,20 @@ use chaos::gateway::plugin::host as imports;
 #[cfg(feature = "policy")]
 use policy::gateway::plugin::host as imports;
 
+/// Makes a panic tell the host what it was (once per instance): the message and its place go
+/// out through the `log` import, at error level and starting with `panicked`, before the
+/// instance traps; the host then reports that line as the call's failure instead of a wasm
+/// backtrace.
+pub fn report_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            // The hook's text starts "panicked at <file>:<line>:<column>:".
+            imports::log(imports::LogLevel::Error, &info.to_string());
+        }));
+    });
+}
+
 /// The host as seen from inside the component: the `host` imports.
 pub struct GuestHost;
 

@@ -68,11 +68,13 @@ macro_rules! export_policy {
             struct GatewayPolicyExport;
             impl $crate::guest::policy::Guest for GatewayPolicyExport {
                 fn info() -> $crate::guest::policy::PluginInfo {
+                    $crate::guest::report_panics();
                     $crate::guest::info_to_wit(<$plugin as $crate::Policy>::info())
                 }
                 fn evaluate(
                     request: $crate::guest::policy::Request,
                 ) -> $crate::guest::policy::Decision {
+                    $crate::guest::report_panics();
                     let request = $crate::guest::policy_request(request);
                     $crate::guest::decision_to_wit(<$plugin as $crate::Policy>::evaluate(
                         &$crate::guest::GuestHost,
@@ -83,6 +85,7 @@ macro_rules! export_policy {
                     request: $crate::guest::policy::Request,
                     response_json: String,
                 ) -> String {
+                    $crate::guest::report_panics();
                     let request = $crate::guest::policy_request(request);
                     <$plugin as $crate::Policy>::filter_response(
                         &$crate::guest::GuestHost,
@@ -105,9 +108,11 @@ macro_rules! export_chaos {
             struct GatewayChaosExport;
             impl $crate::guest::chaos::Guest for GatewayChaosExport {
                 fn info() -> $crate::guest::chaos::PluginInfo {
+                    $crate::guest::report_panics();
                     $crate::guest::chaos_info_to_wit(<$plugin as $crate::Chaos>::info())
                 }
                 fn inject(request: $crate::guest::chaos::Request) -> $crate::guest::chaos::Fault {
+                    $crate::guest::report_panics();
                     let request = $crate::guest::chaos_request(request);
                     $crate::guest::fault_to_wit(<$plugin as $crate::Chaos>::inject(
                         &$crate::guest::GuestHost,

@@ -350,10 +350,15 @@ fn classify(error: wasmtime::Error, sandbox: &Sandbox) -> CallFailure {
         // other non-trap errors mean the answer broke the contract.
         FailureKind::Invalid
     };
-    CallFailure {
-        kind,
-        message: format!("{error:#}"),
-    }
+    // What the operator reads: the plugin's own panic message when it reported one, the
+    // host import's failure, else the root cause (a trap's description), never the wasm
+    // backtrace of mangled frame names that wasmtime wraps around it.
+    let message = match (kind, &sandbox.panic, &sandbox.host_error) {
+        (FailureKind::Trap, Some(panic), _) => format!("plugin {panic}"),
+        (_, _, Some(host_error)) => format!("{}: {host_error}", error.root_cause()),
+        _ => error.root_cause().to_string(),
+    };
+    CallFailure { kind, message }
 }
 
 /// Runs `call`, stopping it as a timeout failure once it has waited in a host call (a WASI

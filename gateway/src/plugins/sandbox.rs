@@ -70,6 +70,8 @@ pub struct Sandbox {
     logs_this_call: u32,
     /// Set when a host import failed in a way that must fail the call.
     pub host_error: Option<String>,
+    /// The panic the plugin reported through `log` (the SDK's panic hook) in this call.
+    pub panic: Option<String>,
     /// The current call's time budget.
     pub clock: super::call_clock::CallClock,
 }
@@ -88,6 +90,7 @@ impl Sandbox {
             call,
             logs_this_call: 0,
             host_error: None,
+            panic: None,
             clock: super::call_clock::CallClock::start(std::time::Duration::from_millis(10)),
         }
     }
@@ -97,6 +100,7 @@ impl Sandbox {
         self.call = call;
         self.logs_this_call = 0;
         self.host_error = None;
+        self.panic = None;
         self.memory.refused = false;
     }
 }
@@ -115,7 +119,8 @@ impl types::Host for Sandbox {}
 impl host::Host for Sandbox {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.logs_this_call += 1;
-        if self.logs_this_call > MAX_LOG_LINES_PER_CALL {
+        let is_panic = matches!(level, LogLevel::Error) && message.starts_with("panicked");
+        if self.logs_this_call > MAX_LOG_LINES_PER_CALL && !is_panic {
             return Ok(());
         }
         let mut message = message;
@@ -125,6 +130,11 @@ impl host::Host for Sandbox {
                 cut -= 1;
             }
             message.truncate(cut);
+        }
+        if is_panic {
+            // Reported as the call's failure (and logged with it): not logged twice.
+            self.panic = Some(message);
+            return Ok(());
         }
         let plugin = &*self.call.plugin;
         match level {

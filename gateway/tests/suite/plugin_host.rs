@@ -130,6 +130,29 @@ async fn plugin_check_reports_world_contract_and_digest() {
 }
 
 #[tokio::test]
+async fn a_panicking_plugin_is_reported_by_its_message() {
+    for reuse in [false, true] {
+        let broken = invoker(&fixture("broken-filter"), reuse);
+        let search = request("serpapi", "search", "{}");
+        let failure = broken
+            .filter_response(context("{}"), &search, "{}")
+            .await
+            .expect_err("the filter panics");
+        assert_eq!(failure.kind, FailureKind::Trap);
+        assert!(
+            failure.message.contains("the response filter broke"),
+            "{failure}"
+        );
+        assert!(!failure.message.contains("backtrace"), "{failure}");
+        // The instance is not reused after a trap: the next call is served.
+        assert_eq!(
+            broken.evaluate(context("{}"), &search).await.unwrap(),
+            Decision::Allow
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_plugin_cannot_touch_another_bindings_counters() {
     let spec = serde_json::json!({"scopes": ["serpapi:search"],
         "quotas": [{"action": "serpapi:search", "limit": 1, "window": "24h", "resetStrategy": "fixed"}]})
