@@ -291,23 +291,20 @@ impl Plugin {
 }
 
 /// Compiled components by SHA-256, so a plugin bound twice, reloaded unchanged, or loaded by
-/// several gateways in one process is compiled once.
-static COMPILED: std::sync::LazyLock<Mutex<std::collections::HashMap<String, Component>>> =
-    std::sync::LazyLock::new(Default::default);
+/// several gateways in one process is compiled once. Bounded: past [`MAX_COMPILED`], the
+/// entries least likely to be used again go first (never the whole cache at once).
+static COMPILED: std::sync::LazyLock<moka::sync::Cache<String, Component>> =
+    std::sync::LazyLock::new(|| moka::sync::Cache::new(MAX_COMPILED));
 /// Most compiled components kept.
-const MAX_COMPILED: usize = 64;
+const MAX_COMPILED: u64 = 64;
 
 fn compile_cached(sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-    if let Some(component) = COMPILED.lock().get(sha256) {
-        return Ok(component.clone());
+    if let Some(component) = COMPILED.get(sha256) {
+        return Ok(component);
     }
     let component =
         Component::new(engine(), bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    let mut cache = COMPILED.lock();
-    if cache.len() >= MAX_COMPILED {
-        cache.clear();
-    }
-    cache.insert(sha256.to_string(), component.clone());
+    COMPILED.insert(sha256.to_string(), component.clone());
     Ok(component)
 }
 
