@@ -141,7 +141,8 @@ impl BindingSpec {
         })
     }
 
-    fn check(&self) -> Result<(), ManifestError> {
+    /// Checks the entry as `plugins.toml` would (file name, world, limits, configuration).
+    pub fn check(&self) -> Result<(), ManifestError> {
         let invalid = |problem: String| ManifestError::Invalid {
             binding: self.name(),
             problem,

@@ -768,12 +768,7 @@ pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String
         .ok_or_else(|| "binding must be a JSON object".to_string())?;
     object.insert("plugin".into(), format!("{name}.wasm").into());
     object.insert("name".into(), name.into());
-    let text = serde_json::to_string(&value).map_err(|e| e.to_string())?;
-    let spec: BindingSpec = serde_json::from_str(&text).map_err(|e| format!("binding: {e}"))?;
-    let manifest = toml::to_string(&Manifest {
-        binding: vec![spec.clone()],
-    })
-    .map_err(|e| format!("binding: {e}"))?;
-    Manifest::parse(&manifest).map_err(|e| e.to_string())?;
+    let spec: BindingSpec = serde_json::from_value(value).map_err(|e| format!("binding: {e}"))?;
+    spec.check().map_err(|e| e.to_string())?;
     Ok(spec)
 }
