@@ -49,6 +49,7 @@ fn policy(c: &mut Criterion) {
         config: Arc::clone(&spec),
         counters: counters.clone(),
         now_ms: NOW_MS,
+        seed: 7,
     };
     let mut group = c.benchmark_group("spec_policy_evaluate");
     let host = MockHost::new(&spec, NOW_MS);

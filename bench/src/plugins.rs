@@ -91,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config: Arc::clone(config),
         counters: counters.clone(),
         now_ms: NOW_MS,
+        seed: 7,
     };
     let (mut scopes_h, mut no_quota_h) = (histogram(), histogram());
     let (mut native, mut reused, mut fresh, mut empty_reused) =

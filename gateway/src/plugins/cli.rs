@@ -76,6 +76,7 @@ pub async fn test(
         config: Arc::from(config),
         counters: Counters::local(),
         now_ms: request.now_ms,
+        seed: request.seed,
     };
     let world = plugin.world;
     let invoker = Invoker::new(plugin, limits, false, 0);

@@ -10,6 +10,7 @@
 //! - [`plugin`]: one compiled, validated plugin and how it is called.
 //! - [`manifest`]: `plugins.toml`, which binds plugins to tools and roles.
 //! - [`registry`]: the live set, swapped atomically on reload.
+//! - [`virtual_wasi`]: the WASI a plugin sees (the call's clock and seeded random only).
 //! - [`watch`]: hot reload of the plugin directory.
 
 pub mod bindings;
@@ -24,6 +25,7 @@ pub mod plugin;
 pub mod record;
 pub mod registry;
 pub mod sandbox;
+pub mod virtual_wasi;
 pub mod watch;
 
 pub use plugin::{CallFailure, FailureKind, Plugin, World};

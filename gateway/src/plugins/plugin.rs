@@ -181,6 +181,7 @@ fn scratch_context(name: &str) -> CallContext {
         config: Arc::from("{}"),
         counters: super::counters::Counters::local(),
         now_ms: 0,
+        seed: 0,
     }
 }
 

@@ -523,14 +523,15 @@ impl PluginRegistry {
         &self,
         binding: &Binding,
         config: Arc<str>,
-        now_ms: u64,
+        request: &Request,
         counters: &Counters,
     ) -> CallContext {
         CallContext {
             plugin: Arc::clone(&binding.label),
             config,
             counters: counters.clone(),
-            now_ms,
+            now_ms: request.now_ms,
+            seed: request.seed,
         }
     }
 
@@ -602,7 +603,7 @@ impl PluginRegistry {
                 .in_slot(
                     binding,
                     binding.invoker.evaluate(
-                        self.call_context(binding, config, request.now_ms, counters),
+                        self.call_context(binding, config, request, counters),
                         request,
                     ),
                 )
@@ -664,7 +665,7 @@ impl PluginRegistry {
                 .in_slot(
                     binding,
                     binding.invoker.inject(
-                        self.call_context(binding, config, request.now_ms, &self.counters),
+                        self.call_context(binding, config, request, &self.counters),
                         request,
                     ),
                 )
@@ -717,7 +718,7 @@ impl PluginRegistry {
                 .in_slot(
                     binding,
                     binding.invoker.filter_response(
-                        self.call_context(binding, config, request.now_ms, &self.counters),
+                        self.call_context(binding, config, request, &self.counters),
                         request,
                         current,
                     ),

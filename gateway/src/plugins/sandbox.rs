@@ -1,6 +1,6 @@
-//! What a plugin instance may touch: a WASI context that grants nothing (no preopened
-//! directories, no environment, no sockets), a memory cap, and the host imports: `log`,
-//! `config`, `counter-add` and `now-ms`.
+//! What a plugin instance may touch: a virtual WASI context (the call's clock and seeded
+//! random; no filesystem, environment, stdio or sockets: [`super::virtual_wasi`]), a memory
+//! cap, and the host imports: `log`, `config`, `counter-add` and `now-ms`.
 
 use super::bindings::policy_world::gateway::plugin::{host, types};
 use super::bindings::LogLevel;
@@ -24,8 +24,11 @@ pub struct CallContext {
     pub config: Arc<str>,
     /// Counters behind `counter-add`.
     pub counters: Counters,
-    /// Time returned by `now-ms()` (the request's time, so a call sees one clock).
+    /// Time returned by `now-ms()` and by the WASI clocks (the request's time, so a call
+    /// sees one clock).
     pub now_ms: u64,
+    /// The request's seed: WASI random numbers of the call come from it.
+    pub seed: u64,
 }
 
 /// Caps linear memory and records whether a growth was refused.
@@ -62,6 +65,7 @@ impl ResourceLimiter for MemoryCap {
 /// The data of a plugin's store.
 pub struct Sandbox {
     wasi: WasiCtx,
+    world: Arc<super::virtual_wasi::CallWorld>,
     table: ResourceTable,
     /// Memory cap of this instance.
     pub memory: MemoryCap,
@@ -79,9 +83,12 @@ pub struct Sandbox {
 impl Sandbox {
     /// A sandbox with a memory cap and a first call context.
     pub fn new(max_memory_bytes: usize, call: CallContext) -> Self {
+        let world = Arc::new(super::virtual_wasi::CallWorld::default());
+        world.begin(call.now_ms, call.seed);
         Self {
-            // Nothing is granted: no args, env, preopens, sockets or stdio.
-            wasi: WasiCtx::builder().build(),
+            // Nothing of the machine is granted: no args, env, preopens, sockets or stdio.
+            wasi: world.wasi(),
+            world,
             table: ResourceTable::new(),
             memory: MemoryCap {
                 max_bytes: max_memory_bytes,
@@ -97,6 +104,7 @@ impl Sandbox {
 
     /// Prepares a reused instance for the next call.
     pub fn begin_call(&mut self, call: CallContext) {
+        self.world.begin(call.now_ms, call.seed);
         self.call = call;
         self.logs_this_call = 0;
         self.host_error = None;

@@ -53,6 +53,7 @@ fn context(config: &str) -> CallContext {
         config: Arc::from(config),
         counters: Counters::local(),
         now_ms: 1_767_614_400_000,
+        seed: 7,
     }
 }
 
@@ -130,6 +131,37 @@ async fn plugin_check_reports_world_contract_and_digest() {
 }
 
 #[tokio::test]
+async fn wasi_clock_and_random_are_the_calls_own() {
+    for reuse in [false, true] {
+        let observer = invoker(&fixture("clock-and-random"), reuse);
+        let observe = |seed: u64| {
+            let mut request = request("serpapi", "search", "{}");
+            request.seed = seed;
+            let observer = &observer;
+            async move {
+                let mut call = context("{}");
+                call.seed = seed;
+                match observer.evaluate(call, &request).await.unwrap() {
+                    Decision::Deny(denial) => denial.reason,
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        let first = observe(7).await;
+        assert_eq!(
+            observe(7).await,
+            first,
+            "same request and seed, same answer"
+        );
+        assert!(
+            first.starts_with("clock 1767614400000 1767614400000 random"),
+            "the clock is the call's time: {first}"
+        );
+        assert_ne!(observe(8).await, first, "random numbers come from the seed");
+    }
+}
+
+#[tokio::test]
 async fn a_panicking_plugin_is_reported_by_its_message() {
     for reuse in [false, true] {
         let broken = invoker(&fixture("broken-filter"), reuse);
@@ -163,6 +195,7 @@ async fn a_plugin_cannot_touch_another_bindings_counters() {
         config: Arc::from(config),
         counters: counters.clone(),
         now_ms: 1_767_614_400_000,
+        seed: 7,
     };
     let thief = invoker(&fixture("quota-thief"), true);
     let policy = invoker(&default_plugin("spec-policy"), true);
