@@ -35,7 +35,7 @@ pub fn check(path: &Path) -> anyhow::Result<String> {
         World::Chaos => "info, inject",
     };
     Ok(format!(
-        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {exports})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\n",
+        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {exports})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\nimports:   {}\n",
         path.display(),
         p.info.name,
         p.info.version,
@@ -43,7 +43,8 @@ pub fn check(path: &Path) -> anyhow::Result<String> {
         p.info.contract,
         if p.info.stateless { "yes (instances may be reused)" } else { "no (fresh instance per call)" },
         p.size,
-        p.sha256
+        p.sha256,
+        p.imports.join("\n           ")
     ))
 }
 

@@ -60,6 +60,9 @@ pub enum LoadError {
     /// capability such as sockets that plugins do not get).
     #[error("plugin needs imports this gateway does not offer (built for another contract?): {0}")]
     Link(String),
+    /// Imports an interface outside the contract (a filesystem, sockets, HTTP…).
+    #[error("plugin imports {0}, which plugins do not get (allowed: gateway:plugin/*, and of WASI only clocks, random, io and cli, all virtual)")]
+    Import(String),
     /// Exports neither world.
     #[error("plugin exports neither the `policy` nor the `chaos` world of gateway:plugin@1")]
     NoWorld,
@@ -162,6 +165,8 @@ pub struct Plugin {
     pub sha256: String,
     /// File size in bytes.
     pub size: usize,
+    /// The interfaces the component imports, as named in it (`wasi:clocks/wall-clock@0.2.6`).
+    pub imports: Vec<String>,
     pre: Pre,
 }
 
@@ -173,6 +178,22 @@ impl std::fmt::Debug for Plugin {
             .field("sha256", &self.sha256)
             .finish()
     }
+}
+
+/// The interfaces a plugin may import: the contract's, and the WASI interfaces Rust's
+/// `wasm32-wasip2` standard library links, all of them virtual ([`super::virtual_wasi`]):
+/// clocks, random, io streams and the cli ones (an empty environment, closed stdio). Not
+/// the filesystem, sockets or HTTP.
+fn offered_import(name: &str) -> bool {
+    let interface = name.split('@').next().unwrap_or(name);
+    const OFFERED: &[&str] = &[
+        "gateway:plugin/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:io/",
+        "wasi:cli/",
+    ];
+    OFFERED.iter().any(|prefix| interface.starts_with(prefix))
 }
 
 fn scratch_context(name: &str) -> CallContext {
@@ -195,6 +216,14 @@ impl Plugin {
         let engine = engine();
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = compile_cached(&sha256, bytes)?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if let Some(outside) = imports.iter().find(|name| !offered_import(name)) {
+            return Err(LoadError::Import(outside.clone()));
+        }
         let mut linker: Linker<Sandbox> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
@@ -225,6 +254,7 @@ impl Plugin {
             world,
             sha256,
             size: bytes.len(),
+            imports,
             pre,
         };
         let info = block_on_dry_call(plugin.call_info()).map_err(LoadError::DryCall)?;

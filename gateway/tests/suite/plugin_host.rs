@@ -130,6 +130,21 @@ async fn plugin_check_reports_world_contract_and_digest() {
     assert!(Plugin::load("garbage", b"not wasm at all").is_err());
 }
 
+#[test]
+fn a_plugin_importing_the_filesystem_is_refused_naming_the_import() {
+    match Plugin::load("reads-files", &fixture("reads-files")) {
+        Err(gateway::plugins::plugin::LoadError::Import(name)) => {
+            assert!(name.starts_with("wasi:filesystem/"), "{name}")
+        }
+        other => panic!("expected a refused import, got {other:?}"),
+    }
+    let loaded = Plugin::load("spec-policy", &default_plugin("spec-policy")).unwrap();
+    assert!(loaded
+        .imports
+        .iter()
+        .any(|i| i.starts_with("gateway:plugin/host@")));
+}
+
 #[tokio::test]
 async fn wasi_clock_and_random_are_the_calls_own() {
     for reuse in [false, true] {
