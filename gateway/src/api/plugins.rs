@@ -75,6 +75,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
         "loaded_at": iso(set.loaded_at),
         "plugins": plugins,
         "last_error": state.plugins.last_error(),
+        "last_quarantine": state.plugins.last_quarantine(),
     }))
 }
 
@@ -226,7 +227,10 @@ pub async fn upload(
         .await?;
     if let Err(e) = state.plugins.reload().await {
         // Keep the stored set loadable for every instance: undo this version.
-        let _ = state.store.rollback_plugin_upload(&name).await;
+        let _ = state
+            .store
+            .rollback_plugin_upload(&name, Some(version))
+            .await;
         if version == 1 {
             let _ = state.store.delete_plugin_uploads(&name).await;
         }
@@ -252,7 +256,7 @@ pub async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     let version = state
         .store
-        .rollback_plugin_upload(&name)
+        .rollback_plugin_upload(&name, None)
         .await?
         .ok_or_else(|| {
             ApiError::new(

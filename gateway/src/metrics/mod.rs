@@ -48,6 +48,8 @@ pub struct Metrics {
     pub plugin_calls_in_flight: IntGauge,
     /// Plugin set reloads by result (`ok`, `error`).
     pub plugin_reloads: IntCounterVec,
+    /// Uploaded plugin versions rolled back for failing calls in a row, by binding.
+    pub plugin_quarantines: IntCounterVec,
     /// Policy denials by tool, action and code.
     pub policy_denials: IntCounterVec,
     /// Chaos faults injected by tool and fault.
@@ -120,6 +122,11 @@ impl Metrics {
             "Plugin set reloads by result.",
             &["result"],
         );
+        let plugin_quarantines = counter_vec(
+            "gateway_plugin_quarantines_total",
+            "Uploaded plugin versions rolled back after failing calls in a row, by binding.",
+            &["plugin"],
+        );
         let policy_denials = counter_vec(
             "gateway_policy_denials_total",
             "Policy denials by tool, action and code.",
@@ -180,6 +187,7 @@ impl Metrics {
             plugin_duration,
             plugin_calls_in_flight,
             plugin_reloads,
+            plugin_quarantines,
             policy_denials,
             chaos_injections,
         }

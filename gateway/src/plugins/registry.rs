@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -24,6 +25,9 @@ use std::time::Instant;
 pub const MANIFEST_FILE: &str = "plugins.toml";
 /// Live instances kept per reusing binding.
 const MAX_IDLE_INSTANCES: usize = 16;
+/// Failed calls in a row (overload aside) after which an uploaded version is quarantined:
+/// rolled back to the version before it.
+pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
 
 /// Where a binding comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,10 @@ pub struct Binding {
     pub fail: FailMode,
     /// Its calls running now (at most `CALLS_AT_ONCE`).
     slots: CallSlots,
+    /// Calls that failed in a row (overload aside); a success resets it.
+    failures_in_a_row: AtomicU32,
+    /// Set once this uploaded version has been quarantined (rolled back).
+    quarantined: AtomicBool,
 }
 
 impl Binding {
@@ -101,6 +109,8 @@ impl Binding {
             fail,
             spec,
             slots: CallSlots::default(),
+            failures_in_a_row: AtomicU32::new(0),
+            quarantined: AtomicBool::new(false),
         })
     }
 
@@ -284,6 +294,8 @@ pub struct PluginRegistry {
     counters: Counters,
     metrics: Arc<Metrics>,
     last_error: Mutex<Option<ReloadFailure>>,
+    /// The last uploaded version this instance quarantined, and why.
+    last_quarantine: Mutex<Option<ReloadFailure>>,
     /// Reloads (file watch, uploads, the change feed) take turns.
     reloads: crate::refresh::Turns,
 }
@@ -299,6 +311,7 @@ impl PluginRegistry {
             counters,
             metrics,
             last_error: Mutex::new(None),
+            last_quarantine: Mutex::new(None),
             reloads: crate::refresh::Turns::default(),
         }
     }
@@ -347,6 +360,11 @@ impl PluginRegistry {
     /// The last reload failure, if the last reload failed.
     pub fn last_error(&self) -> Option<ReloadFailure> {
         self.last_error.lock().clone()
+    }
+
+    /// The last uploaded version this instance quarantined, and why.
+    pub fn last_quarantine(&self) -> Option<ReloadFailure> {
+        self.last_quarantine.lock().clone()
     }
 
     /// Re-reads the directory and swaps in the new set when all of it is valid. Compilation
@@ -548,6 +566,60 @@ impl PluginRegistry {
             .with_label_values(&[&binding.name, failure.kind.as_str()])
             .inc();
         self.series(binding).failure.inc();
+        if failure.kind != FailureKind::Busy {
+            let in_a_row = binding.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            if in_a_row >= QUARANTINE_AFTER_FAILURES {
+                self.quarantine(binding, failure);
+            }
+        }
+    }
+
+    /// Rolls an uploaded version that keeps failing back to the one before it, once: in the
+    /// database, so that the change feed reloads every instance (this one included). Another
+    /// instance that got there first is not overtaken: the rollback applies only while this
+    /// version is still the active one.
+    fn quarantine(&self, binding: &Binding, failure: &CallFailure) {
+        let (Source::Upload(version), Some(store)) = (binding.source, &self.store) else {
+            return;
+        };
+        if binding.quarantined.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let message = format!(
+            "uploaded plugin {} version {version} failed {QUARANTINE_AFTER_FAILURES} calls in a row \
+             (last: {}: {}); rolled back to the version before it",
+            binding.name,
+            failure.kind.as_str(),
+            failure.message
+        );
+        tracing::error!("{message}");
+        *self.last_quarantine.lock() = Some(ReloadFailure {
+            at: Utc::now(),
+            error: message,
+        });
+        self.metrics
+            .plugin_quarantines
+            .with_label_values(&[&binding.name])
+            .inc();
+        let (store, name) = (store.clone(), binding.name.clone());
+        tokio::spawn(async move {
+            match store.rollback_plugin_upload(&name, Some(version)).await {
+                Ok(Some(live)) => {
+                    tracing::warn!(plugin = %name, version = live, "quarantine: earlier version live again")
+                }
+                Ok(None) => {
+                    tracing::warn!(plugin = %name, "quarantine: no earlier version, or already rolled back; the failing version stays")
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %name, error = %e, "quarantine: the rollback failed")
+                }
+            }
+        });
+    }
+
+    /// Notes a call of `binding` that answered.
+    fn succeeded(binding: &Binding) {
+        binding.failures_in_a_row.store(0, Ordering::Relaxed);
     }
 
     fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
@@ -611,9 +683,11 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Decision::Allow) => {
+                    Self::succeeded(binding);
                     self.series(binding).allow.inc();
                 }
                 Ok(Decision::Deny(denial)) => {
+                    Self::succeeded(binding);
                     self.series(binding).deny.inc();
                     if let Some(denials) = denials {
                         denials
@@ -673,9 +747,11 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(Fault::None) => {
+                    Self::succeeded(binding);
                     self.series(binding).none.inc();
                 }
                 Ok(fault) => {
+                    Self::succeeded(binding);
                     self.series(binding).fault.inc();
                     self.metrics
                         .chaos_injections
@@ -727,6 +803,7 @@ impl PluginRegistry {
             self.observe(binding, started);
             match result {
                 Ok(filtered) => {
+                    Self::succeeded(binding);
                     self.series(binding).filtered.inc();
                     if let Some(filtered) = filtered {
                         text = Some(filtered);

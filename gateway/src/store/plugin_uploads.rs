@@ -96,8 +96,13 @@ impl Store {
     }
 
     /// Makes the version before the active one active and retires the active one; returns
-    /// the version now live, or `None` when there is no earlier version.
-    pub async fn rollback_plugin_upload(&self, name: &str) -> Result<Option<i64>, StoreError> {
+    /// the version now live, or `None` when there is no earlier version, or when `expected`
+    /// is given and is not the active version (another instance rolled it back already).
+    pub async fn rollback_plugin_upload(
+        &self,
+        name: &str,
+        expected: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         let (active,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND active = 1",
@@ -105,7 +110,7 @@ impl Store {
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        let Some(active) = active else {
+        let Some(active) = active.filter(|a| expected.is_none_or(|e| e == *a)) else {
             return Ok(None);
         };
         let (previous,): (Option<i64>,) = sqlx::query_as(
