@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// `GET /api/admin/plugins`.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
@@ -146,6 +147,10 @@ pub struct UploadRequest {
     wasm_base64: String,
     /// The binding: the `plugins.toml` keys except `plugin` and `name`.
     binding: Value,
+    /// A request record the new version must answer (allow, deny, a fault: anything but a
+    /// failure) before it is stored; run with the binding's limits and configuration.
+    #[serde(default)]
+    sample: Option<RequestRecord>,
 }
 
 /// Largest upload body (a 32 MiB plugin in base64, plus its binding).
@@ -215,6 +220,24 @@ pub async fn upload(
             )));
         }
     }
+    let plugin = Arc::new(plugin);
+    let sample_answer = match body.sample {
+        None => None,
+        Some(record) => {
+            let config: Arc<str> = Arc::from(spec.config_json());
+            let answer =
+                crate::plugins::cli::run_once(Arc::clone(&plugin), spec.limits(), config, record)
+                    .await
+                    .map_err(|failure| {
+                        plugin_invalid(format!(
+                            "the sample request failed: {}: {}",
+                            failure.kind.as_str(),
+                            failure.message
+                        ))
+                    })?;
+            Some(answer)
+        }
+    };
     let version = state
         .store
         .insert_plugin_upload(
@@ -245,6 +268,7 @@ pub async fn upload(
             "version": version,
             "sha256": plugin.sha256,
             "world": plugin.world.as_str(),
+            "sample": sample_answer,
         })),
     ))
 }

@@ -2,7 +2,7 @@
 //! on a request, outside any gateway.
 
 use super::counters::Counters;
-use super::plugin::{CallLimits, Invoker, Plugin, World};
+use super::plugin::{CallFailure, CallLimits, Invoker, Plugin, World};
 use super::record::{decision_json, fault_json, RequestRecord};
 use super::sandbox::CallContext;
 use serde_json::{json, Value};
@@ -71,27 +71,8 @@ pub async fn test(
         }
         None => "{}".to_string(),
     };
-    let request = record.into_request(0, 0);
-    let context = CallContext {
-        plugin: Arc::from(plugin.name.as_str()),
-        config: Arc::from(config),
-        counters: Counters::local(),
-        now_ms: request.now_ms,
-        seed: request.seed,
-    };
-    let world = plugin.world;
-    let invoker = Invoker::new(plugin, limits, false, 0);
     let started = Instant::now();
-    let answer = match world {
-        World::Policy => invoker
-            .evaluate(context, &request)
-            .await
-            .map(|d| decision_json(&d)),
-        World::Chaos => invoker
-            .inject(context, &request)
-            .await
-            .map(|f| fault_json(&f)),
-    };
+    let answer = run_once(plugin, limits, Arc::from(config), record).await;
     let micros = started.elapsed().as_secs_f64() * 1e6;
     let (body, answered) = match answer {
         Ok(answer) => (json!({"answer": answer, "micros": micros.round()}), true),
@@ -104,6 +85,37 @@ pub async fn test(
         report: serde_json::to_string_pretty(&body).unwrap_or_default(),
         answered,
     })
+}
+
+/// Runs `plugin` once on `record` with `config` and `limits`, on a fresh instance and
+/// scratch counters: its answer as JSON (a decision or a fault), or how the call failed.
+/// `gateway plugin test` and an upload's sample request use it.
+pub async fn run_once(
+    plugin: Arc<Plugin>,
+    limits: CallLimits,
+    config: Arc<str>,
+    record: RequestRecord,
+) -> Result<Value, CallFailure> {
+    let request = record.into_request(0, 0);
+    let context = CallContext {
+        plugin: Arc::from(plugin.name.as_str()),
+        config,
+        counters: Counters::local(),
+        now_ms: request.now_ms,
+        seed: request.seed,
+    };
+    let world = plugin.world;
+    let invoker = Invoker::new(plugin, limits, false, 0);
+    match world {
+        World::Policy => invoker
+            .evaluate(context, &request)
+            .await
+            .map(|d| decision_json(&d)),
+        World::Chaos => invoker
+            .inject(context, &request)
+            .await
+            .map(|f| fault_json(&f)),
+    }
 }
 
 /// Limits from command-line values.

@@ -160,6 +160,41 @@ async fn every_instance_on_the_database_converges_on_an_upload(backend: Backend)
     b.stop().await;
 }
 
+/// An upload's sample request runs before anything is stored: a version that fails it is
+/// refused with the failure, one that answers is stored and its answer returned.
+async fn an_upload_must_answer_its_sample_request(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let sample =
+        json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}});
+    let upload_with_sample = |fixture: &'static str| {
+        gw.admin(
+            Method::PUT,
+            "/api/admin/plugins/guard",
+            Some(
+                json!({"wasm_base64": wasm_base64("target/plugin-fixtures", fixture),
+                        "binding": {"tools": ["*"]}, "sample": sample.clone()}),
+            ),
+        )
+    };
+    let (status, body) = upload_with_sample("always-trap").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let detail = body["details"][0].as_str().unwrap_or_default();
+    assert!(detail.contains("sample request failed: trap"), "{body}");
+    assert!(detail.contains("always-trap refuses to evaluate"), "{body}");
+    let (_, listed) = gw.admin(Method::GET, "/api/admin/plugins", None).await;
+    assert_eq!(
+        listed["plugins"].as_array().unwrap().len(),
+        0,
+        "nothing stored"
+    );
+
+    let (status, body) = upload_with_sample("deny-all").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["sample"]["code"], "deny_all", "{body}");
+    assert_eq!(body["version"], 1);
+}
+
 /// An uploaded version that fails every call is rolled back to the version before it, by
 /// itself, after a few calls.
 async fn a_failing_upload_is_quarantined_back_to_the_version_before(backend: Backend) {
@@ -292,4 +327,5 @@ on_both_backends!(
     uploads_during_proxy_load_wait_for_the_write_lock,
     unreadable_uploads_are_reported_to_the_caller,
     a_failing_upload_is_quarantined_back_to_the_version_before,
+    an_upload_must_answer_its_sample_request,
 );
