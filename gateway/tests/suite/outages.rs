@@ -97,7 +97,7 @@ async fn redis_killed_or_frozen_degrades_the_cluster_and_it_recovers() {
 
 async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
     let postgres = ThrowawayPostgres::start();
-    let env = InstanceEnv::default().with("DATABASE_TIMEOUT_MS", 500);
+    let env = InstanceEnv::default();
     let cluster = Cluster::start(2, &postgres.url(), &env).await;
     let both = [&cluster[0], &cluster[1]];
     let (agent, _) = cluster[0].create_agent("audited", "scraper").await;

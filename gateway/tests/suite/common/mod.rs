@@ -119,9 +119,13 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         policy_bindings_required: false,
         plugins_dir: data_dir.join("plugins"),
         chaos_on_start: false,
-        redis_timeout_ms: 50,
+        // Generous: a loaded test machine must not send shared limits or the cache to the
+        // per-instance fallback (outage tests set their own).
+        redis_timeout_ms: 2_000,
         database_max_connections: 16,
-        database_timeout_ms: 1_500,
+        // Generous too: on a loaded machine a management call must not find the pool busy
+        // for longer (the outage tests run processes with the default).
+        database_timeout_ms: 5_000,
         data_dir,
         log_format: LogFormat::Text,
         proxy: ProxySettings::default(),
