@@ -1,0 +1,186 @@
+//! A plugin bound to tools and roles ([`Binding`], with its limits, configuration, failure
+//! mode, call slots and metric series) and one generation of them ([`PluginSet`]).
+
+use super::super::call_slots::CallSlots;
+use super::super::manifest::{BindingSpec, ConfigSource, FailMode};
+use super::super::plugin::{Invoker, Plugin, World};
+use super::outcomes::ReloadError;
+use super::MAX_IDLE_INSTANCES;
+use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, OnceLock};
+
+/// Where a binding comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `plugins.toml` and a file in the plugin directory.
+    File,
+    /// The admin API (stored in the database), with its version.
+    Upload(i64),
+}
+
+/// A plugin bound to tools and roles.
+pub struct Binding {
+    /// Binding name.
+    pub name: String,
+    /// The name as handed to each call's context (shared, not re-allocated per call).
+    pub(super) label: Arc<str>,
+    /// Its metric series, resolved on first use.
+    pub(super) series: OnceLock<BindingSeries>,
+    /// Where it comes from.
+    pub source: Source,
+    /// Its `plugins.toml` entry.
+    pub spec: BindingSpec,
+    /// The plugin, with this binding's limits.
+    pub invoker: Invoker,
+    /// Static configuration JSON.
+    pub config: Arc<str>,
+    /// What a failure does.
+    pub fail: FailMode,
+    /// Its calls running now (at most `CALLS_AT_ONCE`).
+    pub(super) slots: CallSlots,
+    /// Calls that failed in a row (overload aside); a success resets it.
+    pub(super) failures_in_a_row: AtomicU32,
+    /// Set once this uploaded version has been quarantined (rolled back).
+    pub(super) quarantined: AtomicBool,
+}
+
+impl Binding {
+    /// The configuration of one call: the dynamic source the binding names, else its static
+    /// configuration.
+    pub(super) fn config(
+        &self,
+        policies: Option<&Arc<str>>,
+        chaos_rules: Option<&Arc<str>>,
+    ) -> Arc<str> {
+        let dynamic = match self.spec.config_from {
+            Some(ConfigSource::Policies) => {
+                Some(policies.cloned().unwrap_or_else(|| Arc::from("{}")))
+            }
+            Some(ConfigSource::ChaosRules) => chaos_rules.cloned(),
+            None => None,
+        };
+        dynamic.unwrap_or_else(|| Arc::clone(&self.config))
+    }
+
+    /// Binds `plugin` as `spec` says: checks the declared world and applies the defaults
+    /// (policies fail closed, chaos fails open; stateless plugins' instances are reused).
+    pub(super) fn new(
+        spec: BindingSpec,
+        plugin: Arc<Plugin>,
+        source: Source,
+    ) -> Result<Self, ReloadError> {
+        if let Some(expected) = spec.world {
+            if expected != plugin.world {
+                return Err(ReloadError::WorldMismatch {
+                    binding: spec.name(),
+                    expected: expected.as_str(),
+                    actual: plugin.world.as_str(),
+                });
+            }
+        }
+        let fail = spec.fail.unwrap_or(match plugin.world {
+            World::Policy => FailMode::Closed,
+            World::Chaos => FailMode::Open,
+        });
+        Ok(Self {
+            name: spec.name(),
+            label: Arc::from(spec.name()),
+            series: OnceLock::new(),
+            source,
+            config: Arc::from(spec.config_json()),
+            invoker: Invoker::new(
+                plugin,
+                spec.limits(),
+                spec.reuse.unwrap_or(true),
+                MAX_IDLE_INSTANCES,
+            ),
+            fail,
+            spec,
+            slots: CallSlots::default(),
+            failures_in_a_row: AtomicU32::new(0),
+            quarantined: AtomicBool::new(false),
+        })
+    }
+
+    /// The plugin's world.
+    pub fn world(&self) -> World {
+        self.invoker.plugin.world
+    }
+}
+
+/// A binding's metric series, looked up once rather than by label on every call (a look-up
+/// hashes the labels and takes the family's lock).
+pub(super) struct BindingSeries {
+    pub(super) duration: prometheus::Histogram,
+    pub(super) allow: prometheus::IntCounter,
+    pub(super) deny: prometheus::IntCounter,
+    pub(super) none: prometheus::IntCounter,
+    pub(super) fault: prometheus::IntCounter,
+    pub(super) filtered: prometheus::IntCounter,
+    pub(super) failure: prometheus::IntCounter,
+}
+
+impl BindingSeries {
+    pub(super) fn new(metrics: &Metrics, name: &str) -> Self {
+        let outcome = |label: &str| metrics.plugin_evaluations.with_label_values(&[name, label]);
+        Self {
+            duration: metrics.plugin_duration.with_label_values(&[name]),
+            allow: outcome("allow"),
+            deny: outcome("deny"),
+            none: outcome("none"),
+            fault: outcome("fault"),
+            filtered: outcome("filtered"),
+            failure: outcome("failure"),
+        }
+    }
+}
+
+/// One generation of loaded bindings.
+pub struct PluginSet {
+    /// Bindings in manifest order.
+    pub bindings: Vec<Arc<Binding>>,
+    /// When this set went live.
+    pub loaded_at: DateTime<Utc>,
+}
+
+impl PluginSet {
+    pub(super) fn empty() -> Self {
+        Self {
+            bindings: Vec::new(),
+            loaded_at: Utc::now(),
+        }
+    }
+
+    /// Bindings of `world` that apply to `tool` and `role`, in manifest order.
+    pub fn applicable<'a>(
+        &'a self,
+        world: World,
+        tool: &'a str,
+        role: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Binding>> + 'a {
+        self.bindings
+            .iter()
+            .filter(move |b| b.world() == world && b.spec.applies_to(tool, role))
+    }
+
+    /// The tools no policy binding covers, for any role.
+    pub fn tools_without_policy(&self) -> Vec<crate::catalog::ToolName> {
+        crate::catalog::ToolName::ALL
+            .into_iter()
+            .filter(|tool| {
+                !self.bindings.iter().any(|b| {
+                    b.world() == World::Policy
+                        && b.spec.tools.iter().any(|t| t == "*" || t == tool.as_str())
+                })
+            })
+            .collect()
+    }
+
+    /// True when some applicable policy takes its configuration from stored policies.
+    pub fn needs_policy_config(&self, tool: &str, role: &str) -> bool {
+        self.applicable(World::Policy, tool, role)
+            .any(|b| b.spec.config_from == Some(ConfigSource::Policies))
+    }
+}

@@ -1,0 +1,333 @@
+//! Asking the live set: a request's policies (and a dry run of them), its chaos rules, its
+//! response filters; each call in a slot of its binding, timed, counted, and a binding whose
+//! uploaded version keeps failing quarantined.
+
+use super::super::bindings::{Decision, Fault, Request};
+use super::super::counters::Counters;
+use super::super::manifest::{FailMode, FilterResponse};
+use super::super::plugin::{CallFailure, FailureKind, World};
+use super::super::sandbox::CallContext;
+use super::binding::{Binding, BindingSeries, PluginSet, Source};
+use super::outcomes::{PolicyOutcome, ReloadFailure};
+use super::{PluginRegistry, QUARANTINE_AFTER_FAILURES};
+use chrono::Utc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl PluginRegistry {
+    /// Runs `call` in a slot of `binding` (counted in `gateway_plugin_calls_in_flight`
+    /// while it runs); the busy failure when no slot frees up within a call's wall limit.
+    async fn in_slot<T>(
+        &self,
+        binding: &Binding,
+        call: impl std::future::Future<Output = Result<T, CallFailure>>,
+    ) -> Result<T, CallFailure> {
+        let _running = binding
+            .slots
+            .take(
+                binding.invoker.wall_limit(),
+                &self.metrics.plugin_calls_in_flight,
+            )
+            .await?;
+        call.await
+    }
+
+    fn call_context(
+        &self,
+        binding: &Binding,
+        config: Arc<str>,
+        request: &Request,
+        counters: &Counters,
+    ) -> CallContext {
+        CallContext {
+            plugin: Arc::clone(&binding.label),
+            config,
+            counters: counters.clone(),
+            now_ms: request.now_ms,
+            seed: request.seed,
+        }
+    }
+
+    fn record_failure(&self, binding: &Binding, failure: &CallFailure) {
+        if failure.kind == FailureKind::Busy {
+            // Overload, counted below: a line per refused call would flood the log.
+            tracing::debug!(plugin = %binding.name, error = %failure.message, "plugin busy");
+        } else {
+            tracing::warn!(plugin = %binding.name, kind = failure.kind.as_str(), error = %failure.message,
+                fail = ?binding.fail, "plugin call failed");
+        }
+        self.metrics
+            .plugin_failures
+            .with_label_values(&[&binding.name, failure.kind.as_str()])
+            .inc();
+        self.series(binding).failure.inc();
+        if failure.kind != FailureKind::Busy {
+            let in_a_row = binding.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            if in_a_row >= QUARANTINE_AFTER_FAILURES {
+                self.quarantine(binding, failure);
+            }
+        }
+    }
+
+    /// Rolls an uploaded version that keeps failing back to the one before it, once: in the
+    /// database, so that the change feed reloads every instance (this one included). Another
+    /// instance that got there first is not overtaken: the rollback applies only while this
+    /// version is still the active one.
+    fn quarantine(&self, binding: &Binding, failure: &CallFailure) {
+        let (Source::Upload(version), Some(store)) = (binding.source, &self.store) else {
+            return;
+        };
+        if binding.quarantined.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let message = format!(
+            "uploaded plugin {} version {version} failed {QUARANTINE_AFTER_FAILURES} calls in a row \
+             (last: {}: {}); rolled back to the version before it",
+            binding.name,
+            failure.kind.as_str(),
+            failure.message
+        );
+        tracing::error!("{message}");
+        *self.last_quarantine.lock() = Some(ReloadFailure {
+            at: Utc::now(),
+            error: message,
+        });
+        self.metrics
+            .plugin_quarantines
+            .with_label_values(&[&binding.name])
+            .inc();
+        let (store, name) = (store.clone(), binding.name.clone());
+        tokio::spawn(async move {
+            match store.rollback_plugin_upload(&name, Some(version)).await {
+                Ok(Some(live)) => {
+                    tracing::warn!(plugin = %name, version = live, "quarantine: earlier version live again")
+                }
+                Ok(None) => {
+                    tracing::warn!(plugin = %name, "quarantine: no earlier version, or already rolled back; the failing version stays")
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %name, error = %e, "quarantine: the rollback failed")
+                }
+            }
+        });
+    }
+
+    /// Notes a call of `binding` that answered.
+    fn succeeded(binding: &Binding) {
+        binding.failures_in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
+        binding
+            .series
+            .get_or_init(|| BindingSeries::new(&self.metrics, &binding.name))
+    }
+
+    fn observe(&self, binding: &Binding, started: Instant) {
+        self.series(binding)
+            .duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Runs every policy bound to the request's tool and role. `policy_config` is the merged
+    /// stored policy for bindings with `config_from = "policies"`.
+    pub async fn evaluate(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+    ) -> PolicyOutcome {
+        self.evaluate_counting(set, request, policy_config, &self.counters)
+            .await
+    }
+
+    /// [`PluginRegistry::evaluate`] as a dry run: the policies read the real counters but
+    /// their additions are forgotten, so asking consumes no quota.
+    pub async fn evaluate_dry_run(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+    ) -> PolicyOutcome {
+        let counters = self.counters.dry_run();
+        self.evaluate_counting(set, request, policy_config, &counters)
+            .await
+    }
+
+    async fn evaluate_counting(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+        counters: &Counters,
+    ) -> PolicyOutcome {
+        // A dry run's denials are answers to an operator, not denials of traffic.
+        let denials = (!counters.is_dry_run()).then_some(&self.metrics.policy_denials);
+        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
+            let config = binding.config(policy_config.as_ref(), None);
+            let started = Instant::now();
+            let result = self
+                .in_slot(
+                    binding,
+                    binding.invoker.evaluate(
+                        self.call_context(binding, config, request, counters),
+                        request,
+                    ),
+                )
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(Decision::Allow) => {
+                    Self::succeeded(binding);
+                    self.series(binding).allow.inc();
+                }
+                Ok(Decision::Deny(denial)) => {
+                    Self::succeeded(binding);
+                    self.series(binding).deny.inc();
+                    if let Some(denials) = denials {
+                        denials
+                            .with_label_values(&[&request.tool, &request.action, &denial.code])
+                            .inc();
+                    }
+                    return PolicyOutcome::Deny {
+                        binding: binding.name.clone(),
+                        code: denial.code,
+                        reason: denial.reason,
+                    };
+                }
+                Err(failure) => {
+                    self.record_failure(binding, &failure);
+                    if binding.fail == FailMode::Closed {
+                        if let Some(denials) = denials {
+                            denials
+                                .with_label_values(&[
+                                    &request.tool,
+                                    &request.action,
+                                    "policy_error",
+                                ])
+                                .inc();
+                        }
+                        return PolicyOutcome::Failed {
+                            binding: binding.name.clone(),
+                            kind: failure.kind,
+                        };
+                    }
+                }
+            }
+        }
+        PolicyOutcome::Allow
+    }
+
+    /// Runs the chaos rules bound to the request's tool and role; the first fault wins.
+    /// Chaos fails open: a failing plugin injects nothing. `chaos_rules` is the configuration
+    /// of bindings with `config_from = "chaos_rules"`.
+    pub async fn inject(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        chaos_rules: Arc<str>,
+    ) -> Option<Fault> {
+        for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
+            let config = binding.config(None, Some(&chaos_rules));
+            let started = Instant::now();
+            let result = self
+                .in_slot(
+                    binding,
+                    binding.invoker.inject(
+                        self.call_context(binding, config, request, &self.counters),
+                        request,
+                    ),
+                )
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(Fault::None) => {
+                    Self::succeeded(binding);
+                    self.series(binding).none.inc();
+                }
+                Ok(fault) => {
+                    Self::succeeded(binding);
+                    self.series(binding).fault.inc();
+                    self.metrics
+                        .chaos_injections
+                        .with_label_values(&[&request.tool, fault_label(&fault)])
+                        .inc();
+                    return Some(fault);
+                }
+                Err(failure) => self.record_failure(binding, &failure),
+            }
+        }
+        None
+    }
+
+    /// Runs every policy's response filter, in order, over a successful response. Bindings
+    /// with `filter_response = "when_policy_has_rules"` are skipped when the merged policy
+    /// has no response rules (`policy_has_rules`). Returns the filtered JSON, or `None` when
+    /// no filter changed it. A failing filter is skipped when the binding fails open, and
+    /// withholds the response (`Err`) when it fails closed.
+    pub async fn filter_response(
+        &self,
+        set: &PluginSet,
+        request: &Request,
+        policy_config: Option<Arc<str>>,
+        policy_has_rules: bool,
+        response: &serde_json::Value,
+    ) -> Result<Option<String>, PolicyOutcome> {
+        // The response as JSON text, written when a filter first needs it.
+        let mut text: Option<String> = None;
+        let mut changed = false;
+        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
+            if binding.spec.filter_response == Some(FilterResponse::WhenPolicyHasRules)
+                && !policy_has_rules
+            {
+                continue;
+            }
+            let config = binding.config(policy_config.as_ref(), None);
+            let current: &str = text.get_or_insert_with(|| response.to_string());
+            let started = Instant::now();
+            let result = self
+                .in_slot(
+                    binding,
+                    binding.invoker.filter_response(
+                        self.call_context(binding, config, request, &self.counters),
+                        request,
+                        current,
+                    ),
+                )
+                .await;
+            self.observe(binding, started);
+            match result {
+                Ok(filtered) => {
+                    Self::succeeded(binding);
+                    self.series(binding).filtered.inc();
+                    if let Some(filtered) = filtered {
+                        text = Some(filtered);
+                        changed = true;
+                    }
+                }
+                Err(failure) => {
+                    self.record_failure(binding, &failure);
+                    if binding.fail == FailMode::Closed {
+                        return Err(PolicyOutcome::Failed {
+                            binding: binding.name.clone(),
+                            kind: failure.kind,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(text.filter(|_| changed))
+    }
+}
+
+/// Metric label of a fault.
+pub fn fault_label(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::None => "none",
+        Fault::Delay(_) => "delay",
+        Fault::Error(_) => "error",
+        Fault::Timeout => "timeout",
+        Fault::DelayThenError(_) => "delay_then_error",
+    }
+}

@@ -1,0 +1,289 @@
+//! The live plugin set: loaded from the plugin directory, swapped atomically on reload, and
+//! asked per request for the policies and chaos rules of a tool and role.
+//!
+//! A reload compiles and validates everything first; only a fully valid set replaces the
+//! live one, so a broken file never takes a working plugin down. Requests hold the set
+//! they started with until they finish.
+//!
+//! One job per file: [`binding`] (a plugin bound to tools and roles, and a generation of
+//! them), [`calls`] (asking the live set: evaluate, inject, filter, with failure counting
+//! and quarantine), [`outcomes`] (what a reload or a policy call can end in); this file
+//! loads, reloads and syncs the set.
+
+mod binding;
+mod calls;
+mod outcomes;
+
+pub use binding::{Binding, PluginSet, Source};
+pub use calls::fault_label;
+pub use outcomes::{PolicyOutcome, ReloadError, ReloadFailure};
+
+use super::counters::Counters;
+use super::manifest::{BindingSpec, Manifest};
+use super::plugin::Plugin;
+use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Name of the bindings file in the plugin directory.
+pub const MANIFEST_FILE: &str = "plugins.toml";
+/// Live instances kept per reusing binding.
+const MAX_IDLE_INSTANCES: usize = 16;
+/// Failed calls in a row (overload aside) after which an uploaded version is quarantined:
+/// rolled back to the version before it.
+pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+
+/// The plugin registry.
+pub struct PluginRegistry {
+    dir: PathBuf,
+    store: Option<crate::store::Store>,
+    uploads_seen: Mutex<Vec<(String, i64, i64)>>,
+    live: ArcSwap<PluginSet>,
+    counters: Counters,
+    metrics: Arc<Metrics>,
+    last_error: Mutex<Option<ReloadFailure>>,
+    /// The last uploaded version this instance quarantined, and why.
+    last_quarantine: Mutex<Option<ReloadFailure>>,
+    /// Reloads (file watch, uploads, the change feed) take turns.
+    reloads: crate::refresh::Turns,
+}
+
+impl PluginRegistry {
+    /// A registry over `dir`, with nothing loaded yet.
+    pub fn new(dir: PathBuf, counters: Counters, metrics: Arc<Metrics>) -> Self {
+        Self {
+            dir,
+            store: None,
+            uploads_seen: Mutex::new(Vec::new()),
+            live: ArcSwap::from_pointee(PluginSet::empty()),
+            counters,
+            metrics,
+            last_error: Mutex::new(None),
+            last_quarantine: Mutex::new(None),
+            reloads: crate::refresh::Turns::default(),
+        }
+    }
+
+    /// Also serves the plugins uploaded to `store` (shared by every instance on it).
+    pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Reloads when the uploaded plugins changed since the last reload (another instance
+    /// may have changed them). Returns whether a reload ran. An error means the uploads could
+    /// not be read (the database): the caller retries, or this instance would keep serving
+    /// the old set. A reload refused for an invalid plugin is not an error here: it is in
+    /// [`PluginRegistry::last_error`] and the metrics, and trying again would not help.
+    pub async fn sync_uploads(self: &Arc<Self>) -> Result<bool, Arc<ReloadError>> {
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
+        let fingerprint: Vec<(String, i64, i64)> = store
+            .plugin_upload_versions()
+            .await
+            .map_err(|e| Arc::new(ReloadError::Store(e.to_string())))?
+            .into_iter()
+            .map(|v| (v.name, v.version, v.active))
+            .collect();
+        if *self.uploads_seen.lock() == fingerprint {
+            return Ok(false);
+        }
+        match self.reload().await {
+            Err(e) if matches!(*e, ReloadError::Store(_)) => Err(e),
+            _ => Ok(true),
+        }
+    }
+
+    /// The plugin directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live set (held by a request until it finishes).
+    pub fn current(&self) -> Arc<PluginSet> {
+        self.live.load_full()
+    }
+
+    /// The last reload failure, if the last reload failed.
+    pub fn last_error(&self) -> Option<ReloadFailure> {
+        self.last_error.lock().clone()
+    }
+
+    /// The last uploaded version this instance quarantined, and why.
+    pub fn last_quarantine(&self) -> Option<ReloadFailure> {
+        self.last_quarantine.lock().clone()
+    }
+
+    /// Re-reads the directory and swaps in the new set when all of it is valid. Compilation
+    /// runs on the blocking pool; reloads are serialised.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), Arc<ReloadError>> {
+        let _turn = self.reloads.take().await;
+        let registry = Arc::clone(self);
+        let previous = self.current();
+        let built = match self.read_uploads().await {
+            Ok((uploads, fingerprint)) => {
+                let built = tokio::task::spawn_blocking(move || registry.build(&previous, uploads))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                if built.is_ok() {
+                    *self.uploads_seen.lock() = fingerprint;
+                }
+                built
+            }
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(set) => {
+                let names: Vec<&str> = set.bindings.iter().map(|b| b.name.as_str()).collect();
+                tracing::info!(bindings = ?names, dir = %self.dir.display(), "plugin set loaded");
+                self.live.store(Arc::new(set));
+                *self.last_error.lock() = None;
+                self.metrics.plugin_reloads.with_label_values(&["ok"]).inc();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "plugin reload refused; the previous set stays live");
+                *self.last_error.lock() = Some(ReloadFailure {
+                    at: Utc::now(),
+                    error: e.to_string(),
+                });
+                self.metrics
+                    .plugin_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                Err(Arc::new(e))
+            }
+        }
+    }
+
+    async fn read_uploads(
+        &self,
+    ) -> Result<
+        (
+            Vec<crate::store::plugin_uploads::PluginUpload>,
+            Vec<(String, i64, i64)>,
+        ),
+        ReloadError,
+    > {
+        let Some(store) = &self.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let store_error = |e: crate::store::StoreError| ReloadError::Store(e.to_string());
+        let versions = store.plugin_upload_versions().await.map_err(store_error)?;
+        let uploads = store.active_plugin_uploads().await.map_err(store_error)?;
+        let fingerprint = versions
+            .into_iter()
+            .map(|v| (v.name, v.version, v.active))
+            .collect();
+        Ok((uploads, fingerprint))
+    }
+
+    fn build(
+        &self,
+        previous: &PluginSet,
+        uploads: Vec<crate::store::plugin_uploads::PluginUpload>,
+    ) -> Result<PluginSet, ReloadError> {
+        let manifest_path = self.dir.join(MANIFEST_FILE);
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => Manifest::parse(&text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+            Err(cause) => {
+                return Err(ReloadError::Read {
+                    file: MANIFEST_FILE.into(),
+                    cause,
+                })
+            }
+        };
+        let live_from_file = previous
+            .bindings
+            .iter()
+            .filter(|b| matches!(b.source, Source::File))
+            .count();
+        if manifest.binding.is_empty() && live_from_file > 0 {
+            return Err(ReloadError::ManifestGone {
+                live: live_from_file,
+            });
+        }
+        let known: HashMap<&str, &Arc<Plugin>> = previous
+            .bindings
+            .iter()
+            .map(|b| (b.invoker.plugin.sha256.as_str(), &b.invoker.plugin))
+            .collect();
+        let mut compiled: HashMap<String, Arc<Plugin>> = HashMap::new();
+        let mut bindings = Vec::with_capacity(manifest.binding.len());
+        for spec in manifest.binding {
+            let file = spec.plugin.clone();
+            let plugin = match compiled.get(&file) {
+                Some(p) => Arc::clone(p),
+                None => {
+                    let bytes =
+                        std::fs::read(self.dir.join(&file)).map_err(|cause| ReloadError::Read {
+                            file: file.clone(),
+                            cause,
+                        })?;
+                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                    let plugin = match known.get(sha.as_str()) {
+                        Some(p) => Arc::clone(p),
+                        None => Arc::new(Plugin::load(&spec.name(), &bytes).map_err(|cause| {
+                            ReloadError::Plugin {
+                                file: file.clone(),
+                                cause,
+                            }
+                        })?),
+                    };
+                    compiled.insert(file.clone(), Arc::clone(&plugin));
+                    plugin
+                }
+            };
+            bindings.push(Arc::new(Binding::new(spec, plugin, Source::File)?));
+        }
+        for upload in uploads {
+            let invalid = |problem: String| ReloadError::Upload {
+                name: upload.name.clone(),
+                problem,
+            };
+            let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
+            let plugin = match known.get(upload.sha256.as_str()) {
+                Some(p) => Arc::clone(p),
+                None => Arc::new(
+                    Plugin::load(&upload.name, &upload.wasm).map_err(|e| invalid(e.to_string()))?,
+                ),
+            };
+            bindings.push(Arc::new(Binding::new(
+                spec,
+                plugin,
+                Source::Upload(upload.version),
+            )?));
+        }
+        let mut names = std::collections::HashSet::new();
+        for b in &bindings {
+            if !names.insert(b.name.as_str()) {
+                return Err(ReloadError::DuplicateName(b.name.clone()));
+            }
+        }
+        Ok(PluginSet {
+            bindings,
+            loaded_at: Utc::now(),
+        })
+    }
+}
+
+/// The binding of an uploaded plugin, from its stored JSON (the manifest keys, without
+/// `plugin` and `name`, which come from the upload's name).
+pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(binding_json).map_err(|e| format!("binding is not JSON: {e}"))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| "binding must be a JSON object".to_string())?;
+    object.insert("plugin".into(), format!("{name}.wasm").into());
+    object.insert("name".into(), name.into());
+    let spec: BindingSpec = serde_json::from_value(value).map_err(|e| format!("binding: {e}"))?;
+    spec.check().map_err(|e| e.to_string())?;
+    Ok(spec)
+}

@@ -1,0 +1,95 @@
+//! What a reload or a policy call can end in.
+
+use super::super::plugin::{FailureKind, LoadError};
+use super::MANIFEST_FILE;
+use chrono::{DateTime, Utc};
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The manifest is unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] super::super::manifest::ManifestError),
+    /// A file could not be read.
+    #[error("{file}: {cause}")]
+    Read {
+        /// File.
+        file: String,
+        /// Cause.
+        cause: std::io::Error,
+    },
+    /// A plugin failed validation.
+    #[error("{file}: {cause}")]
+    Plugin {
+        /// File.
+        file: String,
+        /// Cause.
+        cause: LoadError,
+    },
+    /// Two bindings share a name.
+    #[error("two bindings are named {0}")]
+    DuplicateName(String),
+    /// An uploaded binding is not valid.
+    #[error("uploaded plugin {name}: {problem}")]
+    Upload {
+        /// Binding name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Uploaded plugins could not be read.
+    #[error("reading uploaded plugins: {0}")]
+    Store(String),
+    /// `plugins.toml` went missing, or lost every binding, while bindings from it were live:
+    /// refused, so that policy enforcement never disappears with a file (fail closed).
+    #[error(
+        "{MANIFEST_FILE} is missing or binds nothing, while {live} of its bindings are live; \
+             the live set is kept (to remove every file binding, restart with the new file)"
+    )]
+    ManifestGone {
+        /// File bindings live now.
+        live: usize,
+    },
+    /// A binding names the wrong world.
+    #[error("binding {binding}: plugin implements {actual}, binding expects {expected}")]
+    WorldMismatch {
+        /// Binding.
+        binding: String,
+        /// Declared world.
+        expected: &'static str,
+        /// The plugin's world.
+        actual: &'static str,
+    },
+}
+
+/// The verdict of all policies bound to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOutcome {
+    /// Every policy allowed (or none applies).
+    Allow,
+    /// A policy denied; the first denial wins.
+    Deny {
+        /// Binding that denied.
+        binding: String,
+        /// Its code.
+        code: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// A fail-closed policy failed.
+    Failed {
+        /// Binding that failed.
+        binding: String,
+        /// How.
+        kind: FailureKind,
+    },
+}
+
+/// The last reload error, for the admin API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadFailure {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What went wrong.
+    pub error: String,
+}
