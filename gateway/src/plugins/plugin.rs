@@ -243,7 +243,7 @@ impl Plugin {
             Pre::Policy(_) => World::Policy,
             Pre::Chaos(_) => World::Chaos,
         };
-        let mut plugin = Self {
+        let plugin = Self {
             name: name.to_string(),
             info: PluginInfo {
                 name: name.to_string(),
@@ -257,7 +257,8 @@ impl Plugin {
             imports,
             pre,
         };
-        let info = block_on_dry_call(plugin.call_info()).map_err(LoadError::DryCall)?;
+        let (mut plugin, info) = dry_call_info(plugin);
+        let info = info.map_err(LoadError::DryCall)?;
         let major = info
             .contract
             .split('.')
@@ -339,26 +340,29 @@ fn compile_cached(sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
     Ok(component)
 }
 
-/// Runs a future that never waits on I/O to completion on the current thread.
-fn block_on_dry_call<F>(future: F) -> F::Output
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    // A plugin's `info` call uses no host I/O (scratch in-process counters), so a minimal
-    // single-threaded runtime suffices and works from any thread, inside a runtime or not.
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .map(|rt| rt.block_on(future))
-            })
-            .join()
-    })
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    .unwrap_or_else(|e| panic!("cannot start a runtime for a plugin dry call: {e}"))
+/// The runtime that runs plugins' `info` dry calls: one thread for the whole process, so a
+/// load (from a blocking-pool thread, a CLI command or a test, inside a runtime or not)
+/// neither starts a thread nor builds a runtime of its own.
+static DRY_CALLS: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("plugin-dry-calls")
+        .enable_time()
+        .build()
+        .expect("a runtime for plugin dry calls")
+});
+
+/// Calls `plugin`'s `info` on [`DRY_CALLS`] and waits for it (blocking this thread); hands
+/// the plugin back with the answer.
+fn dry_call_info(plugin: Plugin) -> (Plugin, Result<PluginInfo, CallFailure>) {
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    DRY_CALLS.spawn(async move {
+        let info = plugin.call_info().await;
+        let _ = answer.send((plugin, info));
+    });
+    answered
+        .recv()
+        .unwrap_or_else(|_| panic!("a plugin's info dry call stopped without answering"))
 }
 
 /// Maps a wasmtime error to a failure kind, using what the sandbox observed.
