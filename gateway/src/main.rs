@@ -68,6 +68,10 @@ enum PluginCommand {
         /// The plugin configuration (JSON); `{}` when absent.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// A tool's answer (JSON, its `data`): a policy's `filter-response` then runs on it,
+        /// and the report shows what the agent would receive.
+        #[arg(long)]
+        response: Option<PathBuf>,
         /// CPU-time budget of the call in milliseconds (1 to 100, as in `plugins.toml`).
         #[arg(long, default_value_t = 10,
               value_parser = clap::value_parser!(u64).range(1..=gateway::plugins::manifest::MAX_TIMEOUT_MS))]
@@ -196,11 +200,20 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
             file,
             request,
             config,
+            response,
             timeout_ms,
             memory_mb,
         } => {
             let limits = cli::limits(timeout_ms, memory_mb);
-            match cli::test(&file, &request, config.as_deref(), limits).await {
+            match cli::test(
+                &file,
+                &request,
+                config.as_deref(),
+                response.as_deref(),
+                limits,
+            )
+            .await
+            {
                 Ok(outcome) => {
                     println!("{}", outcome.report);
                     if outcome.answered {

@@ -48,12 +48,15 @@ pub fn check(path: &Path) -> anyhow::Result<String> {
     ))
 }
 
-/// `gateway plugin test FILE.wasm --request REQ.json [--config CFG.json]`: one call, with the
-/// binding defaults (10 ms deadline, 16 MiB memory) unless told otherwise.
+/// `gateway plugin test FILE.wasm --request REQ.json [--config CFG.json]
+/// [--response RESP.json]`: one call, with the binding defaults (10 ms deadline, 16 MiB
+/// memory) unless told otherwise; with a response, a policy's `filter-response` runs on it
+/// too.
 pub async fn test(
     path: &Path,
     request_path: &Path,
     config_path: Option<&Path>,
+    response_path: Option<&Path>,
     limits: CallLimits,
 ) -> anyhow::Result<Outcome> {
     let plugin = Arc::new(load(path)?);
@@ -71,8 +74,34 @@ pub async fn test(
         }
         None => "{}".to_string(),
     };
+    let response = match response_path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            serde_json::from_str::<Value>(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", p.display()))?;
+            if plugin.world != World::Policy {
+                anyhow::bail!("--response: only a policy plugin filters responses");
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    let config: Arc<str> = Arc::from(config);
     let started = Instant::now();
-    let answer = run_once(plugin, limits, Arc::from(config), record).await;
+    let answer = run_once(
+        Arc::clone(&plugin),
+        limits,
+        Arc::clone(&config),
+        record.clone(),
+    )
+    .await;
+    let answer = match (answer, response) {
+        (Ok(decision), Some(response)) => filter_once(plugin, limits, config, record, &response)
+            .await
+            .map(|filtered| json!({"decision": decision, "filtered": filtered})),
+        (answer, _) => answer,
+    };
     let micros = started.elapsed().as_secs_f64() * 1e6;
     let (body, answered) = match answer {
         Ok(answer) => (json!({"answer": answer, "micros": micros.round()}), true),
@@ -116,6 +145,32 @@ pub async fn run_once(
             .await
             .map(|f| fault_json(&f)),
     }
+}
+
+/// Runs a policy's `filter-response` once on `response` (JSON text): the filtered JSON, or
+/// the response itself when the filter changed nothing.
+async fn filter_once(
+    plugin: Arc<Plugin>,
+    limits: CallLimits,
+    config: Arc<str>,
+    record: RequestRecord,
+    response: &str,
+) -> Result<Value, CallFailure> {
+    let request = record.into_request(0, 0);
+    let context = CallContext {
+        plugin: Arc::from(plugin.name.as_str()),
+        config,
+        counters: Counters::local(),
+        now_ms: request.now_ms,
+        seed: request.seed,
+    };
+    let invoker = Invoker::new(plugin, limits, false, 0);
+    let filtered = invoker.filter_response(context, &request, response).await?;
+    let text = filtered.as_deref().unwrap_or(response);
+    serde_json::from_str(text).map_err(|_| CallFailure {
+        kind: super::plugin::FailureKind::Invalid,
+        message: "the filtered response is not JSON".into(),
+    })
 }
 
 /// Limits from command-line values.

@@ -112,3 +112,41 @@ fn test_exits_non_zero_on_each_hostile_fixture() {
         assert_eq!(report["failure"], failure, "{fixture}");
     }
 }
+
+#[test]
+fn test_runs_the_response_filter_on_the_shipped_examples() {
+    let examples = root().join("sdk/examples");
+    let run = |plugin: &std::path::Path| {
+        gateway()
+            .args(["plugin", "test"])
+            .arg(plugin)
+            .arg("--request")
+            .arg(examples.join("request.json"))
+            .arg("--config")
+            .arg(examples.join("policy.json"))
+            .arg("--response")
+            .arg(examples.join("response.json"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&root().join("policies-wasm/spec-policy.wasm"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["answer"]["decision"]["decision"], "allow",
+        "{report}"
+    );
+    assert_eq!(
+        report["answer"]["filtered"]["results"][0]["contact"], "[REDACTED]",
+        "{report}"
+    );
+    // A filter that fails is reported as the call's failure, and the exit code says so.
+    let out = run(&root().join("target/plugin-fixtures/broken-filter.wasm"));
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failure"], "trap", "{report}");
+}
