@@ -116,6 +116,25 @@ pub async fn test(
     })
 }
 
+/// What one call outside a gateway needs: an invoker with no reuse, the call's context
+/// (scratch counters) and the request.
+fn one_call(
+    plugin: Arc<Plugin>,
+    limits: CallLimits,
+    config: Arc<str>,
+    record: RequestRecord,
+) -> (Invoker, CallContext, super::bindings::Request) {
+    let request = record.into_request(0, 0);
+    let context = CallContext {
+        plugin: Arc::from(plugin.name.as_str()),
+        config,
+        counters: Counters::local(),
+        now_ms: request.now_ms,
+        seed: request.seed,
+    };
+    (Invoker::new(plugin, limits, false, 0), context, request)
+}
+
 /// Runs `plugin` once on `record` with `config` and `limits`, on a fresh instance and
 /// scratch counters: its answer as JSON (a decision or a fault), or how the call failed.
 /// `gateway plugin test` and an upload's sample request use it.
@@ -125,16 +144,8 @@ pub async fn run_once(
     config: Arc<str>,
     record: RequestRecord,
 ) -> Result<Value, CallFailure> {
-    let request = record.into_request(0, 0);
-    let context = CallContext {
-        plugin: Arc::from(plugin.name.as_str()),
-        config,
-        counters: Counters::local(),
-        now_ms: request.now_ms,
-        seed: request.seed,
-    };
     let world = plugin.world;
-    let invoker = Invoker::new(plugin, limits, false, 0);
+    let (invoker, context, request) = one_call(plugin, limits, config, record);
     match world {
         World::Policy => invoker
             .evaluate(context, &request)
@@ -156,15 +167,7 @@ async fn filter_once(
     record: RequestRecord,
     response: &str,
 ) -> Result<Value, CallFailure> {
-    let request = record.into_request(0, 0);
-    let context = CallContext {
-        plugin: Arc::from(plugin.name.as_str()),
-        config,
-        counters: Counters::local(),
-        now_ms: request.now_ms,
-        seed: request.seed,
-    };
-    let invoker = Invoker::new(plugin, limits, false, 0);
+    let (invoker, context, request) = one_call(plugin, limits, config, record);
     let filtered = invoker.filter_response(context, &request, response).await?;
     let text = filtered.as_deref().unwrap_or(response);
     serde_json::from_str(text).map_err(|_| CallFailure {
