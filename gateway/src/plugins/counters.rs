@@ -109,7 +109,7 @@ impl LocalCounters {
 
 /// Where counters live.
 #[derive(Clone)]
-pub enum Counters {
+enum Store {
     /// This process only.
     Local(Arc<Mutex<LocalCounters>>),
     /// Shared through Redis; in this process while Redis is away.
@@ -119,13 +119,14 @@ pub enum Counters {
         /// The counters kept while Redis is away (per instance).
         fallback: Arc<Mutex<LocalCounters>>,
     },
-    /// A dry run ([`Counters::dry_run`]): reads `real`, keeps its additions in `overlay`.
-    DryRun {
-        /// The counters read.
-        real: Box<Counters>,
-        /// What the dry run added, by namespaced key.
-        overlay: Arc<Mutex<HashMap<String, i64>>>,
-    },
+}
+
+/// The counters behind `counter-add`: a store, and for a dry run ([`Counters::dry_run`]) an
+/// overlay that keeps the run's own additions, by namespaced key, instead of storing them.
+#[derive(Clone)]
+pub struct Counters {
+    store: Store,
+    dry_run: Option<Arc<Mutex<HashMap<String, i64>>>>,
 }
 
 /// A counter held in process.
@@ -181,33 +182,36 @@ static REDIS_ADD_SCRIPT: std::sync::LazyLock<redis::Script> =
 impl Counters {
     /// In-process counters.
     pub fn local() -> Self {
-        Counters::Local(Arc::default())
+        Self::over(Store::Local(Arc::default()))
     }
 
     /// Counters shared through Redis.
     pub fn redis(link: RedisLink) -> Self {
-        Counters::Redis {
+        Self::over(Store::Redis {
             link,
             fallback: Arc::default(),
+        })
+    }
+
+    fn over(store: Store) -> Self {
+        Self {
+            store,
+            dry_run: None,
         }
     }
 
     /// A dry run over these counters: it reads the stored values and keeps its own additions
     /// in memory, so a dry run decides as a real call would and consumes nothing.
     pub fn dry_run(&self) -> Self {
-        let real = match self {
-            Counters::DryRun { real, .. } => real.clone(),
-            other => Box::new(other.clone()),
-        };
-        Counters::DryRun {
-            real,
-            overlay: Arc::default(),
+        Self {
+            store: self.store.clone(),
+            dry_run: Some(Arc::default()),
         }
     }
 
     /// True for a dry run's counters.
     pub fn is_dry_run(&self) -> bool {
-        matches!(self, Counters::DryRun { .. })
+        self.dry_run.is_some()
     }
 
     /// Adds `delta` to `key` of `namespace` (which lives `window_ms` from first use); returns
@@ -227,20 +231,20 @@ impl Counters {
         let window_ms = window_ms.clamp(1, MAX_WINDOW_MS);
         // The namespace's length first: "a/b" + "c" and "a" + "b/c" stay apart.
         let key = format!("{}:{namespace}/{key}", namespace.len());
-        match self {
-            Counters::DryRun { real, overlay } => {
-                let stored = real.add_stored(&key, window_ms, 0, now_ms).await?;
-                let mut overlay = overlay.lock();
-                let added = overlay.entry(key).or_insert(0);
-                *added = added.saturating_add(delta);
-                Ok(stored.saturating_add_signed(*added))
-            }
-            stored => stored.add_stored(&key, window_ms, delta, now_ms).await,
-        }
+        let Some(overlay) = &self.dry_run else {
+            return self.store.add(&key, window_ms, delta, now_ms).await;
+        };
+        let stored = self.store.add(&key, window_ms, 0, now_ms).await?;
+        let mut overlay = overlay.lock();
+        let added = overlay.entry(key).or_insert(0);
+        *added = added.saturating_add(delta);
+        Ok(stored.saturating_add_signed(*added))
     }
+}
 
-    /// [`Counters::add`] on the store itself, `key` already namespaced.
-    async fn add_stored(
+impl Store {
+    /// Adds `delta` to the namespaced `key`; returns the new value.
+    async fn add(
         &self,
         key: &str,
         window_ms: u64,
@@ -248,8 +252,8 @@ impl Counters {
         now_ms: u64,
     ) -> Result<u64, CounterError> {
         match self {
-            Counters::Local(counters) => counters.lock().add(key, window_ms, delta, now_ms),
-            Counters::Redis { link, fallback } => {
+            Store::Local(counters) => counters.lock().add(key, window_ms, delta, now_ms),
+            Store::Redis { link, fallback } => {
                 let mut invocation = REDIS_ADD_SCRIPT.prepare_invoke();
                 invocation
                     .key(format!("{}counter:{key}", link.prefix()))
@@ -264,9 +268,6 @@ impl Counters {
                     Some(value) => Ok(value.max(0) as u64),
                     None => fallback.lock().add(key, window_ms, delta, now_ms),
                 }
-            }
-            Counters::DryRun { real, .. } => {
-                Box::pin(real.add_stored(key, window_ms, 0, now_ms)).await
             }
         }
     }
@@ -305,7 +306,7 @@ mod tests {
         let key = "k".repeat(MAX_KEY_BYTES + 1);
         let refused = counters.add("p", &key, HOUR, 1, NOW).await;
         assert!(matches!(refused, Err(CounterError::KeyTooLong)));
-        let Counters::Local(local) = &counters else {
+        let Store::Local(local) = &counters.store else {
             unreachable!()
         };
         assert!(local.lock().map.is_empty());
