@@ -2,7 +2,7 @@
 //! throwaway Redis and PostgreSQL servers a test kills, freezes and restarts come from
 //! `testkit` (never the machine's shared ones).
 
-use super::{read, ApiClient, ADMIN_KEY, SIGNING_SECRET};
+use super::{ApiClient, ADMIN_KEY, SIGNING_SECRET};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -141,15 +141,8 @@ impl Instance {
     pub async fn search(&self, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
         let body = serde_json::json!({"agent_token": token, "tool": "serpapi", "action": "search",
                                       "params": {"q": "cluster"}});
-        read(
-            self.client
-                .post(self.url("/api/proxy-request"))
-                .json(&body)
-                .send()
-                .await
-                .expect("proxy request sent"),
-        )
-        .await
+        let (status, _, body) = super::proxy(&self.api, body).await;
+        (status, body)
     }
 }
 
