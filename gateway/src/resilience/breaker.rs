@@ -104,6 +104,11 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
+    /// True when this call is a half-open probe (the breaker was open and is trying again).
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
     /// Reports how the call ended; returns the breaker's state after it.
     pub fn record(mut self, outcome: Outcome) -> State {
         self.recorded = true;

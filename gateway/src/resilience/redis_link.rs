@@ -87,7 +87,7 @@ impl RedisLink {
             self.fell_back(usage, "open");
             return None;
         };
-        let before = inner.breaker.state();
+        let probe = permit.is_probe();
         let (result, reason) =
             match tokio::time::timeout(inner.timeout, call(inner.conn.clone())).await {
                 Ok(Ok(value)) => (Some(value), None),
@@ -105,12 +105,12 @@ impl RedisLink {
         if let Some(reason) = reason {
             self.fell_back(usage, reason);
         }
-        match (before, after) {
-            (State::Closed, State::Open) => tracing::error!(
+        match (probe, after) {
+            (false, State::Open) => tracing::error!(
                 timeout_ms = inner.timeout.as_millis() as u64,
                 "Redis is not answering: rate limits and plugin counters fall back to this instance's memory, the response cache is skipped; probing again every second"
             ),
-            (State::HalfOpen, State::Closed) => {
+            (true, State::Closed) => {
                 tracing::warn!("Redis answers again: shared limits, counters and cache are back")
             }
             _ => {}
