@@ -125,33 +125,32 @@ impl ChangeFeed {
     }
 
     async fn apply(&self, batch: &[Change]) -> Result<(), FeedError> {
-        let of = |topic: &str| -> BTreeSet<&str> {
-            batch
+        let subjects = |topic: &str| -> Vec<&str> {
+            let unique: BTreeSet<&str> = batch
                 .iter()
                 .filter(|c| c.topic == topic)
                 .map(|c| c.subject.as_str())
-                .collect()
+                .collect();
+            unique.into_iter().collect()
         };
-        let (agents, tokens) = (of("agent"), of("token"));
+        let touched = |topic: &str| batch.iter().any(|c| c.topic == topic);
+        let t = &self.targets;
+        let (agents, tokens) = (subjects("agent"), subjects("token"));
         if !agents.is_empty() || !tokens.is_empty() {
-            let agents: Vec<&str> = agents.into_iter().collect();
-            let tokens: Vec<&str> = tokens.into_iter().collect();
-            self.targets
-                .mirror
+            t.mirror
                 .apply_changes(&self.store, &agents, &tokens)
                 .await?;
         }
-        let t = &self.targets;
-        if !of("policy").is_empty() {
+        if touched("policy") {
             t.policies.sync(&self.store).await?;
         }
-        if !of("credential").is_empty() {
+        if touched("credential") {
             t.credentials.refresh(&self.store).await?;
         }
-        if !of("chaos").is_empty() {
+        if touched("chaos") {
             t.chaos.load(&self.store).await?;
         }
-        if !of("plugin").is_empty() {
+        if touched("plugin") {
             t.plugins.sync_uploads().await?;
         }
         Ok(())
