@@ -10,7 +10,7 @@ CARGO ?= cargo
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
 # world feature of the SDK, and cargo would merge features across packages built together.
 DEFAULT_PLUGINS := spec-policy chaos
-FIXTURE_PLUGINS := deny-all loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files
+FIXTURE_PLUGINS := deny-all loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files spec-policy-plus
 WASM_OUT := $(or $(CARGO_TARGET_DIR),target)/wasm32-wasip2/release
 
 help: ## List the targets
@@ -22,12 +22,16 @@ run: plugins release ## Build plugins and gateway, start it on SQLite (data/), p
 wasm-target: ## Install the wasm32-wasip2 target (no-op when present)
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# Each is copied as soon as it is built: a plugin that builds on another's library (as
+# spec-policy-plus on spec-policy) rebuilds that one's .wasm without its exports.
 plugins: wasm-target ## Build the default plugins into policies-wasm/ and the fixtures into target/plugin-fixtures/
-	@set -e; for p in $(DEFAULT_PLUGINS) $(FIXTURE_PLUGINS); do \
-	  $(CARGO) build --quiet --release --target wasm32-wasip2 -p $$p; done
 	@mkdir -p target/plugin-fixtures
-	@for p in $(DEFAULT_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm policies-wasm/$$p.wasm; done
-	@for p in $(FIXTURE_PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugin-fixtures/$$p.wasm; done
+	@set -e; for p in $(DEFAULT_PLUGINS); do \
+	  $(CARGO) build --quiet --release --target wasm32-wasip2 -p $$p; \
+	  cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm policies-wasm/$$p.wasm; done
+	@set -e; for p in $(FIXTURE_PLUGINS); do \
+	  $(CARGO) build --quiet --release --target wasm32-wasip2 -p $$p; \
+	  cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugin-fixtures/$$p.wasm; done
 	@ls -l policies-wasm/*.wasm target/plugin-fixtures/*.wasm | awk '{print $$5, $$9}'
 
 release: ## Build the release binary

@@ -6,15 +6,15 @@
 
 use axum::body::Body;
 use bench::gateway_under_test::{self, Options};
-use bench::policy_fixture::{request, scraper_spec, sdk_request, NOW_MS};
+use bench::policy_fixture::{request, scraper_spec, sdk_request};
 use criterion::{criterion_group, criterion_main, Criterion};
 use gateway::catalog::{Permission, ToolName};
 use gateway::crypto::token::{Claims, TokenSealer};
 use gateway::plugins::counters::Counters;
 use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
+use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::sandbox::CallContext;
-use gateway_sdk::testing::MockHost;
-use gateway_sdk::Policy;
+use gateway_sdk::testing::PolicyHarness;
 use spec_policy::SpecPolicy;
 use std::hint::black_box;
 use std::path::Path;
@@ -37,8 +37,8 @@ fn policy(c: &mut Criterion) {
     let bytes = std::fs::read(root().join("policies-wasm/spec-policy.wasm"))
         .expect("policies-wasm/spec-policy.wasm (run `make plugins`)");
     let plugin = Arc::new(Plugin::load("spec-policy", &bytes).expect("a valid plugin"));
-    let spec: Arc<str> = Arc::from(scraper_spec());
-    let req = request();
+    let spec = PluginConfig::single(&scraper_spec());
+    let req = Arc::new(request());
     let limits = CallLimits {
         timeout: Duration::from_millis(100),
         ..CallLimits::default()
@@ -46,16 +46,16 @@ fn policy(c: &mut Criterion) {
     let counters = Counters::local();
     let context = || CallContext {
         plugin: Arc::from("spec-policy"),
-        config: Arc::clone(&spec),
+        call: Arc::clone(&req),
+        attempt: 0,
+        config: spec.clone(),
         counters: counters.clone(),
-        now_ms: NOW_MS,
-        seed: 7,
     };
     let mut group = c.benchmark_group("spec_policy_evaluate");
-    let host = MockHost::new(&spec, NOW_MS);
-    let native_req = sdk_request(&req);
+    let harness = PolicyHarness::<SpecPolicy>::new(&[&scraper_spec()]);
+    let native_req: gateway_sdk::Request = sdk_request(&req).into();
     group.bench_function("native", |b| {
-        b.iter(|| SpecPolicy::evaluate(black_box(&host), black_box(&native_req)))
+        b.iter(|| harness.evaluate(black_box(&native_req)))
     });
     let rt = runtime();
     for (name, reuse) in [
@@ -65,8 +65,11 @@ fn policy(c: &mut Criterion) {
         let invoker = Invoker::new(Arc::clone(&plugin), limits, reuse, 4);
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
-                let d = invoker.evaluate(context(), &req).await;
-                assert!(matches!(d, Ok(gateway::plugins::bindings::Decision::Allow)));
+                let d = invoker.evaluate(context()).await;
+                assert!(matches!(
+                    d,
+                    Ok(gateway::plugins::bindings::Decision::AllowAndFilter)
+                ));
             })
         });
     }

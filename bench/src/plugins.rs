@@ -1,12 +1,12 @@
 //! `bench plugins`: one spec-policy evaluation, native vs WebAssembly (reused and fresh
 //! instances), with HdrHistogram percentiles.
 
-use bench::policy_fixture::{request, scraper_spec, sdk_request, NOW_MS};
+use bench::policy_fixture::{request, scraper_spec, sdk_request};
 use gateway::plugins::counters::Counters;
 use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
+use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::sandbox::CallContext;
-use gateway_sdk::testing::MockHost;
-use gateway_sdk::Policy;
+use gateway_sdk::testing::PolicyHarness;
 use hdrhistogram::Histogram;
 use spec_policy::SpecPolicy;
 use std::path::PathBuf;
@@ -57,8 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.plugin)
         .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.plugin.display()))?;
     let spec_plugin = Arc::new(Plugin::load("spec-policy", &bytes)?);
-    let spec: Arc<str> = Arc::from(scraper_spec());
-    let req = request();
+    let spec = PluginConfig::single(&scraper_spec());
+    let req = Arc::new(request());
     let warmup = args.iterations / 10;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -74,24 +74,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let empty = Arc::new(Plugin::load("deny-all", &empty_bytes)?);
 
-    // Native: the plugin's own Rust code against the SDK's mock host.
-    let host = MockHost::new(&spec, NOW_MS);
-    let native_req = sdk_request(&req);
+    // Native: the plugin's own Rust code in the SDK's harness (configuration parsed once,
+    // as a reused instance keeps it).
+    let native_harness = PolicyHarness::<SpecPolicy>::new(&[&scraper_spec()]);
+    let native_req: gateway_sdk::Request = sdk_request(&req).into();
     let reused_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, true, 4);
     let fresh_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, false, 4);
     let empty_invoker = Invoker::new(Arc::clone(&empty), limits, true, 4);
-    let scopes_only: Arc<str> = Arc::from(r#"{"scopes":["http_fetch:get"]}"#);
-    let no_quota: Arc<str> = {
-        let mut v: serde_json::Value = serde_json::from_str(&spec)?;
+    let scopes_only = PluginConfig::single(r#"{"scopes":["http_fetch:get"]}"#);
+    let no_quota = {
+        let mut v: serde_json::Value = serde_json::from_str(&scraper_spec())?;
         v["quotas"] = serde_json::json!([]);
-        Arc::from(v.to_string())
+        PluginConfig::single(&v.to_string())
     };
-    let context = |config: &Arc<str>| CallContext {
+    let context = |config: &PluginConfig| CallContext {
         plugin: Arc::from("spec-policy"),
-        config: Arc::clone(config),
+        call: Arc::clone(&req),
+        attempt: 0,
+        config: config.clone(),
         counters: counters.clone(),
-        now_ms: NOW_MS,
-        seed: 7,
     };
     let (mut scopes_h, mut no_quota_h) = (histogram(), histogram());
     let (mut native, mut reused, mut fresh, mut empty_reused) =
@@ -107,9 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let keep = round >= warmup_rounds;
             for _ in 0..BATCH {
                 let t = Instant::now();
-                let d = SpecPolicy::evaluate(&host, &native_req);
+                let d = native_harness.evaluate(&native_req);
                 let ns = t.elapsed().as_nanos() as u64;
-                anyhow::ensure!(d == gateway_sdk::Decision::Allow, "native answered {d:?}");
+                anyhow::ensure!(
+                    d == gateway_sdk::Decision::AllowAndFilter,
+                    "native answered {d:?}"
+                );
                 if keep {
                     native.record(ns.max(1))?;
                 }
@@ -127,11 +131,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for _ in 0..BATCH {
                     let ctx = context(config);
                     let t = Instant::now();
-                    let d = invoker.evaluate(ctx, &req).await;
+                    let d = invoker.evaluate(ctx).await;
                     let ns = t.elapsed().as_nanos() as u64;
+                    use gateway::plugins::bindings::Decision;
                     anyhow::ensure!(
                         d.is_ok()
-                            && matches!(d, Ok(gateway::plugins::bindings::Decision::Allow))
+                            && matches!(d, Ok(Decision::Allow | Decision::AllowAndFilter))
                                 == expect_allow,
                         "unexpected answer {d:?}"
                     );

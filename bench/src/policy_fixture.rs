@@ -2,7 +2,7 @@
 //! raised so that every call takes the allow path) and an allowed request, in the host's and
 //! the SDK's types.
 
-use gateway::plugins::bindings::Request;
+use gateway::plugins::call_data::CallData;
 
 /// 2026-01-05 (a Monday) 12:00 UTC: inside the scraper policy's window and schedule.
 pub const NOW_MS: u64 = 1_767_614_400_000;
@@ -25,33 +25,32 @@ pub fn scraper_spec() -> String {
 }
 
 /// An allowed `http_fetch.get` by a scraper, at [`NOW_MS`].
-pub fn request() -> Request {
-    Request {
-        correlation_id: "bench".into(),
-        agent_id: "agent-1".into(),
-        agent_name: "scraper-1".into(),
-        agent_role: "scraper".into(),
-        tool: "http_fetch".into(),
-        action: "get".into(),
-        params: r#"{"url":"https://www.github.com/rust-lang"}"#.into(),
-        intent: None,
-        token_tools: vec!["http_fetch".into()],
-        token_permissions: vec!["read".into()],
-        now_ms: NOW_MS,
-        seed: 1,
-    }
+pub fn request() -> CallData {
+    let mut call = CallData::default();
+    call.correlation_id = "bench".into();
+    call.agent_id = "agent-1".into();
+    call.agent_name = "scraper-1".into();
+    call.agent_role = "scraper".into();
+    call.tool = "http_fetch".into();
+    call.action = "get".into();
+    call.params = serde_json::json!({"url": "https://www.github.com/rust-lang"});
+    call.token_tools = vec!["http_fetch".into()];
+    call.token_permissions = vec!["read".into()];
+    call.now_ms = NOW_MS;
+    call.seed = 1;
+    call
 }
 
 /// The same request in the SDK's types, for the native evaluation.
-pub fn sdk_request(r: &Request) -> gateway_sdk::Request {
-    gateway_sdk::Request {
+pub fn sdk_request(r: &CallData) -> gateway_sdk::RequestFields {
+    gateway_sdk::RequestFields {
         correlation_id: r.correlation_id.clone(),
         agent_id: r.agent_id.clone(),
         agent_name: r.agent_name.clone(),
         agent_role: r.agent_role.clone(),
         tool: r.tool.clone(),
         action: r.action.clone(),
-        params: r.params.clone(),
+        params: r.params_text().to_string(),
         intent: r.intent.clone(),
         token_tools: r.token_tools.clone(),
         token_permissions: r.token_permissions.clone(),

@@ -3,11 +3,11 @@
 //! across restarts) and held in memory as the JSON configuration the plugin reads, reloaded
 //! from the change feed.
 
+use crate::plugins::plugin_config::PluginConfig;
 use crate::store::{Store, StoreError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Longest delay a rule may ask for, ms.
 const MAX_DELAY_MS: u32 = 60_000;
@@ -55,7 +55,7 @@ impl ChaosRule {
 #[derive(Default)]
 pub struct ChaosRules {
     rules: Mutex<BTreeMap<String, ChaosRule>>,
-    config: Mutex<Option<Arc<str>>>,
+    config: Mutex<Option<PluginConfig>>,
     /// A local change's reload and the change feed's take turns.
     loading: crate::refresh::Turns,
 }
@@ -95,15 +95,15 @@ impl ChaosRules {
     }
 
     /// The plugin configuration for the current rules.
-    pub fn config(&self) -> Arc<str> {
+    pub fn config(&self) -> PluginConfig {
         self.config
             .lock()
             .clone()
-            .unwrap_or_else(|| Arc::from(r#"{"rules":{}}"#))
+            .unwrap_or_else(|| PluginConfig::single(r#"{"rules":{}}"#))
     }
 
     fn publish(&self, rules: &BTreeMap<String, ChaosRule>) {
         let json = serde_json::json!({ "rules": rules }).to_string();
-        *self.config.lock() = Some(Arc::from(json));
+        *self.config.lock() = Some(PluginConfig::single(&json));
     }
 }

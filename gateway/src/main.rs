@@ -65,7 +65,9 @@ enum PluginCommand {
         /// The request record (JSON, snake_case fields of the WIT `request` record).
         #[arg(long)]
         request: PathBuf,
-        /// The plugin configuration (JSON); `{}` when absent.
+        /// The plugin configuration: a JSON object (one document, as a binding's `config`)
+        /// or an array of them, most general first (stored policies, as
+        /// `config_from = "policies"` hands them); `{}` when absent.
         #[arg(long)]
         config: Option<PathBuf>,
         /// A tool's answer (JSON, its `data`): a policy's `filter-response` then runs on it,

@@ -8,35 +8,37 @@ compile_error!("a plugin implements one world: enable either the `policy` or the
 #[cfg(not(any(feature = "policy", feature = "chaos")))]
 compile_error!("enable the `policy` or the `chaos` feature of gateway-sdk for a wasm plugin");
 
-/// Bindings of the `policy` world.
+/// Bindings of the `policy-plugin` world.
 #[cfg(feature = "policy")]
 pub mod policy {
     wit_bindgen::generate!({
         path: "wit",
-        world: "policy",
+        world: "policy-plugin",
         pub_export_macro: true,
         default_bindings_module: "gateway_sdk::guest::policy",
     });
-    pub use gateway::plugin::types::Denial;
 }
 
-/// Bindings of the `chaos` world.
+/// Bindings of the `chaos-plugin` world.
 #[cfg(feature = "chaos")]
 pub mod chaos {
     wit_bindgen::generate!({
         path: "wit",
-        world: "chaos",
+        world: "chaos-plugin",
         pub_export_macro: true,
         default_bindings_module: "gateway_sdk::guest::chaos",
     });
-    pub use gateway::plugin::types::{DelayedError, HttpError};
 }
 
-use crate::{Host, LogLevel, Request};
 #[cfg(feature = "chaos")]
-use chaos::gateway::plugin::host as imports;
+use chaos::gateway::plugin::{host as imports, types as wit_types};
 #[cfg(feature = "policy")]
-use policy::gateway::plugin::host as imports;
+use policy::gateway::plugin::{host as imports, types as wit_types};
+
+/// The call the host lends for one export call.
+pub use wit_types::Call;
+
+use crate::{CounterChange, CounterError, Host, LogLevel};
 
 /// Makes a panic tell the host what it was (once per instance): the message and its place go
 /// out through the `log` import, at error level and starting with `panicked`, before the
@@ -55,6 +57,13 @@ pub fn report_panics() {
 /// The host as seen from inside the component: the `host` imports.
 pub struct GuestHost;
 
+fn counter_error(e: imports::CounterError) -> CounterError {
+    match e {
+        imports::CounterError::KeyTooLong => CounterError::KeyTooLong,
+        imports::CounterError::Full => CounterError::Full,
+    }
+}
+
 impl Host for GuestHost {
     fn log(&self, level: LogLevel, message: &str) {
         use imports::{log, LogLevel as L};
@@ -68,89 +77,67 @@ impl Host for GuestHost {
         log(level, message);
     }
 
-    fn config(&self) -> String {
-        imports::config()
+    fn counter_add(&self, key: &str, window_ms: u64, delta: i64) -> Result<u64, CounterError> {
+        imports::counter_add(key, window_ms, delta).map_err(counter_error)
     }
 
-    fn counter_add(&self, key: &str, window_ms: u64, delta: i64) -> u64 {
-        imports::counter_add(key, window_ms, delta)
-    }
-
-    fn now_ms(&self) -> u64 {
-        imports::now_ms()
+    fn counters_add(&self, changes: &[CounterChange]) -> Result<Vec<u64>, CounterError> {
+        let changes: Vec<imports::CounterChange> = changes
+            .iter()
+            .map(|c| imports::CounterChange {
+                key: c.key.clone(),
+                window_ms: c.window_ms,
+                delta: c.delta,
+            })
+            .collect();
+        imports::counters_add(&changes).map_err(counter_error)
     }
 }
 
-macro_rules! request_from_wit {
-    ($name:ident, $module:ident) => {
-        pub fn $name(r: $module::Request) -> Request {
-            Request {
-                correlation_id: r.correlation_id,
-                agent_id: r.agent_id,
-                agent_name: r.agent_name,
-                agent_role: r.agent_role,
-                tool: r.tool,
-                action: r.action,
-                params: r.params,
-                intent: r.intent,
-                token_tools: r.token_tools,
-                token_permissions: r.token_permissions,
-                now_ms: r.now_ms,
-                seed: r.seed,
-            }
-        }
-    };
-}
-#[cfg(feature = "policy")]
-request_from_wit!(policy_request, policy);
-#[cfg(feature = "chaos")]
-request_from_wit!(chaos_request, chaos);
-
-#[cfg(feature = "policy")]
-pub fn info_to_wit(i: crate::PluginInfo) -> policy::PluginInfo {
-    policy::PluginInfo {
+fn info_to_wit(i: crate::PluginInfo) -> wit_types::PluginInfo {
+    wit_types::PluginInfo {
         name: i.name,
         version: i.version,
-        contract: i.contract,
-        stateless: i.stateless,
-    }
-}
-
-#[cfg(feature = "chaos")]
-pub fn chaos_info_to_wit(i: crate::PluginInfo) -> chaos::PluginInfo {
-    chaos::PluginInfo {
-        name: i.name,
-        version: i.version,
-        contract: i.contract,
         stateless: i.stateless,
     }
 }
 
 #[cfg(feature = "policy")]
-pub fn decision_to_wit(d: crate::Decision) -> policy::Decision {
+pub fn policy_info(i: crate::PluginInfo) -> wit_types::PluginInfo {
+    info_to_wit(i)
+}
+
+#[cfg(feature = "chaos")]
+pub fn chaos_info(i: crate::PluginInfo) -> wit_types::PluginInfo {
+    info_to_wit(i)
+}
+
+#[cfg(feature = "policy")]
+pub fn decision_to_wit(d: crate::Decision) -> wit_types::Decision {
     match d {
-        crate::Decision::Allow => policy::Decision::Allow,
+        crate::Decision::Allow => wit_types::Decision::Allow,
+        crate::Decision::AllowAndFilter => wit_types::Decision::AllowAndFilter,
         crate::Decision::Deny { code, reason } => {
-            policy::Decision::Deny(policy::Denial { code, reason })
+            wit_types::Decision::Deny(wit_types::Denial { code, reason })
         }
     }
 }
 
 #[cfg(feature = "chaos")]
-pub fn fault_to_wit(f: crate::Fault) -> chaos::Fault {
+pub fn fault_to_wit(f: crate::Fault) -> wit_types::Fault {
     use crate::Fault;
     match f {
-        Fault::None => chaos::Fault::None,
-        Fault::Delay { ms } => chaos::Fault::Delay(ms),
+        Fault::None => wit_types::Fault::None,
+        Fault::Delay { ms } => wit_types::Fault::Delay(ms),
         Fault::Error { status, message } => {
-            chaos::Fault::Error(chaos::HttpError { status, message })
+            wit_types::Fault::Error(wit_types::HttpError { status, message })
         }
-        Fault::Timeout => chaos::Fault::Timeout,
+        Fault::Timeout => wit_types::Fault::Timeout,
         Fault::DelayThenError {
             ms,
             status,
             message,
-        } => chaos::Fault::DelayThenError(chaos::DelayedError {
+        } => wit_types::Fault::DelayThenError(wit_types::DelayedError {
             ms,
             status,
             message,

@@ -7,6 +7,7 @@ use crate::api::time::iso;
 use crate::error::ApiError;
 use crate::plugins::bindings::Fault;
 use crate::plugins::manifest::FailMode;
+use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::record::{fault_json, RequestRecord};
 use crate::plugins::registry::PolicyOutcome;
 use crate::state::AppState;
@@ -50,7 +51,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
                 "file": b.spec.plugin,
                 "world": p.world.as_str(),
                 "version": p.info.version,
-                "contract": p.info.contract,
+                "contract": crate::plugins::plugin::CONTRACT_VERSION,
                 "sha256": p.sha256,
                 "size": p.size,
                 "tools": b.spec.tools,
@@ -109,15 +110,16 @@ pub async fn evaluate(
     JsonBody(record): JsonBody<RequestRecord>,
 ) -> Json<Value> {
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    let request = record.into_request(now_ms, rand::random());
+    let call = Arc::new(record.into_call(now_ms, rand::random()));
     let set = state.plugins.current();
-    let policy_config = crate::policies::config_for(&state, &set, &request).json;
+    let policy_config =
+        crate::policies::config_for(&state, &set, &call.tool, &call.agent_id, &call.agent_role);
     let decision = match state
         .plugins
-        .evaluate_dry_run(&set, &request, policy_config)
+        .evaluate_dry_run(&set, &call, policy_config.as_ref())
         .await
     {
-        PolicyOutcome::Allow => json!({ "decision": "allow" }),
+        PolicyOutcome::Allow { .. } => json!({ "decision": "allow" }),
         PolicyOutcome::Deny {
             binding,
             code,
@@ -132,11 +134,11 @@ pub async fn evaluate(
     let fault = fault_json(
         &state
             .plugins
-            .inject(&set, &request, state.chaos_rules.config())
+            .inject(&set, &call, &state.chaos_rules.config(), 0)
             .await
             .unwrap_or(Fault::None),
     );
-    Json(json!({ "policy": decision, "chaos": fault, "seed": request.seed }))
+    Json(json!({ "policy": decision, "chaos": fault, "seed": call.seed }))
 }
 
 /// Body of `PUT /api/admin/plugins/{name}`.
@@ -224,7 +226,11 @@ pub async fn upload(
     let sample_answer = match body.sample {
         None => None,
         Some(record) => {
-            let config: Arc<str> = Arc::from(spec.config_json());
+            // A binding fed by stored policies or chaos rules is tried with no document.
+            let config = match spec.config_from {
+                Some(_) => PluginConfig::none(),
+                None => PluginConfig::single(&spec.config_json()),
+            };
             let answer =
                 crate::plugins::cli::run_once(Arc::clone(&plugin), spec.limits(), config, record)
                     .await

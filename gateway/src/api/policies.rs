@@ -90,7 +90,8 @@ pub async fn create(
         (Some(agent), None) => (Some(find_agent(&state, &agent).await?.id.to_string()), None),
         (None, Some(role)) => (None, Some(role)),
     };
-    let (_, spec, spec_hash) = normalise(spec).map_err(ApiError::validation)?;
+    let (spec, spec_hash) = normalise(&spec).map_err(ApiError::validation)?;
+    crate::policies::validate(&state, &spec).await?;
     let now = now_ms();
     let policy = PolicyRow {
         id: new_policy_id(),
@@ -182,7 +183,8 @@ pub async fn update(
         policy.description = body.description;
     }
     if let Some(spec) = body.spec {
-        let (_, spec, hash) = normalise(spec).map_err(ApiError::validation)?;
+        let (spec, hash) = normalise(&spec).map_err(ApiError::validation)?;
+        crate::policies::validate(&state, &spec).await?;
         policy.spec = spec;
         policy.spec_hash = hash;
     }
@@ -216,10 +218,11 @@ pub async fn merged(
 ) -> Result<Json<Value>, ApiError> {
     let agent = find_agent(&state, &agent_id).await?;
     let merged = state.policies.merged(&agent.id.to_string(), &agent.role);
+    let effective = crate::policies::effective(&state, &merged, &agent.role).await?;
     Ok(Json(json!({
         "agentId": agent.id,
         "agentRole": agent.role,
-        "mergedSpec": merged.spec,
+        "mergedSpec": effective,
         "sourcePolicies": merged.sources,
     })))
 }

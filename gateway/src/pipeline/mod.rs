@@ -21,9 +21,11 @@ mod upstream_call;
 use crate::catalog::ToolName;
 use crate::crypto::token::Claims;
 use crate::error::ApiError;
-use crate::plugins::bindings::Request;
+use crate::plugins::call_data::CallData;
 use crate::plugins::plugin::FailureKind;
+use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::registry::PolicyOutcome;
+use crate::plugins::World;
 use crate::resilience::cache;
 use crate::resilience::rate_limit::{Limit, Scope};
 use crate::state::AppState;
@@ -216,20 +218,40 @@ async fn run(
 
     // 5. Policy plugins.
     let set = state.plugins.current();
-    let request = plugin_request(correlation_id, &claims, &input, now.timestamp_millis());
-    // `Some` exactly when the policy plugins run (FF_POLICY on); steps 5 and 9 share it.
-    let policy_config = proxy
-        .settings
-        .policies_enabled
-        .then(|| crate::policies::config_for(state, &set, &request));
+    let now_ms = now.timestamp_millis().max(0) as u64;
+    let (tool, role) = (spec.tool.as_str(), claims.role.as_str());
+    let agent_id = claims.sub.to_string();
+    let subject = AuditSubject {
+        correlation_id,
+        agent_id: &agent_id,
+        tool,
+        action: spec.action,
+        now_ms,
+    };
+    let policies_on = proxy.settings.policies_enabled;
+    let chaos_on = !state.chaos_rules.is_empty();
+    // The call as plugins read it: built only when a plugin is bound to it, and shared by
+    // every plugin call, retry and redirect hop of the request.
+    let call = ((policies_on && set.binds(World::Policy, tool, role))
+        || (chaos_on && set.binds(World::Chaos, tool, role)))
+    .then(|| Arc::new(plugin_call(correlation_id, &claims, &input, now_ms)));
+    // `Some` exactly when the policy plugins run (FF_POLICY on); steps 5, 8 and 9 share it.
+    let policy_config =
+        policies_on.then(|| crate::policies::config_for(state, &set, tool, &agent_id, role));
+    let mut filters = Vec::new();
     if let Some(config) = &policy_config {
-        let outcome = state
-            .plugins
-            .evaluate(&set, &request, config.json.clone())
-            .await;
-        audit_policy(state, &request, &outcome).await;
+        let outcome = match &call {
+            Some(call) => state.plugins.evaluate(&set, call, config.as_ref()).await,
+            None => PolicyOutcome::Allow {
+                filters: Vec::new(),
+            },
+        };
+        audit_policy(state, &subject, &outcome).await;
         match outcome {
-            PolicyOutcome::Allow => trail.policy_decision = Some("allow"),
+            PolicyOutcome::Allow { filters: asked } => {
+                trail.policy_decision = Some("allow");
+                filters = asked;
+            }
             PolicyOutcome::Deny { code, reason, .. } => {
                 trail.policy_decision = Some("deny");
                 return Err(ApiError::forbidden("policy_denied", "Policy denied")
@@ -244,12 +266,15 @@ async fn run(
     }
 
     // 6. Chaos: the plugin is asked per upstream attempt, in step 8, when rules are active.
-    let chaos = (!state.chaos_rules.is_empty()).then(|| upstream_call::Chaos {
-        set: &set,
-        plugins: &state.plugins,
-        request: &request,
-        rules: state.chaos_rules.config(),
-    });
+    let chaos = match (&call, chaos_on) {
+        (Some(call), true) => Some(upstream_call::Chaos {
+            set: &set,
+            plugins: &state.plugins,
+            call,
+            rules: state.chaos_rules.config(),
+        }),
+        _ => None,
+    };
 
     // 7. Cache lookup.
     let cache_key = (spec.cacheable && !matches!(proxy.cache, cache::ResponseCache::Off))
@@ -271,15 +296,15 @@ async fn run(
 
     // 8. Breaker → bulkhead → retry → tool, inside the request's deadline; a fetch's
     //    redirects are judged by its policy hop by hop.
-    let redirect_policy = policy_config
-        .as_ref()
-        .map(|config| redirect_policy::PolicyRedirects {
+    let redirect_policy = match (&policy_config, &call) {
+        (Some(config), Some(call)) => Some(redirect_policy::PolicyRedirects {
             state,
             set: &set,
-            request: &request,
-            params: &input.params,
-            config: config.json.clone(),
-        });
+            call,
+            config: config.clone(),
+        }),
+        _ => None,
+    };
     let redirects: &dyn crate::tools::RedirectCheck = match &redirect_policy {
         Some(policy) => policy,
         None => &crate::tools::AnyRedirect,
@@ -314,9 +339,20 @@ async fn run(
     };
 
     // 9. Policy response filters.
-    let data = match policy_config {
-        Some(config) => filter_response(state, &set, &request, config, data, trail).await?,
-        None => data,
+    let data = match (&call, filters.is_empty()) {
+        (Some(call), false) => {
+            let config = policy_config.flatten();
+            let step = FilterStep {
+                state,
+                set: &set,
+                filters: &filters,
+                call,
+                config: config.as_ref(),
+                subject: &subject,
+            };
+            filter_response(step, data, trail).await?
+        }
+        _ => data,
     };
 
     let metadata = SuccessMetadata {
@@ -460,20 +496,15 @@ async fn rate_limit(
     .with_header("retry-after", retry_after))
 }
 
-fn plugin_request(
-    correlation_id: &str,
-    claims: &Claims,
-    input: &ProxyInput,
-    now_ms: i64,
-) -> Request {
-    Request {
+fn plugin_call(correlation_id: &str, claims: &Claims, input: &ProxyInput, now_ms: u64) -> CallData {
+    CallData {
         correlation_id: correlation_id.to_string(),
         agent_id: claims.sub.to_string(),
         agent_name: claims.name.clone(),
         agent_role: claims.role.clone(),
         tool: input.spec.tool.as_str().to_string(),
         action: input.spec.action.to_string(),
-        params: input.params.to_string(),
+        params: input.params.clone(),
         intent: input.intent.clone(),
         token_tools: claims
             .tools
@@ -485,31 +516,48 @@ fn plugin_request(
             .iter()
             .map(|p| p.as_str().to_string())
             .collect(),
-        now_ms: now_ms.max(0) as u64,
+        now_ms,
         seed: rand::random(),
+        ..CallData::default()
     }
+}
+
+/// What a policy log row says about the call it judged.
+pub(crate) struct AuditSubject<'a> {
+    /// Correlation id of the request.
+    pub correlation_id: &'a str,
+    /// The calling agent.
+    pub agent_id: &'a str,
+    /// Tool.
+    pub tool: &'a str,
+    /// Action.
+    pub action: &'a str,
+    /// When the call was judged, unix ms.
+    pub now_ms: u64,
+}
+
+/// Step 9's inputs: the filters the policies asked for, and what they read.
+struct FilterStep<'a> {
+    state: &'a AppState,
+    set: &'a crate::plugins::registry::PluginSet,
+    filters: &'a [usize],
+    call: &'a Arc<CallData>,
+    config: Option<&'a PluginConfig>,
+    subject: &'a AuditSubject<'a>,
 }
 
 /// Step 9. A filter that fails closed (or answers text that is not JSON) withholds the answer
 /// as a policy failure in every record: the audit row's decision becomes `error`, a policy
 /// log row names the binding, and the denial is counted, as for a failed evaluation.
 async fn filter_response(
-    state: &AppState,
-    set: &crate::plugins::registry::PluginSet,
-    request: &Request,
-    policy_config: crate::policies::PolicyConfig,
+    step: FilterStep<'_>,
     data: Arc<Value>,
     trail: &mut Trail,
 ) -> Result<Arc<Value>, ApiError> {
+    let state = step.state;
     let filtered = state
         .plugins
-        .filter_response(
-            set,
-            request,
-            policy_config.json,
-            policy_config.has_response_rules,
-            &data,
-        )
+        .filter_response(step.set, step.filters, step.call, step.config, &data)
         .await;
     let parsed = match filtered {
         // Nothing was filtered: keep the parsed answer rather than parse it again.
@@ -524,11 +572,11 @@ async fn filter_response(
         Ok(value) => Ok(Arc::new(value)),
         Err(outcome) => {
             trail.policy_decision = Some("error");
-            audit_policy(state, request, &outcome).await;
+            audit_policy(state, step.subject, &outcome).await;
             state
                 .metrics
                 .policy_denials
-                .with_label_values(&[&request.tool, &request.action, "policy_error"])
+                .with_label_values(&[step.subject.tool, step.subject.action, "policy_error"])
                 .inc();
             Err(match outcome {
                 PolicyOutcome::Failed { kind, .. } => policy_failure(kind),
@@ -559,9 +607,13 @@ fn policy_failure(kind: FailureKind) -> ApiError {
     }
 }
 
-pub(crate) async fn audit_policy(state: &AppState, request: &Request, outcome: &PolicyOutcome) {
+pub(crate) async fn audit_policy(
+    state: &AppState,
+    subject: &AuditSubject<'_>,
+    outcome: &PolicyOutcome,
+) {
     let (decision, reason, binding) = match outcome {
-        PolicyOutcome::Allow => ("allow", None, None),
+        PolicyOutcome::Allow { .. } => ("allow", None, None),
         PolicyOutcome::Deny {
             binding, reason, ..
         } => ("deny", Some(without_nul(reason)), Some(binding.clone())),
@@ -579,17 +631,17 @@ pub(crate) async fn audit_policy(state: &AppState, request: &Request, outcome: &
             // random places in it.
             id: uuid::Uuid::now_v7().to_string(),
             policy_id: binding,
-            agent_id: request.agent_id.clone(),
-            tool: request.tool.clone(),
-            action: request.action.clone(),
+            agent_id: subject.agent_id.to_string(),
+            tool: subject.tool.to_string(),
+            action: subject.action.to_string(),
             decision: decision.into(),
             reason,
             request_data: serde_json::to_string(&CorrelationRef {
-                correlation_id: &request.correlation_id,
+                correlation_id: subject.correlation_id,
             })
             .ok(),
             response_data: None,
-            created_at: request.now_ms as i64,
+            created_at: subject.now_ms as i64,
         })
         .await;
 }

@@ -3,7 +3,8 @@
 //! also counts against a fetch quota). A deny stops the fetch: 403 `policy_denied`, the
 //! reason naming the hop.
 
-use crate::plugins::bindings::Request;
+use crate::plugins::call_data::CallData;
+use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::registry::{PluginSet, PolicyOutcome};
 use crate::state::AppState;
 use crate::tools::{RedirectCheck, ToolError};
@@ -19,12 +20,10 @@ pub struct PolicyRedirects<'a> {
     pub state: &'a AppState,
     /// The plugin set the call was judged with.
     pub set: &'a PluginSet,
-    /// The call's request record.
-    pub request: &'a Request,
-    /// The call's parameters.
-    pub params: &'a Value,
-    /// The merged policy of bindings with `config_from = "policies"`.
-    pub config: Option<Arc<str>>,
+    /// The call.
+    pub call: &'a Arc<CallData>,
+    /// The policy documents of bindings with `config_from = "policies"`.
+    pub config: Option<PluginConfig>,
 }
 
 impl RedirectCheck for PolicyRedirects<'_> {
@@ -33,20 +32,22 @@ impl RedirectCheck for PolicyRedirects<'_> {
         url: &'a Url,
     ) -> Pin<Box<dyn Future<Output = Result<(), ToolError>> + Send + 'a>> {
         Box::pin(async move {
-            let mut params = self.params.clone();
-            if let Some(fields) = params.as_object_mut() {
-                fields.insert("url".into(), Value::String(url.to_string()));
-            }
-            let mut hop = self.request.clone();
-            hop.params = params.to_string();
+            let hop = Arc::new(self.call.with_param("url", Value::String(url.to_string())));
             let outcome = self
                 .state
                 .plugins
-                .evaluate(self.set, &hop, self.config.clone())
+                .evaluate(self.set, &hop, self.config.as_ref())
                 .await;
-            super::audit_policy(self.state, &hop, &outcome).await;
+            let subject = super::AuditSubject {
+                correlation_id: &hop.correlation_id,
+                agent_id: &hop.agent_id,
+                tool: &hop.tool,
+                action: &hop.action,
+                now_ms: hop.now_ms,
+            };
+            super::audit_policy(self.state, &subject, &outcome).await;
             match outcome {
-                PolicyOutcome::Allow => Ok(()),
+                PolicyOutcome::Allow { .. } => Ok(()),
                 PolicyOutcome::Deny { code, reason, .. } => Err(ToolError::RedirectDenied {
                     url: url.to_string(),
                     code,

@@ -2,7 +2,9 @@
 //! the request's deadline. The breaker sees one outcome per request, after the retries.
 
 use crate::error::ApiError;
-use crate::plugins::bindings::{Fault, Request};
+use crate::plugins::bindings::Fault;
+use crate::plugins::call_data::CallData;
+use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::registry::{fault_label, PluginRegistry, PluginSet};
 use crate::resilience::breaker::{Outcome, State};
 use crate::resilience::bulkhead::Refusal;
@@ -21,10 +23,10 @@ pub struct Chaos<'a> {
     pub set: &'a PluginSet,
     /// The plugin registry.
     pub plugins: &'a PluginRegistry,
-    /// The request record (its seed is varied per attempt).
-    pub request: &'a Request,
+    /// The call (its seed is varied per attempt).
+    pub call: &'a Arc<CallData>,
     /// The rules, as the plugin's configuration.
-    pub rules: Arc<str>,
+    pub rules: PluginConfig,
 }
 
 /// One upstream call to make: what, with which chaos, until when.
@@ -271,11 +273,9 @@ async fn attempts(
 /// The chaos plugin's fault for attempt number `attempt` (each attempt draws afresh, from
 /// the request's seed plus the attempt number, so a run is reproducible).
 async fn inject(chaos: &Chaos<'_>, attempt: u32) -> Option<Fault> {
-    let mut request = chaos.request.clone();
-    request.seed = request.seed.wrapping_add(u64::from(attempt));
     chaos
         .plugins
-        .inject(chaos.set, &request, Arc::clone(&chaos.rules))
+        .inject(chaos.set, chaos.call, &chaos.rules, attempt)
         .await
 }
 

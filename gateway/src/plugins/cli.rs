@@ -3,6 +3,7 @@
 
 use super::counters::Counters;
 use super::plugin::{CallFailure, CallLimits, Invoker, Plugin, World};
+use super::plugin_config::PluginConfig;
 use super::record::{decision_json, fault_json, RequestRecord};
 use super::sandbox::CallContext;
 use serde_json::{json, Value};
@@ -27,20 +28,17 @@ fn load(path: &Path) -> anyhow::Result<Plugin> {
     Plugin::load(name, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// `gateway plugin check FILE.wasm`: contract version, world, exports, size, sha256.
+/// `gateway plugin check FILE.wasm`: contract version, world, exports, imports, size, sha256.
 pub fn check(path: &Path) -> anyhow::Result<String> {
     let p = load(path)?;
-    let exports = match p.world {
-        World::Policy => "info, evaluate, filter-response",
-        World::Chaos => "info, inject",
-    };
     Ok(format!(
-        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {exports})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\nimports:   {}\n",
+        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\nimports:   {}\n",
         path.display(),
         p.info.name,
         p.info.version,
         p.world.as_str(),
-        p.info.contract,
+        p.exports.join(", "),
+        super::plugin::CONTRACT_VERSION,
         if p.info.stateless { "yes (instances may be reused)" } else { "no (fresh instance per call)" },
         p.size,
         p.sha256,
@@ -68,11 +66,9 @@ pub async fn test(
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            serde_json::from_str::<Value>(&text)
-                .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", p.display()))?;
-            text
+            config_documents(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
-        None => "{}".to_string(),
+        None => PluginConfig::single("{}"),
     };
     let response = match response_path {
         Some(p) => {
@@ -87,15 +83,8 @@ pub async fn test(
         }
         None => None,
     };
-    let config: Arc<str> = Arc::from(config);
     let started = Instant::now();
-    let answer = run_once(
-        Arc::clone(&plugin),
-        limits,
-        Arc::clone(&config),
-        record.clone(),
-    )
-    .await;
+    let answer = run_once(Arc::clone(&plugin), limits, config.clone(), record.clone()).await;
     let answer = match (answer, response) {
         (Ok(decision), Some(response)) => filter_once(plugin, limits, config, record, &response)
             .await
@@ -116,23 +105,38 @@ pub async fn test(
     })
 }
 
-/// What one call outside a gateway needs: an invoker with no reuse, the call's context
-/// (scratch counters) and the request.
+/// A `--config` file's documents, in the forms a binding takes: a JSON object is one
+/// document (a binding's static `config`, a chaos configuration, one stored policy), and a
+/// JSON array of objects is several, most general first (the stored policies of a role
+/// then of an agent, as `config_from = "policies"` hands them).
+pub fn config_documents(text: &str) -> anyhow::Result<PluginConfig> {
+    match serde_json::from_str::<Value>(text).map_err(|e| anyhow::anyhow!("not JSON: {e}"))? {
+        Value::Array(documents) => Ok(PluginConfig::new(
+            documents
+                .into_iter()
+                .map(|d| Arc::from(d.to_string()))
+                .collect(),
+        )),
+        document => Ok(PluginConfig::single(&document.to_string())),
+    }
+}
+
+/// What one call outside a gateway needs: an invoker with no reuse and the call's context
+/// (scratch counters).
 fn one_call(
     plugin: Arc<Plugin>,
     limits: CallLimits,
-    config: Arc<str>,
+    config: PluginConfig,
     record: RequestRecord,
-) -> (Invoker, CallContext, super::bindings::Request) {
-    let request = record.into_request(0, 0);
+) -> (Invoker, CallContext) {
     let context = CallContext {
         plugin: Arc::from(plugin.name.as_str()),
+        call: Arc::new(record.into_call(0, 0)),
+        attempt: 0,
         config,
         counters: Counters::local(),
-        now_ms: request.now_ms,
-        seed: request.seed,
     };
-    (Invoker::new(plugin, limits, false, 0), context, request)
+    (Invoker::new(plugin, limits, false, 0), context)
 }
 
 /// Runs `plugin` once on `record` with `config` and `limits`, on a fresh instance and
@@ -141,34 +145,29 @@ fn one_call(
 pub async fn run_once(
     plugin: Arc<Plugin>,
     limits: CallLimits,
-    config: Arc<str>,
+    config: PluginConfig,
     record: RequestRecord,
 ) -> Result<Value, CallFailure> {
     let world = plugin.world;
-    let (invoker, context, request) = one_call(plugin, limits, config, record);
+    let (invoker, context) = one_call(plugin, limits, config, record);
     match world {
-        World::Policy => invoker
-            .evaluate(context, &request)
-            .await
-            .map(|d| decision_json(&d)),
-        World::Chaos => invoker
-            .inject(context, &request)
-            .await
-            .map(|f| fault_json(&f)),
+        World::Policy => invoker.evaluate(context).await.map(|d| decision_json(&d)),
+        World::Chaos => invoker.inject(context).await.map(|f| fault_json(&f)),
     }
 }
 
 /// Runs a policy's `filter-response` once on `response` (JSON text): the filtered JSON, or
-/// the response itself when the filter changed nothing.
+/// the response itself when the filter changed nothing. Run whatever the decision was, so
+/// that a filter can be tried on its own.
 async fn filter_once(
     plugin: Arc<Plugin>,
     limits: CallLimits,
-    config: Arc<str>,
+    config: PluginConfig,
     record: RequestRecord,
     response: &str,
 ) -> Result<Value, CallFailure> {
-    let (invoker, context, request) = one_call(plugin, limits, config, record);
-    let filtered = invoker.filter_response(context, &request, response).await?;
+    let (invoker, context) = one_call(plugin, limits, config, record);
+    let filtered = invoker.filter_response(context, response).await?;
     let text = filtered.as_deref().unwrap_or(response);
     serde_json::from_str(text).map_err(|_| CallFailure {
         kind: super::plugin::FailureKind::Invalid,

@@ -166,18 +166,41 @@ pub enum CounterError {
     Full,
 }
 
-/// Redis script: add, never below zero, set the lifetime on first use; returns the value.
+/// Redis script: for each key, add (never below zero) and set the lifetime on first use;
+/// returns the new values in order. `ARGV` holds a delta and a window per key. One script
+/// call is one round trip, however many counters a plugin changes at once.
 const REDIS_ADD: &str = r#"
-local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); v = 0 end
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return v
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('INCRBY', key, ARGV[2 * i - 1])
+  if v < 0 then redis.call('SET', key, 0, 'KEEPTTL'); v = 0 end
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  out[i] = v
+end
+return out
 "#;
 
 /// The script with its SHA-1 computed once (`EVALSHA`, falling back to `EVAL` once per
 /// Redis server).
 static REDIS_ADD_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(REDIS_ADD));
+
+/// One change of a counter (of a batch, [`Counters::add_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The plugin's key.
+    pub key: String,
+    /// Lifetime from first use, ms.
+    pub window_ms: u64,
+    /// What to add.
+    pub delta: i64,
+}
+
+/// `key` of `namespace` as stored: the namespace's length first, so "a/b" + "c" and
+/// "a" + "b/c" stay apart.
+fn namespaced(namespace: &str, key: &str) -> String {
+    format!("{}:{namespace}/{key}", namespace.len())
+}
 
 impl Counters {
     /// In-process counters.
@@ -225,48 +248,94 @@ impl Counters {
         delta: i64,
         now_ms: u64,
     ) -> Result<u64, CounterError> {
-        if key.len() > MAX_KEY_BYTES {
+        let change = Change {
+            key: key.to_string(),
+            window_ms,
+            delta,
+        };
+        let values = self
+            .add_all(namespace, std::slice::from_ref(&change), now_ms)
+            .await?;
+        Ok(values.first().copied().unwrap_or(0))
+    }
+
+    /// Applies `changes` to counters of `namespace` in order (one Redis round trip); returns
+    /// the new values. Every key is checked before anything changes; a change that then
+    /// fails ([`CounterError::Full`]) stops the batch, the changes before it staying made.
+    pub async fn add_all(
+        &self,
+        namespace: &str,
+        changes: &[Change],
+        now_ms: u64,
+    ) -> Result<Vec<u64>, CounterError> {
+        if changes.iter().any(|c| c.key.len() > MAX_KEY_BYTES) {
             return Err(CounterError::KeyTooLong);
         }
-        let window_ms = window_ms.clamp(1, MAX_WINDOW_MS);
-        // The namespace's length first: "a/b" + "c" and "a" + "b/c" stay apart.
-        let key = format!("{}:{namespace}/{key}", namespace.len());
+        let changes: Vec<Change> = changes
+            .iter()
+            .map(|c| Change {
+                key: namespaced(namespace, &c.key),
+                window_ms: c.window_ms.clamp(1, MAX_WINDOW_MS),
+                delta: c.delta,
+            })
+            .collect();
         let Some(overlay) = &self.dry_run else {
-            return self.store.add(&key, window_ms, delta, now_ms).await;
+            return self.store.add_all(&changes, now_ms).await;
         };
-        let stored = self.store.add(&key, window_ms, 0, now_ms).await?;
+        let reads: Vec<Change> = changes
+            .iter()
+            .map(|c| Change {
+                delta: 0,
+                ..c.clone()
+            })
+            .collect();
+        let stored = self.store.add_all(&reads, now_ms).await?;
         let mut overlay = overlay.lock();
-        let added = overlay.entry(key).or_insert(0);
-        *added = added.saturating_add(delta);
-        Ok(stored.saturating_add_signed(*added))
+        Ok(changes
+            .into_iter()
+            .zip(stored)
+            .map(|(change, stored)| {
+                let added = overlay.entry(change.key).or_insert(0);
+                *added = added.saturating_add(change.delta);
+                stored.saturating_add_signed(*added)
+            })
+            .collect())
+    }
+}
+
+impl LocalCounters {
+    /// Applies namespaced `changes` in order; stops at the first that fails.
+    fn add_all(&mut self, changes: &[Change], now_ms: u64) -> Result<Vec<u64>, CounterError> {
+        changes
+            .iter()
+            .map(|c| self.add(&c.key, c.window_ms, c.delta, now_ms))
+            .collect()
     }
 }
 
 impl Store {
-    /// Adds `delta` to the namespaced `key`; returns the new value.
-    async fn add(
-        &self,
-        key: &str,
-        window_ms: u64,
-        delta: i64,
-        now_ms: u64,
-    ) -> Result<u64, CounterError> {
+    /// Applies namespaced `changes`; returns the new values.
+    async fn add_all(&self, changes: &[Change], now_ms: u64) -> Result<Vec<u64>, CounterError> {
         match self {
-            Store::Local(counters) => counters.lock().add(key, window_ms, delta, now_ms),
+            Store::Local(counters) => counters.lock().add_all(changes, now_ms),
             Store::Redis { link, fallback } => {
                 let mut invocation = REDIS_ADD_SCRIPT.prepare_invoke();
-                invocation
-                    .key(format!("{}counter:{key}", link.prefix()))
-                    .arg(delta)
-                    .arg(window_ms);
-                let value: Option<i64> = link
+                for change in changes {
+                    invocation
+                        .key(format!("{}counter:{}", link.prefix(), change.key))
+                        .arg(change.delta)
+                        .arg(change.window_ms);
+                }
+                let values: Option<Vec<i64>> = link
                     .call("counters", |mut conn| async move {
                         invocation.invoke_async(&mut conn).await
                     })
                     .await;
-                match value {
-                    Some(value) => Ok(value.max(0) as u64),
-                    None => fallback.lock().add(key, window_ms, delta, now_ms),
+                match values {
+                    Some(values) if values.len() == changes.len() => {
+                        Ok(values.into_iter().map(|v| v.max(0) as u64).collect())
+                    }
+                    _ => fallback.lock().add_all(changes, now_ms),
                 }
             }
         }

@@ -12,8 +12,10 @@
 //! memory_mb = 16
 //! fail = "closed"                  # closed (policies' default) | open (chaos' default)
 //! reuse = true                     # reuse live instances if the plugin is stateless
-//! filter_response = "when_policy_has_rules"  # or "always" (the default); see FilterResponse
 //! ```
+//!
+//! A policy's response filter runs on the calls whose `evaluate` answered
+//! `allow-and-filter`: the plugin, not the binding, says when it has work.
 
 use super::engine::MAX_MEMORY_BYTES;
 use super::plugin::CallLimits;
@@ -57,20 +59,6 @@ pub enum FailMode {
     Open,
 }
 
-/// When a policy binding's `filter-response` is called on a successful response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterResponse {
-    /// On every successful response.
-    #[default]
-    Always,
-    /// Only when the request's merged PolicySpec has response rules (redacted, truncated or
-    /// blocked fields, PII masking, a response size limit). For plugins that, like
-    /// `spec-policy`, filter by those rules alone: the call (a second plugin call per
-    /// request) is skipped when there are none. Needs `config_from = "policies"`.
-    WhenPolicyHasRules,
-}
-
 /// One `[[binding]]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +86,6 @@ pub struct BindingSpec {
     pub fail: Option<FailMode>,
     /// Reuse live instances when the plugin is stateless (default true).
     pub reuse: Option<bool>,
-    /// When `filter-response` is called (default: always).
-    pub filter_response: Option<FilterResponse>,
 }
 
 /// A manifest problem, naming the binding.
@@ -166,14 +152,6 @@ impl BindingSpec {
         if self.config.is_some() && self.config_from.is_some() {
             return Err(invalid("give config or config_from, not both".into()));
         }
-        if self.filter_response == Some(FilterResponse::WhenPolicyHasRules)
-            && self.config_from != Some(ConfigSource::Policies)
-        {
-            return Err(invalid(
-                "filter_response = \"when_policy_has_rules\" needs config_from = \"policies\""
-                    .into(),
-            ));
-        }
         if let Some(t) = self.timeout_ms {
             if !(1..=MAX_TIMEOUT_MS).contains(&t) {
                 return Err(invalid(format!("timeout_ms must be 1 to {MAX_TIMEOUT_MS}")));
@@ -236,10 +214,6 @@ mod tests {
         assert_eq!(b.config_json(), r#"{"limit":3}"#);
         assert!(b.applies_to("serpapi", "any"));
         assert!(!b.applies_to("openai", "any"));
-        assert_eq!(
-            b.filter_response, None,
-            "filter-response runs always by default"
-        );
     }
 
     #[test]
@@ -251,8 +225,7 @@ mod tests {
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ntimeout_ms = 0",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nmemory_mb = 4096",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ncolour = \"red\"",
-            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nfilter_response = \"when_policy_has_rules\"",
-            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nfilter_response = \"sometimes\"",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nfilter_response = \"always\"",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }

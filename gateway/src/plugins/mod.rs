@@ -2,6 +2,8 @@
 //!
 //! - [`engine`]: the process-wide wasmtime engine (pooling allocator, epoch deadlines).
 //! - [`bindings`]: host-side bindings generated from `sdk/wit`.
+//! - [`call_data`]: one tool call as plugins see it (the contract's `call` resource).
+//! - [`plugin_config`]: a call's configuration documents and the id that names them.
 //! - [`call_clock`]: a call's time budget, in CPU time.
 //! - [`call_slots`]: how many calls of one binding run at once.
 //! - [`sandbox`]: what a plugin instance may touch (a WASI context that grants nothing,
@@ -15,6 +17,7 @@
 
 pub mod bindings;
 pub mod call_clock;
+pub mod call_data;
 pub mod call_slots;
 pub mod cli;
 pub mod counters;
@@ -22,6 +25,7 @@ pub mod engine;
 pub mod host_wait;
 pub mod manifest;
 pub mod plugin;
+pub mod plugin_config;
 pub mod record;
 pub mod registry;
 pub mod sandbox;

@@ -2,30 +2,30 @@
 //! a memory cap. Any trap, timeout, memory exhaustion or malformed answer is a
 //! [`CallFailure`]; the instance that failed is discarded and the next call starts clean.
 
-use super::bindings::chaos_world::{Chaos, ChaosPre};
-use super::bindings::policy_world::{Policy, PolicyPre};
-use super::bindings::{Decision, Fault, PluginInfo, Request};
+use super::bindings::chaos_world::{ChaosPlugin, ChaosPluginPre};
+use super::bindings::policy_world::{PolicyPlugin, PolicyPluginPre};
+use super::bindings::{CallHandle, Decision, Fault, PluginInfo};
 use super::call_clock::{wall_limit, CallClock};
 use super::engine::{engine, CHECK_EVERY_TICKS};
 use super::host_wait::within_wall_limit;
 use super::sandbox::{CallContext, Sandbox};
+use gateway_sdk::rules::{check_denial, check_fault, check_filtered_size};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker, Resource};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-/// The contract major version this gateway speaks.
-pub const CONTRACT_MAJOR: u64 = 1;
+/// The contract version this gateway speaks: the SDK's, which a test checks against the
+/// package line of `sdk/wit/plugin.wit`.
+pub const CONTRACT_VERSION: &str = gateway_sdk::CONTRACT_VERSION;
+/// The interface a policy plugin exports.
+pub const POLICY_INTERFACE: &str = "gateway:plugin/policy@2.0.0";
+/// The interface a chaos plugin exports.
+pub const CHAOS_INTERFACE: &str = "gateway:plugin/chaos@2.0.0";
 /// Largest plugin file accepted.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
-/// Longest deny reason or fault message accepted from a plugin.
-const MAX_MESSAGE: usize = 1024;
-/// Largest filtered response accepted from a plugin.
-const MAX_FILTERED_RESPONSE: usize = 8 << 20;
-/// Longest delay a chaos plugin may ask for.
-const MAX_FAULT_DELAY_MS: u32 = 60_000;
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,11 +63,11 @@ pub enum LoadError {
     /// Imports an interface outside the contract (a filesystem, sockets, HTTP…).
     #[error("plugin imports {0}, which plugins do not get (allowed: gateway:plugin/*, and of WASI only clocks, random, io and cli, all virtual)")]
     Import(String),
-    /// Exports neither world.
-    #[error("plugin exports neither the `policy` nor the `chaos` world of gateway:plugin@1")]
+    /// Exports neither interface.
+    #[error("plugin exports neither {POLICY_INTERFACE} nor {CHAOS_INTERFACE}")]
     NoWorld,
     /// Built for another contract major version.
-    #[error("plugin was built for contract {0}; this gateway speaks {CONTRACT_MAJOR}.x")]
+    #[error("plugin was built for contract gateway:plugin@{0}; this gateway speaks gateway:plugin@{CONTRACT_VERSION} (rebuild it with this gateway's SDK)")]
     Contract(String),
     /// The `info` dry call failed.
     #[error("plugin failed its dry call: {0}")]
@@ -123,13 +123,13 @@ impl CallFailure {
 }
 
 enum Pre {
-    Policy(PolicyPre<Sandbox>),
-    Chaos(ChaosPre<Sandbox>),
+    Policy(PolicyPluginPre<Sandbox>),
+    Chaos(ChaosPluginPre<Sandbox>),
 }
 
 enum Live {
-    Policy(Policy),
-    Chaos(Chaos),
+    Policy(PolicyPlugin),
+    Chaos(ChaosPlugin),
 }
 
 /// A live instance with its store, ready for another call.
@@ -167,6 +167,8 @@ pub struct Plugin {
     pub size: usize,
     /// The interfaces the component imports, as named in it (`wasi:clocks/wall-clock@0.2.6`).
     pub imports: Vec<String>,
+    /// The interfaces it exports (`gateway:plugin/policy@2.0.0`).
+    pub exports: Vec<String>,
     pre: Pre,
 }
 
@@ -196,13 +198,28 @@ fn offered_import(name: &str) -> bool {
     OFFERED.iter().any(|prefix| interface.starts_with(prefix))
 }
 
+/// The contract version a `gateway:plugin/…@version` name carries, if it is one.
+fn contract_of(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("gateway:plugin/")?;
+    Some(
+        rest.split_once('@')
+            .map_or("unversioned", |(_, version)| version),
+    )
+}
+
+/// True when `version` has this gateway's major version.
+fn same_major(version: &str) -> bool {
+    version.split('.').next() == CONTRACT_VERSION.split('.').next()
+}
+
+/// A context for calls that are about no tool call (`info`, the configuration exports).
 fn scratch_context(name: &str) -> CallContext {
     CallContext {
         plugin: Arc::from(name),
-        config: Arc::from("{}"),
+        call: Arc::default(),
+        attempt: 0,
+        config: super::plugin_config::PluginConfig::none(),
         counters: super::counters::Counters::local(),
-        now_ms: 0,
-        seed: 0,
     }
 }
 
@@ -216,58 +233,63 @@ impl Plugin {
         let engine = engine();
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = compile_cached(&sha256, bytes)?;
-        let imports: Vec<String> = component
-            .component_type()
+        let component_type = component.component_type();
+        let imports: Vec<String> = component_type
             .imports(engine)
             .map(|(name, _)| name.to_string())
             .collect();
+        let exports: Vec<String> = component_type
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        // Another contract first: its imports would also read as "outside the contract".
+        if let Some(other) = imports
+            .iter()
+            .chain(&exports)
+            .filter_map(|name| contract_of(name))
+            .find(|version| !same_major(version))
+        {
+            return Err(LoadError::Contract(other.to_string()));
+        }
         if let Some(outside) = imports.iter().find(|name| !offered_import(name)) {
             return Err(LoadError::Import(outside.clone()));
         }
+        let world = if exports.iter().any(|e| e == POLICY_INTERFACE) {
+            World::Policy
+        } else if exports.iter().any(|e| e == CHAOS_INTERFACE) {
+            World::Chaos
+        } else {
+            return Err(LoadError::NoWorld);
+        };
         let mut linker: Linker<Sandbox> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
+        PolicyPlugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = if let Ok(p) = PolicyPre::new(instance_pre.clone()) {
-            Pre::Policy(p)
-        } else if let Ok(c) = ChaosPre::new(instance_pre) {
-            Pre::Chaos(c)
-        } else {
-            return Err(LoadError::NoWorld);
-        };
-        let world = match pre {
-            Pre::Policy(_) => World::Policy,
-            Pre::Chaos(_) => World::Chaos,
-        };
+        let pre = match world {
+            World::Policy => PolicyPluginPre::new(instance_pre).map(Pre::Policy),
+            World::Chaos => ChaosPluginPre::new(instance_pre).map(Pre::Chaos),
+        }
+        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let plugin = Self {
             name: name.to_string(),
             info: PluginInfo {
                 name: name.to_string(),
                 version: String::new(),
-                contract: String::new(),
                 stateless: false,
             },
             world,
             sha256,
             size: bytes.len(),
             imports,
+            exports,
             pre,
         };
         let (mut plugin, info) = dry_call_info(plugin);
-        let info = info.map_err(LoadError::DryCall)?;
-        let major = info
-            .contract
-            .split('.')
-            .next()
-            .and_then(|m| m.parse::<u64>().ok());
-        if major != Some(CONTRACT_MAJOR) {
-            return Err(LoadError::Contract(info.contract));
-        }
-        plugin.info = info;
+        plugin.info = info.map_err(LoadError::DryCall)?;
         Ok(plugin)
     }
 
@@ -281,8 +303,8 @@ impl Plugin {
                 .instantiate(limits, scratch_context(&self.name))
                 .await?;
             let result = match &live {
-                Live::Policy(p) => p.call_info(&mut store).await,
-                Live::Chaos(c) => c.call_info(&mut store).await,
+                Live::Policy(p) => p.gateway_plugin_policy().call_info(&mut store).await,
+                Live::Chaos(c) => c.gateway_plugin_chaos().call_info(&mut store).await,
             };
             result.map_err(|e| classify(e, store.data()))
         };
@@ -480,32 +502,19 @@ impl Invoker {
         .await
     }
 
-    /// Calls `evaluate` of a policy plugin.
-    pub async fn evaluate(
-        &self,
-        call: CallContext,
-        request: &Request,
-    ) -> Result<Decision, CallFailure> {
+    /// Calls `evaluate` of a policy plugin on the context's call.
+    pub async fn evaluate(&self, call: CallContext) -> Result<Decision, CallFailure> {
         self.on_instance(call, async |store, live| {
             let Live::Policy(policy) = live else {
                 return Err(CallFailure::invalid("not a policy plugin"));
             };
             let decision = policy
-                .call_evaluate(&mut *store, request)
+                .gateway_plugin_policy()
+                .call_evaluate(&mut *store, lent_call())
                 .await
                 .map_err(|e| classify(e, store.data()))?;
             if let Decision::Deny(denial) = &decision {
-                let code_ok = !denial.code.is_empty()
-                    && denial.code.len() <= 64
-                    && denial
-                        .code
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !code_ok || denial.reason.len() > MAX_MESSAGE {
-                    return Err(CallFailure::invalid(
-                        "deny code must be 1-64 of [a-z0-9_] and the reason at most 1024 bytes",
-                    ));
-                }
+                check_denial(&denial.code, &denial.reason).map_err(CallFailure::invalid)?;
             }
             Ok(decision)
         })
@@ -513,11 +522,10 @@ impl Invoker {
     }
 
     /// Calls `filter-response` of a policy plugin on `response_json` (JSON). Returns the
-    /// plugin's answer, which must be JSON, or `None` when it is the input unchanged.
+    /// plugin's rewrite, which must be JSON, or `None` when it leaves the response as is.
     pub async fn filter_response(
         &self,
         call: CallContext,
-        request: &Request,
         response_json: &str,
     ) -> Result<Option<String>, CallFailure> {
         self.on_instance(call, async |store, live| {
@@ -525,50 +533,131 @@ impl Invoker {
                 return Err(CallFailure::invalid("not a policy plugin"));
             };
             let filtered = policy
-                .call_filter_response(&mut *store, request, response_json)
+                .gateway_plugin_policy()
+                .call_filter_response(&mut *store, lent_call(), response_json)
                 .await
                 .map_err(|e| classify(e, store.data()))?;
-            // An unchanged answer is the host's own JSON: only a changed one needs checking.
-            let changed = (filtered != response_json).then_some(filtered);
-            if let Some(filtered) = &changed {
-                if filtered.len() > MAX_FILTERED_RESPONSE
-                    || serde_json::from_str::<serde::de::IgnoredAny>(filtered).is_err()
-                {
+            if let Some(filtered) = &filtered {
+                check_filtered_size(filtered).map_err(CallFailure::invalid)?;
+                if serde_json::from_str::<serde::de::IgnoredAny>(filtered).is_err() {
                     return Err(CallFailure::invalid("filter-response did not return JSON"));
                 }
             }
-            Ok(changed)
+            Ok(filtered)
         })
         .await
     }
 
-    /// Calls `inject` of a chaos plugin.
-    pub async fn inject(&self, call: CallContext, request: &Request) -> Result<Fault, CallFailure> {
+    /// Calls `inject` of a chaos plugin on the context's call.
+    pub async fn inject(&self, call: CallContext) -> Result<Fault, CallFailure> {
         self.on_instance(call, async |store, live| {
             let Live::Chaos(chaos) = live else {
                 return Err(CallFailure::invalid("not a chaos plugin"));
             };
             let fault = chaos
-                .call_inject(&mut *store, request)
+                .gateway_plugin_chaos()
+                .call_inject(&mut *store, lent_call())
                 .await
                 .map_err(|e| classify(e, store.data()))?;
-            let valid = match &fault {
-                Fault::None | Fault::Timeout => true,
-                Fault::Delay(ms) => *ms <= MAX_FAULT_DELAY_MS,
-                Fault::Error(e) => (400..=599).contains(&e.status) && e.message.len() <= MAX_MESSAGE,
-                Fault::DelayThenError(e) => {
-                    e.ms <= MAX_FAULT_DELAY_MS
-                        && (400..=599).contains(&e.status)
-                        && e.message.len() <= MAX_MESSAGE
-                }
-            };
-            if !valid {
-                return Err(CallFailure::invalid(
-                    "fault out of range (delay over 60 s, status outside 400-599 or message over 1024 bytes)",
-                ));
+            if !matches!(fault, Fault::None) {
+                check_fault(&sdk_fault(&fault)).map_err(CallFailure::invalid)?;
             }
             Ok(fault)
         })
         .await
+    }
+
+    /// Calls `validate-config` of a policy plugin on one document: `Ok(Err(problems))` when
+    /// the plugin finds it invalid.
+    pub async fn validate_config(
+        &self,
+        document: &str,
+    ) -> Result<Result<(), Vec<String>>, CallFailure> {
+        let context = scratch_context(&self.plugin.name);
+        self.on_instance(context, async |store, live| {
+            let Live::Policy(policy) = live else {
+                return Err(CallFailure::invalid("not a policy plugin"));
+            };
+            policy
+                .gateway_plugin_policy()
+                .call_validate_config(&mut *store, document)
+                .await
+                .map_err(|e| classify(e, store.data()))
+        })
+        .await
+    }
+
+    /// Calls `effective-config` of a policy plugin on documents (most general first).
+    pub async fn effective_config(
+        &self,
+        documents: &[String],
+    ) -> Result<Result<String, Vec<String>>, CallFailure> {
+        let context = scratch_context(&self.plugin.name);
+        self.on_instance(context, async |store, live| {
+            let Live::Policy(policy) = live else {
+                return Err(CallFailure::invalid("not a policy plugin"));
+            };
+            policy
+                .gateway_plugin_policy()
+                .call_effective_config(&mut *store, documents)
+                .await
+                .map_err(|e| classify(e, store.data()))
+        })
+        .await
+    }
+}
+
+/// The `call` lent to a plugin for one export call: a borrow the plugin cannot keep, whose
+/// getters read the store's current call ([`Sandbox`]).
+fn lent_call() -> Resource<CallHandle> {
+    Resource::new_borrow(0)
+}
+
+/// A fault in the SDK's form, for the rules the SDK and the host share.
+fn sdk_fault(fault: &Fault) -> gateway_sdk::Fault {
+    match fault {
+        Fault::None => gateway_sdk::Fault::None,
+        Fault::Delay(ms) => gateway_sdk::Fault::Delay { ms: *ms },
+        Fault::Error(e) => gateway_sdk::Fault::Error {
+            status: e.status,
+            message: e.message.clone(),
+        },
+        Fault::Timeout => gateway_sdk::Fault::Timeout,
+        Fault::DelayThenError(e) => gateway_sdk::Fault::DelayThenError {
+            ms: e.ms,
+            status: e.status,
+            message: e.message.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_version_is_the_wits() {
+        let wit = include_str!("../../../sdk/wit/plugin.wit");
+        let package = wit
+            .lines()
+            .find_map(|line| line.strip_prefix("package gateway:plugin@"))
+            .expect("a package line");
+        assert_eq!(package.trim_end_matches(';'), CONTRACT_VERSION);
+        for interface in [POLICY_INTERFACE, CHAOS_INTERFACE] {
+            assert!(
+                interface.ends_with(&format!("@{CONTRACT_VERSION}")),
+                "{interface}"
+            );
+        }
+    }
+
+    #[test]
+    fn contract_versions_are_read_from_names() {
+        assert_eq!(contract_of("gateway:plugin/host@1.0.0"), Some("1.0.0"));
+        assert_eq!(contract_of("gateway:plugin/host"), Some("unversioned"));
+        assert_eq!(contract_of("wasi:io/poll@0.2.6"), None);
+        assert!(same_major("2.1.0"));
+        assert!(!same_major("1.0.0"));
+        assert!(!same_major("unversioned"));
     }
 }

@@ -1,7 +1,9 @@
-//! The request record as JSON (snake_case fields of the WIT `request`), read by
-//! `gateway plugin test` and the dry-run endpoint, and the JSON form of plugin answers.
+//! The request record as JSON (snake_case names of the WIT `call` getters), read by
+//! `gateway plugin test`, an upload's sample and the dry-run endpoint, and the JSON form of
+//! plugin answers.
 
-use super::bindings::{Decision, Fault, Request};
+use super::bindings::{Decision, Fault};
+use super::call_data::CallData;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -34,9 +36,10 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    /// The request, with `now_ms` and `seed` defaulted when the record leaves them out.
-    pub fn into_request(self, default_now_ms: u64, default_seed: u64) -> Request {
-        Request {
+    /// The call, with `now_ms` and `seed` defaulted when the record leaves them out.
+    /// `params` given as JSON text is parsed (text that is not JSON stays a string).
+    pub fn into_call(self, default_now_ms: u64, default_seed: u64) -> CallData {
+        CallData {
             correlation_id: self.correlation_id.unwrap_or_else(|| "dry-run".into()),
             agent_id: self.agent_id,
             agent_name: self.agent_name,
@@ -44,15 +47,16 @@ impl RequestRecord {
             tool: self.tool,
             action: self.action,
             params: match self.params {
-                Value::String(text) => text,
-                Value::Null => "{}".into(),
-                other => other.to_string(),
+                Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                Value::Null => Value::Object(Default::default()),
+                other => other,
             },
             intent: self.intent,
             token_tools: self.token_tools,
             token_permissions: self.token_permissions,
             now_ms: self.now_ms.unwrap_or(default_now_ms),
             seed: self.seed.unwrap_or(default_seed),
+            ..CallData::default()
         }
     }
 }
@@ -61,6 +65,7 @@ impl RequestRecord {
 pub fn decision_json(decision: &Decision) -> Value {
     match decision {
         Decision::Allow => json!({ "decision": "allow" }),
+        Decision::AllowAndFilter => json!({ "decision": "allow_and_filter" }),
         Decision::Deny(d) => json!({ "decision": "deny", "code": d.code, "reason": d.reason }),
     }
 }

@@ -1,41 +1,50 @@
-//! Policies: PolicySpec documents stored per agent or per role, the default role policies
-//! seeded on a first start, and the merged spec that `spec-policy` receives as its
-//! configuration.
+//! Policies: documents stored per agent or per role, as their senders wrote them; the
+//! default role policies seeded on a first start; and, per agent and role, the documents
+//! that apply, handed to policy plugins by reference ([`PluginConfig`]).
 //!
-//! Active policies are mirrored in memory (reloaded every second, and at once after a local
-//! change), and merged specs are cached per agent and role until the policies change, so a
+//! The gateway does not read inside a policy: the bound policy plugin validates a document
+//! when it is stored (`validate-config`), merges the documents that apply to a call, and
+//! says what the merge enforces (`effective-config`). A newer plugin can therefore add a
+//! policy field without a new gateway.
+//!
+//! Active policies are mirrored in memory (reloaded from the change feed, and at once after
+//! a local change), and each agent's documents are cached until the policies change, so a
 //! request never waits on the database for its policy.
 
-use crate::plugins::bindings::Request;
+use crate::error::ApiError;
+use crate::plugins::manifest::ConfigSource;
+use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::registry::PluginSet;
+use crate::plugins::World;
 use crate::state::AppState;
 use crate::store::policies::{new_policy_id, PolicyFilter, PolicyRow};
 use crate::store::{now_ms, Store, StoreError};
+use axum::http::StatusCode;
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use spec_policy::spec::{merge, PolicySpec};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Most merged specs cached.
+/// Most agents' document lists cached.
 const MAX_CACHED_MERGES: usize = 100_000;
 
-/// A merged spec and the policies it came from.
+/// The documents that apply to an agent, and the policies they came from.
 #[derive(Debug, Clone)]
 pub struct MergedSpec {
-    /// The merged spec.
-    pub spec: PolicySpec,
-    /// Source policy ids, role policies first.
+    /// Role policies first, then the agent's own (so they win), oldest first within each.
+    pub config: PluginConfig,
+    /// Source policy ids, in the same order.
     pub sources: Vec<String>,
-    /// The spec as JSON (the plugin's configuration).
-    pub json: Arc<str>,
 }
 
-/// The in-memory mirror of active policies and the merge cache.
+/// An active policy and its document, shared by every cached list that holds it.
+type ActivePolicy = (PolicyRow, Arc<str>);
+
+/// The in-memory mirror of active policies and the per-agent cache.
 #[derive(Default)]
 pub struct PolicyBook {
-    active: RwLock<Arc<Vec<(PolicyRow, PolicySpec)>>>,
+    active: RwLock<Arc<Vec<ActivePolicy>>>,
     merged: Mutex<HashMap<(String, String), Arc<MergedSpec>>>,
     /// The periodic sync and a local change's sync take turns.
     syncing: crate::refresh::Turns,
@@ -49,7 +58,7 @@ impl PolicyBook {
         Ok(book)
     }
 
-    /// Re-reads the active policies; clears the merge cache when they changed.
+    /// Re-reads the active policies; clears the cache when they changed.
     pub async fn sync(&self, store: &Store) -> Result<(), StoreError> {
         let _turn = self.syncing.take().await;
         let rows = store
@@ -58,32 +67,29 @@ impl PolicyBook {
                 ..PolicyFilter::default()
             })
             .await?;
-        let parsed: Vec<(PolicyRow, PolicySpec)> = rows
-            .into_iter()
-            .filter_map(|row| match serde_json::from_str::<PolicySpec>(&row.spec) {
-                Ok(spec) => Some((row, spec)),
-                Err(e) => {
-                    tracing::error!(policy_id = %row.id, error = %e, "stored policy spec does not parse; ignored");
-                    None
-                }
-            })
-            .collect();
         let changed = {
             let current = self.active.read();
-            current.len() != parsed.len()
+            current.len() != rows.len()
                 || current
                     .iter()
-                    .zip(&parsed)
-                    .any(|((a, _), (b, _))| a.id != b.id || a.updated_at != b.updated_at)
+                    .zip(&rows)
+                    .any(|((a, _), b)| a.id != b.id || a.updated_at != b.updated_at)
         };
         if changed {
-            *self.active.write() = Arc::new(parsed);
+            let documents = rows
+                .into_iter()
+                .map(|row| {
+                    let document = Arc::from(row.spec.as_str());
+                    (row, document)
+                })
+                .collect();
+            *self.active.write() = Arc::new(documents);
             self.merged.lock().clear();
         }
         Ok(())
     }
 
-    /// The merged spec for an agent and its role: role policies first, then the agent's
+    /// The documents for an agent and its role: role policies first, then the agent's
     /// own (so they win), oldest first within each.
     pub fn merged(&self, agent_id: &str, role: &str) -> Arc<MergedSpec> {
         let key = (agent_id.to_string(), role.to_string());
@@ -97,17 +103,13 @@ impl PolicyBook {
         let agent_policies = active
             .iter()
             .filter(|(p, _)| p.agent_id.as_deref() == Some(agent_id));
-        let (sources, specs): (Vec<String>, Vec<PolicySpec>) = role_policies
+        let (sources, documents): (Vec<String>, Vec<Arc<str>>) = role_policies
             .chain(agent_policies)
-            .map(|(p, s)| (p.id.clone(), s.clone()))
+            .map(|(p, document)| (p.id.clone(), Arc::clone(document)))
             .unzip();
-        let spec = merge(&specs);
-        let json: Arc<str> =
-            Arc::from(serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into()));
         let merged = Arc::new(MergedSpec {
-            spec,
+            config: PluginConfig::new(documents),
             sources,
-            json,
         });
         let mut cache = self.merged.lock();
         if cache.len() >= MAX_CACHED_MERGES {
@@ -118,47 +120,107 @@ impl PolicyBook {
     }
 }
 
-/// What the stored policies give one request's policy plugins.
-#[derive(Debug, Clone)]
-pub struct PolicyConfig {
-    /// The merged spec as JSON, when an applicable binding has `config_from = "policies"`.
-    pub json: Option<Arc<str>>,
-    /// The merged spec has response rules (bindings with
-    /// `filter_response = "when_policy_has_rules"` are called on responses only then).
-    pub has_response_rules: bool,
+/// The policy documents of the request's agent and role, when one of the applicable
+/// bindings takes its configuration from the stored policies.
+pub fn config_for(
+    state: &AppState,
+    set: &PluginSet,
+    tool: &str,
+    agent_id: &str,
+    role: &str,
+) -> Option<PluginConfig> {
+    set.needs_policy_config(tool, role)
+        .then(|| state.policies.merged(agent_id, role).config.clone())
 }
 
-/// The merged spec of the request's agent and role, when one of the applicable bindings
-/// takes its configuration from the stored policies.
-pub fn config_for(state: &AppState, set: &PluginSet, request: &Request) -> PolicyConfig {
-    if !set.needs_policy_config(&request.tool, &request.agent_role) {
-        return PolicyConfig {
-            json: None,
-            has_response_rules: false,
-        };
-    }
-    let merged = state
-        .policies
-        .merged(&request.agent_id, &request.agent_role);
-    PolicyConfig {
-        json: Some(Arc::clone(&merged.json)),
-        has_response_rules: merged.spec.has_response_rules(),
-    }
-}
-
-/// Parses, validates and normalises a spec; returns it with its canonical JSON and hash.
-pub fn normalise(spec: serde_json::Value) -> Result<(PolicySpec, String, String), Vec<String>> {
-    let spec: PolicySpec = serde_json::from_value(spec).map_err(|e| vec![format!("spec: {e}")])?;
-    let problems = spec.problems();
-    if !problems.is_empty() {
-        return Err(problems.into_iter().map(|p| format!("spec.{p}")).collect());
+/// The stored form of a policy document (its JSON, keys sorted at every depth) and its hash.
+pub fn normalise(spec: &serde_json::Value) -> Result<(String, String), Vec<String>> {
+    if !spec.is_object() {
+        return Err(vec!["spec: must be a JSON object".into()]);
     }
     // serde_json's Value keeps object keys sorted, so this JSON is canonical at every depth.
-    let canonical = serde_json::to_value(&spec)
-        .map(|v| v.to_string())
-        .map_err(|e| vec![format!("spec: {e}")])?;
+    let canonical = spec.to_string();
     let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
-    Ok((spec, canonical, hash))
+    Ok((canonical, hash))
+}
+
+/// Asks every policy plugin that reads stored policies whether `document` is valid: 400
+/// `validation_failed` with the plugins' problems when one finds it invalid, 503
+/// `policy_validator_failed` when one cannot answer. With no such plugin bound, any JSON
+/// object is stored (nothing reads it yet).
+pub async fn validate(state: &AppState, document: &str) -> Result<(), ApiError> {
+    let set = state.plugins.current();
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for binding in set.bindings.iter().filter(|b| {
+        b.world() == World::Policy && b.spec.config_from == Some(ConfigSource::Policies)
+    }) {
+        if !seen.insert(binding.invoker.plugin.sha256.clone()) {
+            continue;
+        }
+        match binding.invoker.validate_config(document).await {
+            Ok(Ok(())) => {}
+            Ok(Err(found)) => problems.extend(found),
+            Err(failure) => {
+                tracing::warn!(plugin = %binding.name, error = %failure, "policy validation call failed");
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "policy_validator_failed",
+                    format!(
+                        "The policy plugin {} could not check this policy",
+                        binding.name
+                    ),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.dedup();
+        Err(ApiError::validation(problems))
+    }
+}
+
+/// What the policy plugin that reads stored policies enforces for an agent (the first such
+/// binding of the agent's role): its `effective-config` as JSON, `null` when none is bound.
+pub async fn effective(
+    state: &AppState,
+    merged: &MergedSpec,
+    role: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let set = state.plugins.current();
+    let Some(binding) = set.bindings.iter().find(|b| {
+        b.world() == World::Policy
+            && b.spec.config_from == Some(ConfigSource::Policies)
+            && (b.spec.roles.is_empty() || b.spec.roles.iter().any(|r| r == role))
+    }) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let documents: Vec<String> = merged
+        .config
+        .documents
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let failed = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy_validator_failed",
+            format!(
+                "The policy plugin {} could not merge the policies",
+                binding.name
+            ),
+        )
+    };
+    match binding.invoker.effective_config(&documents).await {
+        Ok(Ok(json)) => serde_json::from_str(&json).map_err(|_| failed()),
+        Ok(Err(problems)) => Err(ApiError::validation(problems)),
+        Err(failure) => {
+            tracing::warn!(plugin = %binding.name, error = %failure, "effective-config call failed");
+            Err(failed())
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -182,7 +244,7 @@ pub async fn seed_defaults(store: &Store) -> Result<usize, StoreError> {
     for (i, d) in defaults.iter().enumerate() {
         // Distinct creation times keep the listing in this order.
         let created = now + i as i64;
-        let (_, spec, spec_hash) = normalise(d.spec.clone()).expect("valid default policy spec");
+        let (spec, spec_hash) = normalise(&d.spec).expect("default policy specs are objects");
         store
             .insert_policy(&PolicyRow {
                 id: new_policy_id(),
@@ -207,12 +269,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_policies_are_valid() {
+    fn default_policies_are_objects() {
         let defaults: Vec<DefaultPolicy> =
             serde_json::from_str(include_str!("defaults.json")).unwrap();
         assert_eq!(defaults.len(), 3);
         for d in defaults {
-            assert!(normalise(d.spec).is_ok(), "{}", d.name);
+            assert!(normalise(&d.spec).is_ok(), "{}", d.name);
         }
     }
 
@@ -220,6 +282,6 @@ mod tests {
     fn hash_covers_nested_fields() {
         let a = serde_json::json!({"scopes": ["serpapi:search"], "guards": {"maxRequestSize": 1}});
         let b = serde_json::json!({"scopes": ["serpapi:search"], "guards": {"maxRequestSize": 2}});
-        assert_ne!(normalise(a).unwrap().2, normalise(b).unwrap().2);
+        assert_ne!(normalise(&a).unwrap().1, normalise(&b).unwrap().1);
     }
 }

@@ -36,9 +36,9 @@ fn check_describes_a_valid_plugin_and_refuses_garbage() {
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "world:     policy",
-        "contract:  gateway:plugin@1.",
+        "contract:  gateway:plugin@2.0.0",
         "sha256:",
-        "exports info, evaluate, filter-response",
+        "exports gateway:plugin/policy@2.0.0",
     ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
@@ -137,7 +137,7 @@ fn test_runs_the_response_filter_on_the_shipped_examples() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        report["answer"]["decision"]["decision"], "allow",
+        report["answer"]["decision"]["decision"], "allow_and_filter",
         "{report}"
     );
     assert_eq!(

@@ -4,9 +4,11 @@
 //! Needs `make plugins` (which `make test` runs first).
 
 use gateway::metrics::Metrics;
-use gateway::plugins::bindings::{Decision, Fault, Request};
+use gateway::plugins::bindings::{Decision, Fault};
+use gateway::plugins::call_data::CallData;
 use gateway::plugins::counters::Counters;
-use gateway::plugins::plugin::{CallLimits, Invoker};
+use gateway::plugins::plugin::{CallFailure, CallLimits, Invoker};
+use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::registry::{PluginRegistry, PolicyOutcome};
 use gateway::plugins::sandbox::CallContext;
 use gateway::plugins::{FailureKind, Plugin, World};
@@ -30,31 +32,65 @@ fn default_plugin(name: &str) -> Vec<u8> {
     built("policies-wasm", name)
 }
 
-fn request(tool: &str, action: &str, params: &str) -> Request {
-    Request {
-        correlation_id: "c1".into(),
-        agent_id: "agent-1".into(),
-        agent_name: "scraper-1".into(),
-        agent_role: "scraper".into(),
-        tool: tool.into(),
-        action: action.into(),
-        params: params.into(),
-        intent: None,
-        token_tools: vec![tool.into()],
-        token_permissions: vec!["read".into()],
-        now_ms: 1_767_614_400_000,
-        seed: 7,
-    }
+fn request(tool: &str, action: &str, params: &str) -> CallData {
+    let mut call = CallData::default();
+    call.correlation_id = "c1".into();
+    call.agent_id = "agent-1".into();
+    call.agent_name = "scraper-1".into();
+    call.agent_role = "scraper".into();
+    call.tool = tool.into();
+    call.action = action.into();
+    call.params = serde_json::from_str(params).expect("params are JSON");
+    call.token_tools = vec![tool.into()];
+    call.token_permissions = vec!["read".into()];
+    call.now_ms = 1_767_614_400_000;
+    call.seed = 7;
+    call
 }
 
+/// A call's context with one configuration document (its call is set by the helpers below).
 fn context(config: &str) -> CallContext {
     CallContext {
         plugin: Arc::from("test"),
-        config: Arc::from(config),
+        call: Arc::default(),
+        attempt: 0,
+        config: PluginConfig::single(config),
         counters: Counters::local(),
-        now_ms: 1_767_614_400_000,
-        seed: 7,
     }
+}
+
+fn with_call(context: CallContext, call: &CallData) -> CallContext {
+    CallContext {
+        call: Arc::new(call.clone()),
+        ..context
+    }
+}
+
+async fn evaluate(
+    invoker: &Invoker,
+    context: CallContext,
+    call: &CallData,
+) -> Result<Decision, CallFailure> {
+    invoker.evaluate(with_call(context, call)).await
+}
+
+async fn inject(
+    invoker: &Invoker,
+    context: CallContext,
+    call: &CallData,
+) -> Result<Fault, CallFailure> {
+    invoker.inject(with_call(context, call)).await
+}
+
+async fn filter_response(
+    invoker: &Invoker,
+    context: CallContext,
+    call: &CallData,
+    response: &str,
+) -> Result<Option<String>, CallFailure> {
+    invoker
+        .filter_response(with_call(context, call), response)
+        .await
 }
 
 /// Deadline for calls that must not time out: generous, because tests share two cores and
@@ -93,27 +129,34 @@ async fn each_hostile_fixture_is_contained_and_the_next_call_is_served() {
             };
             let hostile = invoker_with(&fixture(name), reuse, timeout);
             for attempt in 0..2 {
-                let failure = hostile
-                    .evaluate(context("{}"), &request("serpapi", "search", "{}"))
-                    .await
-                    .expect_err("hostile plugin fails");
+                let failure =
+                    evaluate(&hostile, context("{}"), &request("serpapi", "search", "{}"))
+                        .await
+                        .expect_err("hostile plugin fails");
                 assert_eq!(
                     failure.kind, kind,
                     "{name} reuse={reuse} attempt={attempt}: {failure}"
                 );
             }
-            let decision = deny_all
-                .evaluate(context("{}"), &request("serpapi", "search", "{}"))
-                .await
-                .expect("next call is served");
+            let decision = evaluate(
+                &deny_all,
+                context("{}"),
+                &request("serpapi", "search", "{}"),
+            )
+            .await
+            .expect("next call is served");
             assert!(matches!(decision, Decision::Deny(ref d) if d.code == "deny_all"));
         }
     }
     let bad = invoker(&fixture("bad-answer"), false);
-    let failure = bad
-        .filter_response(context("{}"), &request("serpapi", "search", "{}"), "{}")
-        .await
-        .unwrap_err();
+    let failure = filter_response(
+        &bad,
+        context("{}"),
+        &request("serpapi", "search", "{}"),
+        "{}",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(failure.kind, FailureKind::Invalid);
 }
 
@@ -122,7 +165,10 @@ async fn plugin_check_reports_world_contract_and_digest() {
     let plugin = Plugin::load("spec-policy", &default_plugin("spec-policy")).unwrap();
     assert_eq!(plugin.world, World::Policy);
     assert_eq!(plugin.info.name, "spec-policy");
-    assert!(plugin.info.contract.starts_with("1."));
+    assert!(plugin
+        .exports
+        .iter()
+        .any(|e| e == "gateway:plugin/policy@2.0.0"));
     assert!(plugin.info.stateless);
     assert_eq!(plugin.sha256.len(), 64);
     let chaos = Plugin::load("chaos", &default_plugin("chaos")).unwrap();
@@ -154,9 +200,7 @@ async fn wasi_clock_and_random_are_the_calls_own() {
             request.seed = seed;
             let observer = &observer;
             async move {
-                let mut call = context("{}");
-                call.seed = seed;
-                match observer.evaluate(call, &request).await.unwrap() {
+                match evaluate(observer, context("{}"), &request).await.unwrap() {
                     Decision::Deny(denial) => denial.reason,
                     other => panic!("{other:?}"),
                 }
@@ -181,8 +225,7 @@ async fn a_panicking_plugin_is_reported_by_its_message() {
     for reuse in [false, true] {
         let broken = invoker(&fixture("broken-filter"), reuse);
         let search = request("serpapi", "search", "{}");
-        let failure = broken
-            .filter_response(context("{}"), &search, "{}")
+        let failure = filter_response(&broken, context("{}"), &search, "{}")
             .await
             .expect_err("the filter panics");
         assert_eq!(failure.kind, FailureKind::Trap);
@@ -191,10 +234,11 @@ async fn a_panicking_plugin_is_reported_by_its_message() {
             "{failure}"
         );
         assert!(!failure.message.contains("backtrace"), "{failure}");
-        // The instance is not reused after a trap: the next call is served.
+        // The instance is not reused after a trap: the next call is served (and asks for
+        // its response to be filtered).
         assert_eq!(
-            broken.evaluate(context("{}"), &search).await.unwrap(),
-            Decision::Allow
+            evaluate(&broken, context("{}"), &search).await.unwrap(),
+            Decision::AllowAndFilter
         );
     }
 }
@@ -207,32 +251,27 @@ async fn a_plugin_cannot_touch_another_bindings_counters() {
     let counters = Counters::local();
     let call = |binding: &str, config: &str| CallContext {
         plugin: Arc::from(binding),
-        config: Arc::from(config),
         counters: counters.clone(),
-        now_ms: 1_767_614_400_000,
-        seed: 7,
+        ..context(config)
     };
     let thief = invoker(&fixture("quota-thief"), true);
     let policy = invoker(&default_plugin("spec-policy"), true);
     let search = request("serpapi", "search", r#"{"q":"x"}"#);
     // The thief adds 1,000 to the key spec-policy's daily quota uses, in its own namespace.
     assert_eq!(
-        thief
-            .evaluate(call("quota-thief", "{}"), &search)
+        evaluate(&thief, call("quota-thief", "{}"), &search)
             .await
             .unwrap(),
         Decision::Allow
     );
     assert_eq!(
-        policy
-            .evaluate(call("spec-policy", &spec), &search)
+        evaluate(&policy, call("spec-policy", &spec), &search)
             .await
             .unwrap(),
         Decision::Allow,
         "the thief's additions are not spec-policy's"
     );
-    let Decision::Deny(denial) = policy
-        .evaluate(call("spec-policy", &spec), &search)
+    let Decision::Deny(denial) = evaluate(&policy, call("spec-policy", &spec), &search)
         .await
         .unwrap()
     else {
@@ -252,20 +291,20 @@ async fn spec_policy_component_agrees_with_its_native_rules() {
         let ctx = context(&spec);
         let search = request("serpapi", "search", r#"{"q":"x"}"#);
         assert_eq!(
-            policy.evaluate(ctx.clone(), &search).await.unwrap(),
+            evaluate(&policy, ctx.clone(), &search).await.unwrap(),
             Decision::Allow
         );
-        let Decision::Deny(denial) = policy.evaluate(ctx.clone(), &search).await.unwrap() else {
+        let Decision::Deny(denial) = evaluate(&policy, ctx.clone(), &search).await.unwrap() else {
             panic!("second search is over quota")
         };
         assert_eq!(denial.code, "quota_exceeded");
         let evil = request("http_fetch", "get", r#"{"url":"https://evilgoogle.com"}"#);
-        let Decision::Deny(denial) = policy.evaluate(ctx.clone(), &evil).await.unwrap() else {
+        let Decision::Deny(denial) = evaluate(&policy, ctx.clone(), &evil).await.unwrap() else {
             panic!()
         };
         assert_eq!(denial.code, "domain_not_allowed");
         let mail = request("gmail_send", "send", "{}");
-        let Decision::Deny(denial) = policy.evaluate(ctx, &mail).await.unwrap() else {
+        let Decision::Deny(denial) = evaluate(&policy, ctx, &mail).await.unwrap() else {
             panic!()
         };
         assert_eq!(denial.code, "scope_not_allowed");
@@ -273,9 +312,10 @@ async fn spec_policy_component_agrees_with_its_native_rules() {
 }
 
 #[tokio::test]
-async fn a_counter_key_over_the_host_limit_fails_the_call_and_the_next_is_served() {
+async fn a_counter_key_over_the_host_limit_is_an_error_the_plugin_answers() {
     // spec-policy's quota key holds the scope: a 1,100-byte tool name makes it longer than
-    // the host accepts, so counter-add fails and so does the call (a policy fails closed).
+    // the host accepts, so `counters-add` returns `key-too-long` (no trap) and spec-policy
+    // denies the call as one it cannot count.
     let long_tool = "t".repeat(1100);
     let scope = format!("{long_tool}:get");
     let spec = serde_json::json!({"scopes": [scope, "serpapi:search"],
@@ -284,14 +324,15 @@ async fn a_counter_key_over_the_host_limit_fails_the_call_and_the_next_is_served
     .to_string();
     for reuse in [false, true] {
         let policy = invoker(&default_plugin("spec-policy"), reuse);
-        let failure = policy
-            .evaluate(context(&spec), &request(&long_tool, "get", "{}"))
-            .await
-            .expect_err("the counter refuses the key");
-        assert_eq!(failure.kind, FailureKind::Trap, "{failure}");
-        assert!(failure.message.contains("counter key"), "{failure}");
-        let decision = policy
-            .evaluate(context(&spec), &request("serpapi", "search", "{}"))
+        let Decision::Deny(denial) =
+            evaluate(&policy, context(&spec), &request(&long_tool, "get", "{}"))
+                .await
+                .expect("the plugin answers")
+        else {
+            panic!("a call that cannot be counted is denied")
+        };
+        assert_eq!(denial.code, "quota_unavailable");
+        let decision = evaluate(&policy, context(&spec), &request("serpapi", "search", "{}"))
             .await
             .expect("next call is served");
         assert_eq!(decision, Decision::Allow);
@@ -306,8 +347,8 @@ async fn chaos_component_is_deterministic_per_seed() {
     for seed in 0..200 {
         let mut r = request("serpapi", "search", "{}");
         r.seed = seed;
-        let first = chaos.inject(context(config), &r).await.unwrap();
-        let again = chaos.inject(context(config), &r).await.unwrap();
+        let first = inject(&chaos, context(config), &r).await.unwrap();
+        let again = inject(&chaos, context(config), &r).await.unwrap();
         assert_eq!(first, again);
         if let Fault::DelayThenError(e) = first {
             assert!((300..=1500).contains(&e.ms) && e.status == 503);
@@ -354,10 +395,10 @@ async fn reload_swaps_the_set_without_failing_requests_in_flight() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let set = registry.current();
                 match registry
-                    .evaluate(&set, &request("serpapi", "search", "{}"), None)
+                    .evaluate(&set, &Arc::new(request("serpapi", "search", "{}")), None)
                     .await
                 {
-                    PolicyOutcome::Allow => allowed += 1,
+                    PolicyOutcome::Allow { .. } => allowed += 1,
                     PolicyOutcome::Deny { .. } => denied += 1,
                     PolicyOutcome::Failed { binding, kind } => {
                         panic!("request failed in {binding}: {kind:?}")
@@ -413,7 +454,7 @@ async fn broken_file_keeps_the_previous_set_live() {
     let outcome = registry
         .evaluate(
             &registry.current(),
-            &request("serpapi", "search", "{}"),
+            &Arc::new(request("serpapi", "search", "{}")),
             None,
         )
         .await;
@@ -443,4 +484,24 @@ async fn copying_a_plugin_into_the_directory_makes_it_live() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(registry.current().bindings[0].name, "deny-all");
+}
+
+#[test]
+fn a_component_of_another_contract_version_is_refused_naming_both() {
+    // The smallest 1.x component: it imports the 1.0.0 host interface.
+    let old = wat::parse_str(
+        r#"(component
+             (import "gateway:plugin/host@1.0.0" (instance
+               (export "now-ms" (func (result u64))))))"#,
+    )
+    .unwrap();
+    let error = Plugin::load("old", &old).unwrap_err().to_string();
+    assert!(
+        error.contains("gateway:plugin@1.0.0") && error.contains("gateway:plugin@2.0.0"),
+        "{error}"
+    );
+    // A component of this contract that exports neither interface says which it expects.
+    let empty = wat::parse_str("(component)").unwrap();
+    let error = Plugin::load("empty", &empty).unwrap_err().to_string();
+    assert!(error.contains("gateway:plugin/policy@2.0.0"), "{error}");
 }

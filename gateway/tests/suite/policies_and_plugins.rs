@@ -2,8 +2,8 @@
 //! admin API, over HTTP against SQLite and PostgreSQL.
 
 use crate::common::{
-    metric_value, proxy, secrets, settings, Backend, Fixture, TestDatabase, TestGateway,
-    SIGNING_SECRET,
+    metric_value, proxy, secrets, settings, wasm_base64, Backend, Fixture, TestDatabase,
+    TestGateway, SIGNING_SECRET,
 };
 use gateway::config::Environment;
 use reqwest::{Method, StatusCode};
@@ -175,7 +175,10 @@ async fn agent_policy_extends_its_role_and_is_managed_through_the_api(backend: B
         created["spec"].is_string(),
         "create returns spec as a string, like the original"
     );
-    assert!(!created["spec"].as_str().unwrap().contains("ignoredKey"));
+    assert!(
+        created["spec"].as_str().unwrap().contains("ignoredKey"),
+        "stored as sent: the gateway does not read inside a policy (spec-policy ignores the key)"
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let hash = created["specHash"].as_str().unwrap().to_string();
 
@@ -287,6 +290,21 @@ async fn invalid_policies_are_refused_with_details(backend: Backend) {
             "{body}: {answer}"
         );
     }
+    // The problems are the policy plugin's own words.
+    let (_, answer) = f
+        .gateway
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(json!({"name": "x", "role": "r", "spec": {"scopes": ["serpapi:fly"]}})),
+        )
+        .await;
+    assert!(
+        answer
+            .to_string()
+            .contains(r#"spec.scopes[0]: unknown tool:action \"serpapi:fly\""#),
+        "{answer}"
+    );
     let (_, all) = f.gateway.admin(Method::GET, "/api/policies", None).await;
     assert_eq!(all.as_array().unwrap().len(), 3, "only the seeded defaults");
     let (status, logs) = f
@@ -425,8 +443,8 @@ async fn plugin_admin_lists_reloads_and_reports_errors(backend: Backend) {
         .contains("missing.wasm"));
 }
 
-/// The default binding calls spec-policy's response filter only when the merged policy has
-/// response rules (`filter_response = "when_policy_has_rules"`), and then it filters.
+/// spec-policy asks for its response filter (`allow-and-filter`) only when the agent's
+/// policies have response rules, and then it filters: the gateway calls it exactly then.
 async fn response_filter_runs_when_the_policy_has_response_rules(backend: Backend) {
     let f = Fixture::with_default_plugins(backend).await;
     let gw = &f.gateway;
@@ -478,25 +496,14 @@ async fn response_filter_runs_when_the_policy_has_response_rules(backend: Backen
     );
     assert_eq!(filter_calls(), 1);
 
-    // Bound without the option (the default, "always"), the filter runs on every response,
-    // rules or not.
-    let manifest = gw.state.config.settings.plugins_dir.join("plugins.toml");
-    let always = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("filter_response = \"when_policy_has_rules\"\n", "");
-    assert!(!always.contains("filter_response"));
-    std::fs::write(&manifest, always).unwrap();
-    let (status, body) = gw
-        .admin(Method::POST, "/api/admin/plugins/reload", None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Rules gone: no filter call again.
     let plain = json!({"scopes": ["serpapi:search"]});
     gw.admin(Method::PATCH, &path, Some(json!({"spec": plain})))
         .await;
     let (status, body) = search("again").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["results"][0]["title"], "Result 1 for again");
-    assert_eq!(filter_calls(), 2);
+    assert_eq!(filter_calls(), 1);
 }
 
 /// Removing or emptying `plugins.toml` at runtime never turns enforcement off: the reload is
@@ -590,7 +597,61 @@ async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backe
     assert!(start(&|s| s.plugins_dir = full.clone()).await.is_ok());
 }
 
+/// A newer policy plugin, uploaded to the running gateway, brings a policy field the gateway
+/// has never heard of: policies using it are validated by the plugin, stored as sent, and
+/// enforced. No gateway rebuild, no restart.
+async fn a_newer_policy_plugin_adds_a_policy_field_at_runtime(backend: Backend) {
+    let f = Fixture::with_default_plugins(backend).await;
+    let gw = &f.gateway;
+    let (status, body) = gw
+        .admin(
+            Method::PUT,
+            "/api/admin/plugins/spec-policy-plus",
+            Some(json!({
+                "wasm_base64": wasm_base64("target/plugin-fixtures", "spec-policy-plus"),
+                "binding": {"tools": ["*"], "config_from": "policies", "world": "policy"},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (agent, _) = gw.create_agent("blocked-bot", "tester").await;
+    let policy = |denied: Value| {
+        json!({"name": "plus", "agentId": agent,
+               "spec": {"scopes": ["serpapi:search"], "deniedAgentNames": denied}})
+    };
+
+    let (status, answer) = gw
+        .admin(Method::POST, "/api/policies", Some(policy(json!("all"))))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("spec.deniedAgentNames"),
+        "{answer}"
+    );
+
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(policy(json!(["blocked-bot"]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created["spec"]
+        .as_str()
+        .unwrap()
+        .contains("deniedAgentNames"));
+
+    let (token, _) = gw.mint(&agent).await;
+    let body =
+        json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}});
+    let (status, _, answer) = crate::common::proxy(gw, body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["rule"], "agent_name_denied", "{answer}");
+}
+
 on_both_backends!(
+    a_newer_policy_plugin_adds_a_policy_field_at_runtime,
     a_failing_response_filter_is_audited_as_a_policy_failure,
     the_dry_run_consumes_no_quota,
     production_refuses_to_start_with_a_tool_no_policy_covers,

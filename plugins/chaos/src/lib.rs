@@ -5,7 +5,7 @@
 //! delay, then 503). The rule of the request's tool wins over `"*"`. Whether a call is hit,
 //! and the delay, come from the request's seed: the same seed always gives the same fault.
 
-use gateway_sdk::{Chaos, Fault, Host, LogLevel, PluginInfo, Request};
+use gateway_sdk::{Chaos, Fault, Host, PluginInfo, Request};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -76,27 +76,30 @@ pub fn fault_for(rule: &Rule, seed: u64) -> Fault {
 }
 
 impl Chaos for ChaosRules {
+    type Config = Config;
+
     fn info() -> PluginInfo {
         PluginInfo::new("chaos", env!("CARGO_PKG_VERSION"), true)
     }
 
-    fn inject(host: &dyn Host, request: &Request) -> Fault {
-        let config: Config = match serde_json::from_str(&host.config()) {
-            Ok(c) => c,
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("invalid chaos configuration: {e}"),
-                );
-                return Fault::None;
-            }
-        };
+    /// The rules of every document, later documents' rules winning per tool.
+    fn configure(documents: &[String]) -> Result<Config, Vec<String>> {
+        let mut merged = Config::default();
+        for document in documents {
+            let config: Config = serde_json::from_str(document)
+                .map_err(|e| vec![format!("invalid chaos configuration: {e}")])?;
+            merged.rules.extend(config.rules);
+        }
+        Ok(merged)
+    }
+
+    fn inject(_host: &dyn Host, config: &Config, request: &Request) -> Fault {
         match config
             .rules
-            .get(&request.tool)
+            .get(request.tool())
             .or_else(|| config.rules.get("*"))
         {
-            Some(rule) => fault_for(rule, request.seed),
+            Some(rule) => fault_for(rule, request.seed()),
             None => Fault::None,
         }
     }
@@ -107,7 +110,8 @@ gateway_sdk::export_chaos!(ChaosRules);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_sdk::testing::MockHost;
+    use gateway_sdk::testing::ChaosHarness;
+    use gateway_sdk::RequestFields;
 
     fn rule(mode: &str, pct: f64) -> Rule {
         Rule {
@@ -153,18 +157,19 @@ mod tests {
     fn tool_rule_wins_over_wildcard_and_bad_config_injects_nothing() {
         let config = serde_json::json!({"rules": {"*": {"mode": "timeout", "pct": 100},
                                                   "serpapi": {"mode": "500", "pct": 100}}});
-        let host = MockHost::new(&config.to_string(), 0);
-        let mut request = Request {
+        let harness = ChaosHarness::<ChaosRules>::new(&[&config.to_string()]);
+        let mut request = RequestFields {
             tool: "serpapi".into(),
-            ..Request::default()
+            ..RequestFields::default()
         };
         assert!(matches!(
-            ChaosRules::inject(&host, &request),
+            harness.inject(&request.clone().into()),
             Fault::Error { status: 500, .. }
         ));
         request.tool = "openai".into();
-        assert_eq!(ChaosRules::inject(&host, &request), Fault::Timeout);
-        host.set_config("nope");
-        assert_eq!(ChaosRules::inject(&host, &request), Fault::None);
+        assert_eq!(harness.inject(&request.clone().into()), Fault::Timeout);
+        let broken = ChaosHarness::<ChaosRules>::new(&["nope"]);
+        assert_eq!(broken.inject(&request.into()), Fault::None);
+        assert_eq!(broken.host.logs().len(), 1, "the problem is logged");
     }
 }

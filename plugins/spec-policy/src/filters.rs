@@ -7,16 +7,15 @@ use serde_json::Value;
 const REDACTED: &str = "[REDACTED]";
 const BLOCKED: &str = "[BLOCKED]";
 
-/// Applies the spec's response filters to `response_json`. Non-JSON input is returned as is.
-pub fn apply(spec: &PolicySpec, response_json: String) -> String {
+/// Applies the spec's response filters to `response_json`: the filtered JSON, or `None`
+/// when nothing changes (no response rules, or input that is not JSON).
+pub fn apply(spec: &PolicySpec, response_json: &str) -> Option<String> {
     if !spec.has_response_rules() {
-        return response_json;
+        return None;
     }
     let filters = &spec.response_filters;
     let pii = pii_patterns(&spec.guards.pii_filters);
-    let Ok(mut value) = serde_json::from_str::<Value>(&response_json) else {
-        return response_json;
-    };
+    let mut value = serde_json::from_str::<Value>(response_json).ok()?;
     let blocked: Vec<String> = filters
         .block_patterns
         .iter()
@@ -24,14 +23,14 @@ pub fn apply(spec: &PolicySpec, response_json: String) -> String {
         .collect();
     walk(&mut value, None, spec, &blocked, &pii);
     let out = value.to_string();
-    match spec.guards.max_response_size {
+    Some(match spec.guards.max_response_size {
         Some(max) if out.len() as u64 > max => serde_json::json!({
             "withheld": true,
             "reason": format!("Response exceeds {max} bytes allowed by policy"),
         })
         .to_string(),
         _ => out,
-    }
+    })
 }
 
 fn walk(

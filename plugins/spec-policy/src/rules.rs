@@ -32,35 +32,20 @@ impl<'z> LocalClock<'z> {
     }
 }
 
-/// The only parameters the rules read. Parsed without building a JSON tree; strings borrow
-/// from the request unless they contain escapes.
-#[derive(Default, serde::Deserialize)]
-struct Params<'a> {
-    #[serde(borrow, default)]
-    url: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    intent: Option<std::borrow::Cow<'a, str>>,
-}
-
-impl<'a> Params<'a> {
-    /// Reads `url` and `intent` when `params` is a JSON object (anything else reads as none).
-    fn read(params: &'a str) -> Self {
-        serde_json::from_str(params).unwrap_or_default()
-    }
-}
-
 /// Evaluates `request` against `spec`.
 pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decision {
-    let scope = [request.tool.as_str(), ":", request.action.as_str()].concat();
+    let scope = [request.tool(), ":", request.action()].concat();
     if !spec.scopes.contains(&scope) {
         return Decision::deny(
             "scope_not_allowed",
             format!("Scope '{scope}' is not allowed for this agent"),
         );
     }
-    let params = Params::read(&request.params);
     if let Some(required) = spec.intent.as_deref() {
-        let declared = request.intent.as_deref().or(params.intent.as_deref());
+        let declared = match request.intent() {
+            Some(intent) => Some(intent.to_string()),
+            None => request.param("intent"),
+        };
         if let Some(declared) = declared {
             if declared != required {
                 return Decision::deny(
@@ -72,17 +57,17 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
     }
     let guards = &spec.guards;
     if let Some(max) = guards.max_request_size {
-        if request.params.len() as u64 > max {
+        if request.params().len() as u64 > max {
             return Decision::deny(
                 "request_too_large",
                 format!("Request parameters exceed {max} bytes"),
             );
         }
     }
-    if request.tool == "http_fetch"
+    if request.tool() == "http_fetch"
         && !(guards.allowed_domains.is_empty() && guards.blocked_domains.is_empty())
     {
-        let Some(host_name) = params.url.as_deref().and_then(url_host) else {
+        let Some(host_name) = request.param("url").as_deref().and_then(url_host) else {
             return Decision::deny(
                 "invalid_url",
                 "params.url must be an http(s) URL with a host",
@@ -98,7 +83,7 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
             );
         }
     }
-    let mut clock = LocalClock::new(request.now_ms);
+    let mut clock = LocalClock::new(request.now_ms());
     if let Some(window) = &guards.time_window {
         let zone = window.timezone.as_deref().unwrap_or("UTC");
         let Some((_, minute)) = clock.at(zone) else {
@@ -150,30 +135,42 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
             return Decision::deny("outside_schedule", "Requests are not allowed at this time");
         }
     }
-    if let Err(exceeded) = quotas::consume(
+    match quotas::consume(
         host,
         &spec.quotas,
-        &request.agent_id,
+        request.agent_id(),
         &scope,
-        request.now_ms,
+        request.now_ms(),
     ) {
-        let resets = exceeded
-            .resets_at_ms
-            .and_then(|ms| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms as i64))
-            .map(|t| {
-                format!(
-                    " (resets at {})",
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                )
-            })
-            .unwrap_or_default();
-        return Decision::deny(
-            "quota_exceeded",
-            format!(
-                "Quota exceeded for {}: limit {}{resets}",
-                exceeded.scope, exceeded.limit
-            ),
-        );
+        Ok(()) => Decision::Allow,
+        Err(quotas::Refusal::Exceeded {
+            scope,
+            limit,
+            resets_at_ms,
+        }) => {
+            let resets = resets_at_ms
+                .and_then(|ms| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms as i64))
+                .map(|t| {
+                    format!(
+                        " (resets at {})",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })
+                .unwrap_or_default();
+            Decision::deny(
+                "quota_exceeded",
+                format!("Quota exceeded for {scope}: limit {limit}{resets}"),
+            )
+        }
+        Err(quotas::Refusal::Unavailable(e)) => {
+            host.log(
+                gateway_sdk::LogLevel::Error,
+                &format!("quota counters unavailable: {e}"),
+            );
+            Decision::deny(
+                "quota_unavailable",
+                "Quotas cannot be counted right now; try again later",
+            )
+        }
     }
-    Decision::Allow
 }

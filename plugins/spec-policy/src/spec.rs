@@ -152,9 +152,8 @@ const KNOWN_SCOPES: &[&str] = &[
 
 impl PolicySpec {
     /// True when the spec has rules for successful responses (redacted, truncated or blocked
-    /// fields, PII masking, a response size limit). Without any, `filter-response` returns
-    /// every response unchanged, so a host may skip the call (the binding's
-    /// `filter_response = "when_policy_has_rules"`).
+    /// fields, PII masking, a response size limit). Without any, an allowed call is answered
+    /// `allow` rather than `allow-and-filter`, so the gateway makes no filter call.
     pub fn has_response_rules(&self) -> bool {
         let filters = &self.response_filters;
         !(filters.redact_fields.is_empty()

@@ -1,8 +1,8 @@
 //! Every rule of the spec, through the SDK's mock host.
 
 use crate::SpecPolicy;
-use gateway_sdk::testing::MockHost;
-use gateway_sdk::{Decision, Policy, Request};
+use gateway_sdk::testing::PolicyHarness;
+use gateway_sdk::{Decision, Request, RequestFields};
 use serde_json::json;
 
 /// 2026-01-05 (a Monday) 12:00 UTC.
@@ -10,8 +10,8 @@ const MONDAY_NOON_UTC: u64 = 1_767_614_400_000;
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 24 * HOUR;
 
-fn request(tool: &str, action: &str, params: serde_json::Value, now_ms: u64) -> Request {
-    Request {
+fn fields(tool: &str, action: &str, params: serde_json::Value, now_ms: u64) -> RequestFields {
+    RequestFields {
         correlation_id: "c1".into(),
         agent_id: "agent-1".into(),
         agent_name: "scraper-1".into(),
@@ -20,67 +20,96 @@ fn request(tool: &str, action: &str, params: serde_json::Value, now_ms: u64) -> 
         action: action.into(),
         params: params.to_string(),
         now_ms,
-        ..Request::default()
+        ..RequestFields::default()
     }
 }
 
-fn evaluate(spec: serde_json::Value, req: &Request) -> Decision {
-    let host = MockHost::new(&spec.to_string(), req.now_ms);
-    SpecPolicy::evaluate(&host, req)
+fn request(tool: &str, action: &str, params: serde_json::Value, now_ms: u64) -> RequestFields {
+    fields(tool, action, params, now_ms)
+}
+
+/// The request the plugin reads, from its values.
+fn req(fields: &RequestFields) -> Request<'static> {
+    fields.clone().into()
+}
+
+fn harness(spec: &serde_json::Value) -> PolicyHarness<SpecPolicy> {
+    PolicyHarness::new(&[&spec.to_string()])
+}
+
+fn evaluate(spec: serde_json::Value, fields: &RequestFields) -> Decision {
+    harness(&spec).evaluate(&req(fields))
 }
 
 fn code(decision: &Decision) -> &str {
     match decision {
-        Decision::Allow => "allow",
+        Decision::Allow | Decision::AllowAndFilter => "allow",
         Decision::Deny { code, .. } => code,
     }
 }
 
-fn search() -> Request {
+fn search() -> RequestFields {
     request("serpapi", "search", json!({"q": "rust"}), MONDAY_NOON_UTC)
 }
 
 #[test]
 fn empty_spec_denies_everything() {
     assert_eq!(code(&evaluate(json!({}), &search())), "scope_not_allowed");
+    let no_documents = PolicyHarness::<SpecPolicy>::new(&[]);
+    assert_eq!(
+        code(&no_documents.evaluate(&req(&search()))),
+        "scope_not_allowed"
+    );
 }
 
 #[test]
-fn a_changed_configuration_of_the_same_length_is_parsed_again() {
-    // The memo of the last configuration must not survive a one-byte change.
+fn a_new_configuration_id_is_parsed_again() {
     let allow = json!({"scopes": ["serpapi:search"]});
     let deny = json!({"scopes": ["serpapi:searcX"]});
-    assert_eq!(allow.to_string().len(), deny.to_string().len());
-    assert_eq!(evaluate(allow.clone(), &search()), Decision::Allow);
-    assert_eq!(code(&evaluate(deny, &search())), "scope_not_allowed");
-    assert_eq!(evaluate(allow, &search()), Decision::Allow);
+    let mut h = harness(&allow);
+    assert_eq!(h.evaluate(&req(&search())), Decision::Allow);
+    h.set_config(&[&deny.to_string()]);
+    assert_eq!(code(&h.evaluate(&req(&search()))), "scope_not_allowed");
+    h.set_config(&[&allow.to_string()]);
+    assert_eq!(h.evaluate(&req(&search())), Decision::Allow);
 }
 
 #[test]
-fn text_comparison_sees_every_byte() {
-    let base = "abcdefghijklmnopqrstuvwxyz0123456789";
-    for cut in 0..=base.len() {
-        assert!(crate::same_text(&base[..cut], &base[..cut]));
-        for i in 0..cut {
-            let mut changed = base[..cut].to_string().into_bytes();
-            changed[i] = b'#';
-            let changed = String::from_utf8(changed).unwrap();
-            assert!(
-                !crate::same_text(&base[..cut], &changed),
-                "byte {i} of {cut}"
-            );
-        }
-    }
-    assert!(!crate::same_text("abc", "abcd"));
+fn documents_merge_in_order_with_the_agents_last() {
+    let role = json!({"scopes": ["serpapi:search"], "intent": "research"});
+    let agent = json!({"scopes": ["http_fetch:get"], "intent": "outreach"});
+    let h = PolicyHarness::<SpecPolicy>::new(&[&role.to_string(), &agent.to_string()]);
+    let mut r = search();
+    r.intent = Some("outreach".into());
+    assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
+    r.intent = Some("research".into());
+    assert_eq!(code(&h.evaluate(&req(&r))), "intent_mismatch");
+    let effective: serde_json::Value = serde_json::from_str(&h.effective().unwrap()).unwrap();
+    assert_eq!(
+        effective["scopes"],
+        json!(["serpapi:search", "http_fetch:get"])
+    );
+}
+
+#[test]
+fn validation_names_every_problem_and_accepts_a_good_document() {
+    let validate = PolicyHarness::<SpecPolicy>::validate;
+    assert!(validate(&json!({"scopes": ["serpapi:search"]}).to_string()).is_ok());
+    let problems = validate(&json!({"scopes": ["serpapi:fly"]}).to_string()).unwrap_err();
+    assert_eq!(
+        problems,
+        vec!["spec.scopes[0]: unknown tool:action \"serpapi:fly\""]
+    );
+    let problems = validate("{\"scopes\": 5}").unwrap_err();
+    assert!(problems[0].starts_with("spec: "), "{problems:?}");
 }
 
 #[test]
 fn invalid_config_denies_without_trapping() {
-    let host = MockHost::new("not json", MONDAY_NOON_UTC);
-    assert_eq!(
-        code(&SpecPolicy::evaluate(&host, &search())),
-        "policy_misconfigured"
-    );
+    let h = PolicyHarness::<SpecPolicy>::new(&["not json"]);
+    assert_eq!(code(&h.evaluate(&req(&search()))), "policy_misconfigured");
+    let (_, logged) = &h.host.logs()[0];
+    assert!(logged.starts_with("configuration is not valid"), "{logged}");
 }
 
 #[test]
@@ -250,11 +279,11 @@ fn schedule_end_hour_is_allowed_until_59_and_hour_zero_counts() {
 fn fixed_quota_allows_limit_then_denies_until_the_window_resets() {
     let spec = json!({"scopes": ["serpapi:search"],
         "quotas": [{"action": "serpapi:search", "limit": 2, "window": "1h", "resetStrategy": "fixed"}]});
-    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let h = harness(&spec);
     let mut r = search();
-    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
-    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
-    let Decision::Deny { code, reason } = SpecPolicy::evaluate(&host, &r) else {
+    assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
+    assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
+    let Decision::Deny { code, reason } = h.evaluate(&req(&r)) else {
         panic!()
     };
     assert_eq!(code, "quota_exceeded");
@@ -263,8 +292,7 @@ fn fixed_quota_allows_limit_then_denies_until_the_window_resets() {
         "{reason}"
     );
     r.now_ms += HOUR;
-    host.set_now_ms(r.now_ms);
-    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+    assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
 }
 
 #[test]
@@ -272,16 +300,16 @@ fn sliding_quota_counts_part_of_the_previous_window() {
     let spec = json!({"scopes": ["serpapi:search"],
         "quotas": [{"action": "serpapi:search", "limit": 4, "window": "1h"}]});
     let start = MONDAY_NOON_UTC; // aligned to the hour
-    let host = MockHost::new(&spec.to_string(), start);
+    let h = harness(&spec);
     let mut r = search();
+    r.now_ms = start;
     for _ in 0..4 {
-        assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
+        assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
     }
     // A quarter into the next hour, 3/4 of the previous 4 calls still count: 3 + 1 <= 4.
     r.now_ms = start + HOUR + HOUR / 4;
-    host.set_now_ms(r.now_ms);
-    assert_eq!(SpecPolicy::evaluate(&host, &r), Decision::Allow);
-    assert_eq!(code(&SpecPolicy::evaluate(&host, &r)), "quota_exceeded");
+    assert_eq!(h.evaluate(&req(&r)), Decision::Allow);
+    assert_eq!(code(&h.evaluate(&req(&r))), "quota_exceeded");
 }
 
 #[test]
@@ -290,28 +318,25 @@ fn quota_is_not_consumed_by_denied_calls() {
         "guards": {"allowedDomains": ["example.com"]},
         "quotas": [{"action": "http_fetch:get", "limit": 1, "window": "24h", "resetStrategy": "fixed"},
                    {"action": "http_fetch:get", "limit": 5, "window": "1h", "resetStrategy": "fixed"}]});
-    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let h = harness(&spec);
     let bad = request(
         "http_fetch",
         "get",
         json!({"url": "https://evil.com"}),
         MONDAY_NOON_UTC,
     );
-    assert_eq!(
-        code(&SpecPolicy::evaluate(&host, &bad)),
-        "domain_not_allowed"
-    );
+    assert_eq!(code(&h.evaluate(&req(&bad))), "domain_not_allowed");
     let good = request(
         "http_fetch",
         "get",
         json!({"url": "https://example.com"}),
         MONDAY_NOON_UTC,
     );
-    assert_eq!(SpecPolicy::evaluate(&host, &good), Decision::Allow);
-    assert_eq!(code(&SpecPolicy::evaluate(&host, &good)), "quota_exceeded");
+    assert_eq!(h.evaluate(&req(&good)), Decision::Allow);
+    assert_eq!(code(&h.evaluate(&req(&good))), "quota_exceeded");
     // The refused call gave back its unit of the hourly quota.
     let hourly = format!("quota:agent-1:http_fetch:get:1h:{}", MONDAY_NOON_UTC / HOUR);
-    assert_eq!(host.counter(&hourly), 1);
+    assert_eq!(h.host.counter(&hourly), 1);
 }
 
 #[test]
@@ -320,15 +345,14 @@ fn response_filters_redact_truncate_block_and_mask_pii() {
         "guards": {"piiFilters": ["email", "ssn"]},
         "responseFilters": {"redactFields": ["api_key"], "truncateFields": [{"field": "content", "maxLength": 5}],
                             "blockPatterns": ["Private_Key"]}});
-    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
+    let h = harness(&spec);
+    assert_eq!(h.evaluate(&req(&search())), Decision::AllowAndFilter);
     let response = json!({"api_key": "sk-1", "nested": [{"api_key": {"deep": 1}, "content": "0123456789"}],
         "note": "contains a PRIVATE_KEY here", "who": "mail bob@example.com, ssn 123-45-6789"});
-    let out: serde_json::Value = serde_json::from_str(&SpecPolicy::filter_response(
-        &host,
-        &search(),
-        response.to_string(),
-    ))
-    .unwrap();
+    let filtered = h
+        .filter_response(&req(&search()), &response.to_string())
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_str(&filtered).unwrap();
     assert_eq!(out["api_key"], "[REDACTED]");
     assert_eq!(out["nested"][0]["api_key"], "[REDACTED]");
     assert_eq!(out["nested"][0]["content"], "01234");
@@ -339,12 +363,12 @@ fn response_filters_redact_truncate_block_and_mask_pii() {
 #[test]
 fn oversized_response_is_withheld() {
     let spec = json!({"scopes": ["serpapi:search"], "guards": {"maxResponseSize": 10}});
-    let host = MockHost::new(&spec.to_string(), MONDAY_NOON_UTC);
-    let out = SpecPolicy::filter_response(
-        &host,
-        &search(),
-        json!({"data": "x".repeat(100)}).to_string(),
-    );
+    let out = harness(&spec)
+        .filter_response(
+            &req(&search()),
+            &json!({"data": "x".repeat(100)}).to_string(),
+        )
+        .unwrap();
     assert!(out.contains("\"withheld\":true"), "{out}");
 }
 
@@ -395,8 +419,13 @@ fn response_rules_are_recognised_and_without_them_responses_pass_unchanged() {
     };
     let plain = spec(json!({"scopes": ["serpapi:search"]}));
     assert!(!plain.has_response_rules());
-    let body = r#"{"title":"kept"}"#.to_string();
-    assert_eq!(crate::filters::apply(&plain, body.clone()), body);
+    let body = r#"{"title":"kept"}"#;
+    assert_eq!(crate::filters::apply(&plain, body), None);
+    assert_eq!(
+        harness(&json!({"scopes": ["serpapi:search"]})).evaluate(&req(&search())),
+        Decision::Allow,
+        "no filter call asked for"
+    );
     for rules in [
         json!({"responseFilters": {"redactFields": ["title"]}}),
         json!({"responseFilters": {"blockPatterns": ["x"]}}),
@@ -407,7 +436,31 @@ fn response_rules_are_recognised_and_without_them_responses_pass_unchanged() {
     }
     let redacting = spec(json!({"responseFilters": {"redactFields": ["title"]}}));
     assert_eq!(
-        crate::filters::apply(&redacting, body),
-        r#"{"title":"[REDACTED]"}"#
+        crate::filters::apply(&redacting, body).as_deref(),
+        Some(r#"{"title":"[REDACTED]"}"#)
     );
+}
+
+#[test]
+fn quotas_on_one_window_count_each_call_once() {
+    // A role's hourly limit and an agent's stricter one count the same calls.
+    let role = json!({"scopes": ["serpapi:search"],
+        "quotas": [{"action": "serpapi:search", "limit": 100, "window": "1h", "resetStrategy": "fixed"}]});
+    let agent = json!({"quotas": [{"action": "serpapi:search", "limit": 2, "window": "1h"}]});
+    let h = PolicyHarness::<SpecPolicy>::new(&[&role.to_string(), &agent.to_string()]);
+    assert_eq!(h.evaluate(&req(&search())), Decision::Allow);
+    assert_eq!(h.evaluate(&req(&search())), Decision::Allow);
+    assert_eq!(code(&h.evaluate(&req(&search()))), "quota_exceeded");
+    let key = format!("quota:agent-1:serpapi:search:1h:{}", MONDAY_NOON_UTC / HOUR);
+    assert_eq!(h.host.counter(&key), 2, "one unit per allowed call");
+}
+
+#[test]
+fn counters_that_cannot_count_deny_without_trapping() {
+    let spec = json!({"scopes": ["serpapi:search"],
+        "quotas": [{"action": "serpapi:search", "limit": 5, "window": "1h"}]});
+    let mut r = search();
+    r.agent_id = "a".repeat(2_000); // the counter key is over the host's limit
+    let h = harness(&spec);
+    assert_eq!(code(&h.evaluate(&req(&r))), "quota_unavailable");
 }

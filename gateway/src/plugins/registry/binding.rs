@@ -4,6 +4,7 @@
 use super::super::call_slots::CallSlots;
 use super::super::manifest::{BindingSpec, ConfigSource, FailMode};
 use super::super::plugin::{Invoker, Plugin, World};
+use super::super::plugin_config::PluginConfig;
 use super::outcomes::ReloadError;
 use super::MAX_IDLE_INSTANCES;
 use crate::metrics::Metrics;
@@ -34,8 +35,8 @@ pub struct Binding {
     pub spec: BindingSpec,
     /// The plugin, with this binding's limits.
     pub invoker: Invoker,
-    /// Static configuration JSON.
-    pub config: Arc<str>,
+    /// Static configuration: one JSON document.
+    pub config: PluginConfig,
     /// What a failure does.
     pub fail: FailMode,
     /// Its calls running now (at most `CALLS_AT_ONCE`).
@@ -51,17 +52,17 @@ impl Binding {
     /// configuration.
     pub(super) fn config(
         &self,
-        policies: Option<&Arc<str>>,
-        chaos_rules: Option<&Arc<str>>,
-    ) -> Arc<str> {
+        policies: Option<&PluginConfig>,
+        chaos_rules: Option<&PluginConfig>,
+    ) -> PluginConfig {
         let dynamic = match self.spec.config_from {
             Some(ConfigSource::Policies) => {
-                Some(policies.cloned().unwrap_or_else(|| Arc::from("{}")))
+                Some(policies.cloned().unwrap_or_else(PluginConfig::none))
             }
             Some(ConfigSource::ChaosRules) => chaos_rules.cloned(),
             None => None,
         };
-        dynamic.unwrap_or_else(|| Arc::clone(&self.config))
+        dynamic.unwrap_or_else(|| self.config.clone())
     }
 
     /// Binds `plugin` as `spec` says: checks the declared world and applies the defaults
@@ -89,7 +90,7 @@ impl Binding {
             label: Arc::from(spec.name()),
             series: OnceLock::new(),
             source,
-            config: Arc::from(spec.config_json()),
+            config: PluginConfig::single(&spec.config_json()),
             invoker: Invoker::new(
                 plugin,
                 spec.limits(),
@@ -163,6 +164,24 @@ impl PluginSet {
         self.bindings
             .iter()
             .filter(move |b| b.world() == world && b.spec.applies_to(tool, role))
+    }
+
+    /// [`PluginSet::applicable`] with each binding's index in the set.
+    pub fn applicable_indexed<'a>(
+        &'a self,
+        world: World,
+        tool: &'a str,
+        role: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a Arc<Binding>)> + 'a {
+        self.bindings
+            .iter()
+            .enumerate()
+            .filter(move |(_, b)| b.world() == world && b.spec.applies_to(tool, role))
+    }
+
+    /// True when a binding of `world` applies to `tool` and `role`.
+    pub fn binds(&self, world: World, tool: &str, role: &str) -> bool {
+        self.applicable(world, tool, role).next().is_some()
     }
 
     /// The tools no policy binding covers, for any role.

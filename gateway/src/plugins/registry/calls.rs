@@ -2,10 +2,12 @@
 //! response filters; each call in a slot of its binding, timed, counted, and a binding whose
 //! uploaded version keeps failing quarantined.
 
-use super::super::bindings::{Decision, Fault, Request};
+use super::super::bindings::{Decision, Fault};
+use super::super::call_data::CallData;
 use super::super::counters::Counters;
-use super::super::manifest::{FailMode, FilterResponse};
+use super::super::manifest::FailMode;
 use super::super::plugin::{CallFailure, FailureKind, World};
+use super::super::plugin_config::PluginConfig;
 use super::super::sandbox::CallContext;
 use super::binding::{Binding, BindingSeries, PluginSet, Source};
 use super::outcomes::{PolicyOutcome, ReloadFailure};
@@ -36,16 +38,16 @@ impl PluginRegistry {
     fn call_context(
         &self,
         binding: &Binding,
-        config: Arc<str>,
-        request: &Request,
+        config: PluginConfig,
+        call: &Arc<CallData>,
         counters: &Counters,
     ) -> CallContext {
         CallContext {
             plugin: Arc::clone(&binding.label),
+            call: Arc::clone(call),
+            attempt: 0,
             config,
             counters: counters.clone(),
-            now_ms: request.now_ms,
-            seed: request.seed,
         }
     }
 
@@ -130,15 +132,15 @@ impl PluginRegistry {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// Runs every policy bound to the request's tool and role. `policy_config` is the merged
-    /// stored policy for bindings with `config_from = "policies"`.
+    /// Runs every policy bound to the call's tool and role. `policy_config` is the documents
+    /// of bindings with `config_from = "policies"`.
     pub async fn evaluate(
         &self,
         set: &PluginSet,
-        request: &Request,
-        policy_config: Option<Arc<str>>,
+        call: &Arc<CallData>,
+        policy_config: Option<&PluginConfig>,
     ) -> PolicyOutcome {
-        self.evaluate_counting(set, request, policy_config, &self.counters)
+        self.evaluate_counting(set, call, policy_config, &self.counters)
             .await
     }
 
@@ -147,33 +149,34 @@ impl PluginRegistry {
     pub async fn evaluate_dry_run(
         &self,
         set: &PluginSet,
-        request: &Request,
-        policy_config: Option<Arc<str>>,
+        call: &Arc<CallData>,
+        policy_config: Option<&PluginConfig>,
     ) -> PolicyOutcome {
         let counters = self.counters.dry_run();
-        self.evaluate_counting(set, request, policy_config, &counters)
+        self.evaluate_counting(set, call, policy_config, &counters)
             .await
     }
 
     async fn evaluate_counting(
         &self,
         set: &PluginSet,
-        request: &Request,
-        policy_config: Option<Arc<str>>,
+        call: &Arc<CallData>,
+        policy_config: Option<&PluginConfig>,
         counters: &Counters,
     ) -> PolicyOutcome {
         // A dry run's denials are answers to an operator, not denials of traffic.
         let denials = (!counters.is_dry_run()).then_some(&self.metrics.policy_denials);
-        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
-            let config = binding.config(policy_config.as_ref(), None);
+        let mut filters = Vec::new();
+        for (index, binding) in set.applicable_indexed(World::Policy, &call.tool, &call.agent_role)
+        {
+            let config = binding.config(policy_config, None);
             let started = Instant::now();
             let result = self
                 .in_slot(
                     binding,
-                    binding.invoker.evaluate(
-                        self.call_context(binding, config, request, counters),
-                        request,
-                    ),
+                    binding
+                        .invoker
+                        .evaluate(self.call_context(binding, config, call, counters)),
                 )
                 .await;
             self.observe(binding, started);
@@ -182,12 +185,17 @@ impl PluginRegistry {
                     Self::succeeded(binding);
                     self.series(binding).allow.inc();
                 }
+                Ok(Decision::AllowAndFilter) => {
+                    Self::succeeded(binding);
+                    self.series(binding).allow.inc();
+                    filters.push(index);
+                }
                 Ok(Decision::Deny(denial)) => {
                     Self::succeeded(binding);
                     self.series(binding).deny.inc();
                     if let Some(denials) = denials {
                         denials
-                            .with_label_values(&[&request.tool, &request.action, &denial.code])
+                            .with_label_values(&[&call.tool, &call.action, &denial.code])
                             .inc();
                     }
                     return PolicyOutcome::Deny {
@@ -201,11 +209,7 @@ impl PluginRegistry {
                     if binding.fail == FailMode::Closed {
                         if let Some(denials) = denials {
                             denials
-                                .with_label_values(&[
-                                    &request.tool,
-                                    &request.action,
-                                    "policy_error",
-                                ])
+                                .with_label_values(&[&call.tool, &call.action, "policy_error"])
                                 .inc();
                         }
                         return PolicyOutcome::Failed {
@@ -216,28 +220,31 @@ impl PluginRegistry {
                 }
             }
         }
-        PolicyOutcome::Allow
+        PolicyOutcome::Allow { filters }
     }
 
-    /// Runs the chaos rules bound to the request's tool and role; the first fault wins.
-    /// Chaos fails open: a failing plugin injects nothing. `chaos_rules` is the configuration
-    /// of bindings with `config_from = "chaos_rules"`.
+    /// Runs the chaos rules bound to the call's tool and role for upstream attempt number
+    /// `attempt` (whose seed is the call's plus the attempt: each attempt draws afresh, and
+    /// a run is reproducible); the first fault wins. Chaos fails open: a failing plugin
+    /// injects nothing. `chaos_rules` is the configuration of bindings with
+    /// `config_from = "chaos_rules"`.
     pub async fn inject(
         &self,
         set: &PluginSet,
-        request: &Request,
-        chaos_rules: Arc<str>,
+        call: &Arc<CallData>,
+        chaos_rules: &PluginConfig,
+        attempt: u32,
     ) -> Option<Fault> {
-        for binding in set.applicable(World::Chaos, &request.tool, &request.agent_role) {
-            let config = binding.config(None, Some(&chaos_rules));
+        for binding in set.applicable(World::Chaos, &call.tool, &call.agent_role) {
+            let config = binding.config(None, Some(chaos_rules));
             let started = Instant::now();
             let result = self
                 .in_slot(
                     binding,
-                    binding.invoker.inject(
-                        self.call_context(binding, config, request, &self.counters),
-                        request,
-                    ),
+                    binding.invoker.inject(CallContext {
+                        attempt,
+                        ..self.call_context(binding, config, call, &self.counters)
+                    }),
                 )
                 .await;
             self.observe(binding, started);
@@ -251,7 +258,7 @@ impl PluginRegistry {
                     self.series(binding).fault.inc();
                     self.metrics
                         .chaos_injections
-                        .with_label_values(&[&request.tool, fault_label(&fault)])
+                        .with_label_values(&[&call.tool, fault_label(&fault)])
                         .inc();
                     return Some(fault);
                 }
@@ -261,37 +268,30 @@ impl PluginRegistry {
         None
     }
 
-    /// Runs every policy's response filter, in order, over a successful response. Bindings
-    /// with `filter_response = "when_policy_has_rules"` are skipped when the merged policy
-    /// has no response rules (`policy_has_rules`). Returns the filtered JSON, or `None` when
-    /// no filter changed it. A failing filter is skipped when the binding fails open, and
-    /// withholds the response (`Err`) when it fails closed.
+    /// Runs the response filters of the bindings that asked for them (`filters`, from
+    /// [`PolicyOutcome::Allow`]), in order, over a successful response. Returns the
+    /// filtered JSON, or `None` when no filter changed it. A failing filter is skipped when
+    /// the binding fails open, and withholds the response (`Err`) when it fails closed.
     pub async fn filter_response(
         &self,
         set: &PluginSet,
-        request: &Request,
-        policy_config: Option<Arc<str>>,
-        policy_has_rules: bool,
+        filters: &[usize],
+        call: &Arc<CallData>,
+        policy_config: Option<&PluginConfig>,
         response: &serde_json::Value,
     ) -> Result<Option<String>, PolicyOutcome> {
         // The response as JSON text, written when a filter first needs it.
         let mut text: Option<String> = None;
         let mut changed = false;
-        for binding in set.applicable(World::Policy, &request.tool, &request.agent_role) {
-            if binding.spec.filter_response == Some(FilterResponse::WhenPolicyHasRules)
-                && !policy_has_rules
-            {
-                continue;
-            }
-            let config = binding.config(policy_config.as_ref(), None);
+        for binding in filters.iter().filter_map(|i| set.bindings.get(*i)) {
+            let config = binding.config(policy_config, None);
             let current: &str = text.get_or_insert_with(|| response.to_string());
             let started = Instant::now();
             let result = self
                 .in_slot(
                     binding,
                     binding.invoker.filter_response(
-                        self.call_context(binding, config, request, &self.counters),
-                        request,
+                        self.call_context(binding, config, call, &self.counters),
                         current,
                     ),
                 )

@@ -66,7 +66,11 @@ pub enum ReloadError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyOutcome {
     /// Every policy allowed (or none applies).
-    Allow,
+    Allow {
+        /// The bindings (indices in the plugin set) that answered `allow-and-filter`: their
+        /// `filter-response` runs on the call's successful response.
+        filters: Vec<usize>,
+    },
     /// A policy denied; the first denial wins.
     Deny {
         /// Binding that denied.
