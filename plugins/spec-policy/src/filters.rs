@@ -21,52 +21,57 @@ pub fn apply(spec: &PolicySpec, response_json: &str) -> Option<String> {
         .iter()
         .map(|p| p.to_lowercase())
         .collect();
-    walk(&mut value, None, spec, &blocked, &pii);
-    let out = value.to_string();
-    Some(match spec.guards.max_response_size {
-        Some(max) if out.len() as u64 > max => serde_json::json!({
-            "withheld": true,
-            "reason": format!("Response exceeds {max} bytes allowed by policy"),
-        })
-        .to_string(),
+    let changed = walk(&mut value, None, spec, &blocked, &pii);
+    // Unchanged, the response is the host's own text: no need to write it again.
+    let out = changed.then(|| value.to_string());
+    let size = out.as_ref().map_or(response_json.len(), String::len);
+    match spec.guards.max_response_size {
+        Some(max) if size as u64 > max => Some(
+            serde_json::json!({
+                "withheld": true,
+                "reason": format!("Response exceeds {max} bytes allowed by policy"),
+            })
+            .to_string(),
+        ),
         _ => out,
-    })
+    }
 }
 
+/// Applies the filters below `value`; returns whether anything changed.
 fn walk(
     value: &mut Value,
     key: Option<&str>,
     spec: &PolicySpec,
     blocked: &[String],
     pii: &[(regex_lite::Regex, &str)],
-) {
+) -> bool {
     let filters = &spec.response_filters;
     if let Some(key) = key {
         if filters.redact_fields.iter().any(|f| f == key) {
             *value = Value::String(REDACTED.into());
-            return;
+            return true;
         }
     }
     match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                walk(v, Some(k), spec, blocked, pii);
-            }
-        }
-        Value::Array(items) => {
-            for v in items {
-                walk(v, key, spec, blocked, pii);
-            }
-        }
+        Value::Object(map) => map.iter_mut().fold(false, |changed, (k, v)| {
+            walk(v, Some(k), spec, blocked, pii) | changed
+        }),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| walk(v, key, spec, blocked, pii) | changed),
         Value::String(text) => {
-            let lower = text.to_lowercase();
-            if blocked.iter().any(|p| !p.is_empty() && lower.contains(p)) {
+            if !blocked.is_empty() && {
+                let lower = text.to_lowercase();
+                blocked.iter().any(|p| !p.is_empty() && lower.contains(p))
+            } {
                 *text = BLOCKED.into();
-                return;
+                return true;
             }
+            let mut changed = false;
             for (pattern, label) in pii {
                 if pattern.is_match(text) {
                     *text = pattern.replace_all(text, *label).into_owned();
+                    changed = true;
                 }
             }
             if let Some(rule) =
@@ -74,10 +79,12 @@ fn walk(
             {
                 if text.chars().count() > rule.max_length {
                     *text = text.chars().take(rule.max_length).collect();
+                    changed = true;
                 }
             }
+            changed
         }
-        _ => {}
+        _ => false,
     }
 }
 

@@ -439,6 +439,9 @@ fn response_rules_are_recognised_and_without_them_responses_pass_unchanged() {
         crate::filters::apply(&redacting, body).as_deref(),
         Some(r#"{"title":"[REDACTED]"}"#)
     );
+    // Rules that match nothing leave the response as it came: no rewrite to send back.
+    let elsewhere = spec(json!({"responseFilters": {"redactFields": ["password"]}}));
+    assert_eq!(crate::filters::apply(&elsewhere, body), None);
 }
 
 #[test]
