@@ -60,7 +60,7 @@ fn build() -> wasmtime::Result<Engine> {
         .max_memory_size(MAX_MEMORY_BYTES)
         .max_core_instances_per_component(32)
         .max_memories_per_component(4)
-        .linear_memory_keep_resident(1 << 20)
+        .linear_memory_keep_resident(64 << 10)
         .table_keep_resident(64 << 10);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
