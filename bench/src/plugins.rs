@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reused_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, true, 4);
     let fresh_invoker = Invoker::new(Arc::clone(&spec_plugin), limits, false, 4);
     let empty_invoker = Invoker::new(Arc::clone(&empty), limits, true, 4);
+    let empty_fresh_invoker = Invoker::new(Arc::clone(&empty), limits, false, 4);
     let scopes_only = PluginConfig::single(r#"{"scopes":["http_fetch:get"]}"#);
     let no_quota = {
         let mut v: serde_json::Value = serde_json::from_str(&scraper_spec())?;
@@ -95,8 +96,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         counters: counters.clone(),
     };
     let (mut scopes_h, mut no_quota_h) = (histogram(), histogram());
-    let (mut native, mut reused, mut fresh, mut empty_reused) =
-        (histogram(), histogram(), histogram(), histogram());
+    let (mut native, mut reused, mut fresh, mut empty_reused, mut empty_fresh) = (
+        histogram(),
+        histogram(),
+        histogram(),
+        histogram(),
+        histogram(),
+    );
 
     // The modes run interleaved in small batches, so that a slow spell of this shared
     // machine weighs on all of them alike and the ratios stay meaningful.
@@ -122,6 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if !args.reused_only {
                 modes.push((&fresh_invoker, &mut fresh, true, &spec));
                 modes.push((&empty_invoker, &mut empty_reused, false, &spec));
+                modes.push((&empty_fresh_invoker, &mut empty_fresh, false, &spec));
             }
             if args.breakdown {
                 modes.push((&reused_invoker, &mut scopes_h, true, &scopes_only));
@@ -157,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.reused_only {
         rows.push(("wasm, fresh instance per call", &fresh));
         rows.push(("empty policy, reused (host cost)", &empty_reused));
+        rows.push(("empty policy, fresh instance", &empty_fresh));
     }
     if args.breakdown {
         rows.push(("wasm reused, spec: scopes only", &scopes_h));
