@@ -79,6 +79,31 @@ fn test_prints_the_decision_with_the_given_config() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["answer"]["decision"], "allow");
     assert!(report["micros"].as_f64().unwrap() > 0.0);
+
+    // As `config_from = "policies"` hands them: a role's document, then an agent's, whose
+    // intent wins over the role's and is not the request's.
+    std::fs::write(
+        &config,
+        r#"[{"scopes":["serpapi:search"],"intent":"research"},{"intent":"outreach"}]"#,
+    )
+    .unwrap();
+    let request_text = std::fs::read_to_string(&request).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&request_text).unwrap();
+    record["intent"] = "research".into();
+    std::fs::write(&request, record.to_string()).unwrap();
+    let out = gateway()
+        .args(["plugin", "test"])
+        .arg(root().join("policies-wasm/spec-policy.wasm"))
+        .arg("--request")
+        .arg(&request)
+        .arg("--config")
+        .arg(&config)
+        .arg("--timeout-ms")
+        .arg("100")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["answer"]["code"], "intent_mismatch", "{report}");
 }
 
 #[test]
