@@ -56,9 +56,9 @@ fn walk(
         Value::Object(map) => map.iter_mut().fold(false, |changed, (k, v)| {
             walk(v, Some(k), spec, blocked, pii) | changed
         }),
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |changed, v| walk(v, key, spec, blocked, pii) | changed),
+        Value::Array(items) => items.iter_mut().fold(false, |changed, v| {
+            walk(v, key, spec, blocked, pii) | changed
+        }),
         Value::String(text) => {
             if !blocked.is_empty() && {
                 let lower = text.to_lowercase();
