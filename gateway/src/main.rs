@@ -53,6 +53,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin crate (policy or chaos): source with an example rule, native
+    /// tests, an example request and configuration, and a plugins.toml binding.
+    New {
+        /// The plugin's name: 1 to 64 of a-z, 0-9 and '-', starting with a letter.
+        name: String,
+        /// What the plugin decides: allow or deny calls (policy), or faults (chaos).
+        #[arg(long, value_enum, default_value_t = WorldArg::Policy)]
+        world: WorldArg,
+        /// Where to create the crate's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK (the gateway's `sdk/` directory); defaults to the one this gateway
+        /// was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Validate a plugin and print its world, contract version, exports, size and sha256.
     Check {
         /// The plugin's .wasm file.
@@ -82,6 +98,15 @@ enum PluginCommand {
         #[arg(long, default_value_t = 16)]
         memory_mb: u64,
     },
+}
+
+/// A plugin world, as `plugin new` takes it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WorldArg {
+    /// Allows or denies calls, may filter responses.
+    Policy,
+    /// Injects faults.
+    Chaos,
 }
 
 #[derive(Args)]
@@ -182,6 +207,32 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn plugin_command(command: PluginCommand) -> ExitCode {
     use gateway::plugins::cli;
     match command {
+        PluginCommand::New {
+            name,
+            world,
+            dir,
+            sdk,
+        } => {
+            use gateway::plugins::{scaffold, World};
+            let world = match world {
+                WorldArg::Policy => World::Policy,
+                WorldArg::Chaos => World::Chaos,
+            };
+            let Some(sdk) = sdk.or_else(scaffold::default_sdk_dir) else {
+                eprintln!("error: the plugin SDK this gateway was built from is gone; give --sdk DIR (the gateway's sdk/ directory)");
+                return ExitCode::FAILURE;
+            };
+            match scaffold::create(&name, world, &dir, &sdk) {
+                Ok(created) => {
+                    println!("{}", created.next_steps);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         PluginCommand::Check { file } => {
             match tokio::task::spawn_blocking(move || cli::check(&file)).await {
                 Ok(Ok(report)) => {

@@ -12,6 +12,7 @@
 //! - [`plugin`]: one compiled, validated plugin and how it is called.
 //! - [`manifest`]: `plugins.toml`, which binds plugins to tools and roles.
 //! - [`registry`]: the live set, swapped atomically on reload.
+//! - [`scaffold`]: `gateway plugin new`, a new plugin crate.
 //! - [`virtual_wasi`]: the WASI a plugin sees (the call's clock and seeded random only).
 //! - [`watch`]: hot reload of the plugin directory.
 
@@ -29,6 +30,7 @@ pub mod plugin_config;
 pub mod record;
 pub mod registry;
 pub mod sandbox;
+pub mod scaffold;
 pub mod virtual_wasi;
 pub mod watch;
 

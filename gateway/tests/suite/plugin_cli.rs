@@ -175,3 +175,80 @@ fn test_runs_the_response_filter_on_the_shipped_examples() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["failure"], "trap", "{report}");
 }
+
+/// `gateway plugin new` writes a crate that builds to a component outside this workspace,
+/// passes `plugin check` and decides under `plugin test` with the example files it wrote.
+#[test]
+fn a_new_plugin_builds_checks_and_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gateway()
+        .args(["plugin", "new", "no-mail", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.contains("cargo build --release --target wasm32-wasip2 --manifest-path"),
+        "{printed}"
+    );
+    let crate_dir = dir.path().join("no-mail");
+    // The workspace's versions of the SDK's dependencies: the build needs no registry.
+    std::fs::copy(root().join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    // A target directory of its own: this test's cargo holds the workspace's.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("plugin-new");
+    let build = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--manifest-path")
+        .arg(crate_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = target.join("wasm32-wasip2/release/no_mail.wasm");
+
+    let check = gateway()
+        .args(["plugin", "check"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}");
+    assert!(text.contains("plugin:    no-mail 0.1.0"), "{text}");
+
+    let tried = gateway()
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .arg("--request")
+        .arg(crate_dir.join("request.json"))
+        .arg("--config")
+        .arg(crate_dir.join("config.json"))
+        .arg("--timeout-ms")
+        .arg("100")
+        .output()
+        .unwrap();
+    assert!(
+        tried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tried.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&tried.stdout).unwrap();
+    assert_eq!(report["answer"]["code"], "tool_blocked", "{report}");
+}
