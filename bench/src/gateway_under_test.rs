@@ -130,6 +130,9 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         // Most tests and benches bind plugins of their own, or none.
         policy_bindings_required: false,
         plugins_dir: options.plugins_dir.clone(),
+        plugin_trusted_keys: String::new(),
+        // Plugins built by `make plugins` are unsigned: signatures are tested on purpose.
+        plugin_signatures: Some(gateway::plugins::signing::SignatureMode::Warn),
         chaos_on_start: false,
         redis_timeout_ms: 50,
         database_max_connections: 16,

@@ -4,7 +4,7 @@
 use crate::api;
 use crate::auth::admin::AdminKey;
 use crate::auth::replay_guard::ReplayGuard;
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::crypto::agent_keys::AgentKeyPool;
 use crate::crypto::token::TokenSealer;
 use crate::error::QuietLog;
@@ -113,13 +113,25 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Some(link) => Counters::redis(link.clone()),
         None => Counters::local(),
     };
+    let signatures = crate::plugins::signing::SignaturePolicy::new(
+        &config.settings.plugin_trusted_keys,
+        config
+            .settings
+            .plugin_signatures
+            .unwrap_or(match config.settings.environment {
+                Environment::Production => crate::plugins::signing::SignatureMode::Required,
+                Environment::Development => crate::plugins::signing::SignatureMode::Warn,
+            }),
+    )
+    .map_err(anyhow::Error::msg)?;
     let plugins = Arc::new(
         PluginRegistry::new(
             config.settings.plugins_dir.clone(),
             counters,
             Arc::clone(&metrics),
         )
-        .with_store(store.clone()),
+        .with_store(store.clone())
+        .with_signatures(signatures),
     );
     plugins.reload().await.map_err(|e| {
         anyhow::anyhow!(

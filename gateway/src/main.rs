@@ -69,10 +69,26 @@ enum PluginCommand {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
-    /// Validate a plugin and print its world, contract version, exports, size and sha256.
+    /// Validate a plugin and print its world, contract version, exports, size, sha256 and
+    /// who signed it (its FILE.wasm.sig, judged against PLUGIN_TRUSTED_KEYS).
     Check {
         /// The plugin's .wasm file.
         file: PathBuf,
+        /// Trusted public keys, comma-separated `ed25519:<base64>`.
+        #[arg(long, env = "PLUGIN_TRUSTED_KEYS", default_value = "")]
+        trusted_keys: String,
+    },
+    /// Sign a plugin: a detached ed25519 signature over its name, version and bytes, written
+    /// to FILE.wasm.sig (gateways trusting the key load it; production requires one).
+    Sign {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+        /// The private key file (`gateway keys generate --plugin-signing` makes one).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature (default: FILE.wasm.sig).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run a plugin once on a request; exit 0 when it answered, 2 when it failed.
     Test {
@@ -124,7 +140,12 @@ struct MigrateArgs {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Print fresh KEK_BASE64, SIGNING_SECRET and ADMIN_API_KEY lines for an env file.
-    Generate,
+    Generate {
+        /// Print a plugin-signing key pair instead: the private key (for `gateway plugin
+        /// sign --key FILE`) and the PLUGIN_TRUSTED_KEYS line for gateways.
+        #[arg(long)]
+        plugin_signing: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -142,9 +163,19 @@ fn main() -> ExitCode {
         Command::Serve(settings) => runtime.block_on(serve(*settings)),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::Keys {
-            command: KeysCommand::Generate,
+            command: KeysCommand::Generate { plugin_signing },
         } => {
-            print!("{}", generate_secret_lines());
+            if plugin_signing {
+                let (private, public) = gateway::plugins::signing::generate();
+                println!("# Private: save this line alone in a file (mode 0600) for `gateway plugin sign --key FILE`.");
+                println!("{private}");
+                println!(
+                    "# Public: add to PLUGIN_TRUSTED_KEYS (comma-separated) on every gateway."
+                );
+                println!("PLUGIN_TRUSTED_KEYS={public}");
+            } else {
+                print!("{}", generate_secret_lines());
+            }
             Ok(())
         }
         Command::Plugin { command } => return runtime.block_on(plugin_command(command)),
@@ -233,8 +264,25 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
                 }
             }
         }
-        PluginCommand::Check { file } => {
-            match tokio::task::spawn_blocking(move || cli::check(&file)).await {
+        PluginCommand::Sign { file, key, out } => {
+            match tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref())).await
+            {
+                Ok(Ok(report)) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Ok(Err(e)) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        PluginCommand::Check { file, trusted_keys } => {
+            match tokio::task::spawn_blocking(move || cli::check(&file, &trusted_keys)).await {
                 Ok(Ok(report)) => {
                     print!("{report}");
                     ExitCode::SUCCESS

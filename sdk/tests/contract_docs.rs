@@ -13,7 +13,8 @@ fn wit_functions(wit: &str) -> BTreeSet<(String, String)> {
             interface = rest.split_whitespace().next().map(str::to_string);
         } else if line.starts_with("world ") {
             interface = None;
-        } else if let (Some(interface), Some((name, _))) = (&interface, line.split_once(": func(")) {
+        } else if let (Some(interface), Some((name, _))) = (&interface, line.split_once(": func("))
+        {
             if !name.starts_with("//") {
                 found.insert((interface.clone(), name.trim().to_string()));
             }

@@ -153,6 +153,10 @@ pub struct UploadRequest {
     /// failure) before it is stored; run with the binding's limits and configuration.
     #[serde(default)]
     sample: Option<RequestRecord>,
+    /// The detached signature `gateway plugin sign` wrote for the component (its JSON
+    /// object): checked against `PLUGIN_TRUSTED_KEYS` (required in production).
+    #[serde(default)]
+    signature: Option<Value>,
 }
 
 /// Largest upload body (a 32 MiB plugin in base64, plus its binding).
@@ -206,6 +210,14 @@ pub async fn upload(
             "A binding of plugins.toml already has this name",
         ));
     }
+    // Checked before the bytes reach the compiler: unvouched bytes are not compiled when
+    // signatures are required.
+    let signature = body.signature.as_ref().map(Value::to_string);
+    let vouched = state
+        .plugins
+        .signatures()
+        .admit_bytes(&name, signature.as_deref(), &wasm)
+        .map_err(|e| plugin_invalid(e.to_string()))?;
     let load_name = name.clone();
     let bytes = wasm.clone();
     let plugin =
@@ -222,6 +234,16 @@ pub async fn upload(
             )));
         }
     }
+    state
+        .plugins
+        .signatures()
+        .admit_info(
+            &name,
+            vouched.as_ref(),
+            &plugin.info.name,
+            &plugin.info.version,
+        )
+        .map_err(|e| plugin_invalid(e.to_string()))?;
     let plugin = Arc::new(plugin);
     let sample_answer = match body.sample {
         None => None,
@@ -251,6 +273,7 @@ pub async fn upload(
             &wasm,
             &plugin.sha256,
             &binding_json,
+            signature.as_deref(),
             crate::store::now_ms(),
         )
         .await?;

@@ -107,6 +107,17 @@ pub struct Settings {
     #[arg(long, env = "PLUGINS_DIR", default_value = "policies-wasm")]
     pub plugins_dir: PathBuf,
 
+    /// Public keys whose plugin signatures are trusted, comma-separated `ed25519:<base64>`
+    /// (`gateway keys generate --plugin-signing` makes a pair; `gateway plugin sign` signs).
+    #[arg(long, env = "PLUGIN_TRUSTED_KEYS", default_value = "")]
+    pub plugin_trusted_keys: String,
+
+    /// What a plugin file or upload without a valid signature from a trusted key meets:
+    /// `required` refuses it (the live set stays), `warn` loads it with a warning. Default:
+    /// required in production, warn in development.
+    #[arg(long, env = "PLUGIN_SIGNATURES", value_enum)]
+    pub plugin_signatures: Option<crate::plugins::signing::SignatureMode>,
+
     /// `on` starts with the original's global chaos rule (20 % of calls: 300–1500 ms, then 503).
     #[arg(long = "ff-chaos", env = "FF_CHAOS", default_value = "off", value_parser = parse_switch)]
     pub chaos_on_start: bool,

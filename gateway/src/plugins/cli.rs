@@ -6,8 +6,9 @@ use super::plugin::{CallFailure, CallLimits, Invoker, Plugin, World};
 use super::plugin_config::PluginConfig;
 use super::record::{decision_json, fault_json, RequestRecord};
 use super::sandbox::CallContext;
+use super::signing::{self, SignatureError, SignatureMode, SignaturePolicy};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,70 @@ fn load(path: &Path) -> anyhow::Result<Plugin> {
     Plugin::load(name, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// `gateway plugin check FILE.wasm`: contract version, world, exports, imports, size, sha256.
-pub fn check(path: &Path) -> anyhow::Result<String> {
-    let p = load(path)?;
+/// Where `gateway plugin sign` writes a component's signature by default.
+pub fn signature_path(component: &Path) -> PathBuf {
+    let mut name = component.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// Who signed `path` (its `.sig` next to it), judged against `trusted_keys`
+/// (`PLUGIN_TRUSTED_KEYS`).
+fn signer(path: &Path, plugin: &Plugin, trusted_keys: &str) -> anyhow::Result<String> {
+    let signature = match std::fs::read_to_string(signature_path(path)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("none".into()),
+        Err(e) => anyhow::bail!("{}: {e}", signature_path(path).display()),
+    };
+    let policy =
+        SignaturePolicy::new(trusted_keys, SignatureMode::Required).map_err(anyhow::Error::msg)?;
+    let bytes = std::fs::read(path)?;
+    Ok(
+        match policy.verify(
+            Some(&signature),
+            &plugin.info.name,
+            &plugin.info.version,
+            &bytes,
+        ) {
+            Ok(key) => format!("valid, by trusted key {key}"),
+            Err(SignatureError::Untrusted(key)) => {
+                format!("by key {key}, which PLUGIN_TRUSTED_KEYS does not list")
+            }
+            Err(problem) => format!("INVALID: {problem}"),
+        },
+    )
+}
+
+/// `gateway plugin sign FILE.wasm --key KEY [--out FILE.sig]`: a detached signature over the
+/// component's name, version and bytes.
+pub fn sign(path: &Path, key_path: &Path, out: Option<&Path>) -> anyhow::Result<String> {
+    let key_text = std::fs::read_to_string(key_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+    let key = signing::parse_signing_key(&key_text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+    let plugin = load(path)?;
+    let bytes = std::fs::read(path)?;
+    let signature = signing::sign(&key, &plugin.info.name, &plugin.info.version, &bytes);
+    let out = out.map_or_else(|| signature_path(path), Path::to_path_buf);
+    std::fs::write(&out, serde_json::to_string_pretty(&signature)? + "\n")
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     Ok(format!(
-        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\nimports:   {}\n",
+        "signed {} {} (sha256 {}) with key {}\nwrote {}",
+        plugin.info.name,
+        plugin.info.version,
+        signature.sha256,
+        signing::key_id(&key.verifying_key()),
+        out.display()
+    ))
+}
+
+/// `gateway plugin check FILE.wasm`: contract version, world, exports, imports, size, sha256,
+/// and who signed it (against `trusted_keys`).
+pub fn check(path: &Path, trusted_keys: &str) -> anyhow::Result<String> {
+    let p = load(path)?;
+    let signed = signer(path, &p, trusted_keys)?;
+    Ok(format!(
+        "file:      {}\nplugin:    {} {}\nworld:     {} (exports {})\ncontract:  gateway:plugin@{}\nstateless: {}\nsize:      {} bytes\nsha256:    {}\nsignature: {signed}\nimports:   {}\n",
         path.display(),
         p.info.name,
         p.info.version,

@@ -12,6 +12,7 @@
 //! memory_mb = 16
 //! fail = "closed"                  # closed (policies' default) | open (chaos' default)
 //! reuse = true                     # reuse live instances if the plugin is stateless
+//! # sha256 = "…"                   # pin the component: any other file is refused
 //! ```
 //!
 //! A policy's response filter runs on the calls whose `evaluate` answered
@@ -86,6 +87,8 @@ pub struct BindingSpec {
     pub fail: Option<FailMode>,
     /// Reuse live instances when the plugin is stateless (default true).
     pub reuse: Option<bool>,
+    /// The component's SHA-256 (hex), when the binding pins it: another file is refused.
+    pub sha256: Option<String>,
 }
 
 /// A manifest problem, naming the binding.
@@ -147,6 +150,11 @@ impl BindingSpec {
         for tool in &self.tools {
             if tool != "*" && tool.parse::<ToolName>().is_err() {
                 return Err(invalid(format!("unknown tool {tool:?}")));
+            }
+        }
+        if let Some(pin) = &self.sha256 {
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid("sha256 must be 64 hex digits".into()));
             }
         }
         if self.config.is_some() && self.config_from.is_some() {
@@ -226,6 +234,7 @@ mod tests {
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nmemory_mb = 4096",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ncolour = \"red\"",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nfilter_response = \"always\"",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nsha256 = \"abc\"",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }

@@ -13,6 +13,7 @@
 //! - [`manifest`]: `plugins.toml`, which binds plugins to tools and roles.
 //! - [`registry`]: the live set, swapped atomically on reload.
 //! - [`scaffold`]: `gateway plugin new`, a new plugin crate.
+//! - [`signing`]: signed plugins (`gateway plugin sign`, `PLUGIN_TRUSTED_KEYS`).
 //! - [`virtual_wasi`]: the WASI a plugin sees (the call's clock and seeded random only).
 //! - [`watch`]: hot reload of the plugin directory.
 
@@ -31,6 +32,7 @@ pub mod record;
 pub mod registry;
 pub mod sandbox;
 pub mod scaffold;
+pub mod signing;
 pub mod virtual_wasi;
 pub mod watch;
 

@@ -22,6 +22,8 @@ pub struct PluginUpload {
     pub active: i64,
     /// Upload time, unix ms.
     pub created_at: i64,
+    /// The detached signature it was uploaded with (a signature file's JSON), if any.
+    pub signature: Option<String>,
 }
 
 /// A version without its bytes (for listings and change detection).
@@ -40,13 +42,15 @@ pub struct UploadVersion {
 }
 
 impl Store {
-    /// Stores a new version of `name` and makes it the active one; returns its version.
+    /// Stores a new version of `name` (with the signature it came with) and makes it the
+    /// active one; returns its version.
     pub async fn insert_plugin_upload(
         &self,
         name: &str,
         wasm: &[u8],
         sha256: &str,
         binding: &str,
+        signature: Option<&str>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -61,8 +65,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO plugin_uploads (name, version, wasm, sha256, binding, active, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6)",
+            "INSERT INTO plugin_uploads (name, version, wasm, sha256, binding, active, created_at, signature) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
         )
         .bind(name)
         .bind(version)
@@ -70,6 +74,7 @@ impl Store {
         .bind(sha256)
         .bind(binding)
         .bind(now_ms)
+        .bind(signature)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -79,8 +84,8 @@ impl Store {
     /// The active version of every uploaded plugin, with bytes, by name.
     pub async fn active_plugin_uploads(&self) -> Result<Vec<PluginUpload>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT name, version, wasm, sha256, binding, active, created_at FROM plugin_uploads \
-             WHERE active = 1 ORDER BY name",
+            "SELECT name, version, wasm, sha256, binding, active, created_at, signature \
+             FROM plugin_uploads WHERE active = 1 ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?)

@@ -27,6 +27,7 @@ mod proxy;
 mod proxy_live;
 mod shutdown_drain;
 mod signature_auth;
+mod signed_plugins;
 mod sqlite_storage;
 mod stuck_plugins;
 mod tokens;

@@ -72,6 +72,15 @@ impl Binding {
         plugin: Arc<Plugin>,
         source: Source,
     ) -> Result<Self, ReloadError> {
+        if let Some(pinned) = &spec.sha256 {
+            if !pinned.eq_ignore_ascii_case(&plugin.sha256) {
+                return Err(ReloadError::Pinned {
+                    binding: spec.name(),
+                    pinned: pinned.clone(),
+                    actual: plugin.sha256.clone(),
+                });
+            }
+        }
         if let Some(expected) = spec.world {
             if expected != plugin.world {
                 return Err(ReloadError::WorldMismatch {

@@ -21,6 +21,7 @@ pub use outcomes::{PolicyOutcome, ReloadError, ReloadFailure};
 use super::counters::Counters;
 use super::manifest::{BindingSpec, Manifest};
 use super::plugin::Plugin;
+use super::signing::SignaturePolicy;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use chrono::Utc;
@@ -50,6 +51,8 @@ pub struct PluginRegistry {
     last_quarantine: Mutex<Option<ReloadFailure>>,
     /// Reloads (file watch, uploads, the change feed) take turns.
     reloads: crate::refresh::Turns,
+    /// The trusted signers, and what an unvouched plugin meets.
+    signatures: SignaturePolicy,
 }
 
 impl PluginRegistry {
@@ -65,7 +68,20 @@ impl PluginRegistry {
             last_error: Mutex::new(None),
             last_quarantine: Mutex::new(None),
             reloads: crate::refresh::Turns::default(),
+            signatures: SignaturePolicy::permissive(),
         }
+    }
+
+    /// Checks every plugin's signature against `policy` (by default nothing is trusted and
+    /// an unsigned plugin only warns).
+    pub fn with_signatures(mut self, policy: SignaturePolicy) -> Self {
+        self.signatures = policy;
+        self
+    }
+
+    /// The signature policy plugins are loaded under.
+    pub fn signatures(&self) -> &SignaturePolicy {
+        &self.signatures
     }
 
     /// Also serves the plugins uploaded to `store` (shared by every instance on it).
@@ -226,6 +242,20 @@ impl PluginRegistry {
                             file: file.clone(),
                             cause,
                         })?;
+                    let signature =
+                        read_signature(&self.dir.join(format!("{file}.sig"))).map_err(|cause| {
+                            ReloadError::Read {
+                                file: format!("{file}.sig"),
+                                cause,
+                            }
+                        })?;
+                    let vouched = self
+                        .signatures
+                        .admit_bytes(&file, signature.as_deref(), &bytes)
+                        .map_err(|problem| ReloadError::Signature {
+                            file: file.clone(),
+                            problem,
+                        })?;
                     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
                     let plugin = match known.get(sha.as_str()) {
                         Some(p) => Arc::clone(p),
@@ -236,6 +266,17 @@ impl PluginRegistry {
                             }
                         })?),
                     };
+                    self.signatures
+                        .admit_info(
+                            &file,
+                            vouched.as_ref(),
+                            &plugin.info.name,
+                            &plugin.info.version,
+                        )
+                        .map_err(|problem| ReloadError::Signature {
+                            file: file.clone(),
+                            problem,
+                        })?;
                     compiled.insert(file.clone(), Arc::clone(&plugin));
                     plugin
                 }
@@ -248,12 +289,24 @@ impl PluginRegistry {
                 problem,
             };
             let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
+            let vouched = self
+                .signatures
+                .admit_bytes(&upload.name, upload.signature.as_deref(), &upload.wasm)
+                .map_err(|e| invalid(e.to_string()))?;
             let plugin = match known.get(upload.sha256.as_str()) {
                 Some(p) => Arc::clone(p),
                 None => Arc::new(
                     Plugin::load(&upload.name, &upload.wasm).map_err(|e| invalid(e.to_string()))?,
                 ),
             };
+            self.signatures
+                .admit_info(
+                    &upload.name,
+                    vouched.as_ref(),
+                    &plugin.info.name,
+                    &plugin.info.version,
+                )
+                .map_err(|e| invalid(e.to_string()))?;
             bindings.push(Arc::new(Binding::new(
                 spec,
                 plugin,
@@ -270,6 +323,15 @@ impl PluginRegistry {
             bindings,
             loaded_at: Utc::now(),
         })
+    }
+}
+
+/// The signature file next to a plugin file, if there is one.
+fn read_signature(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

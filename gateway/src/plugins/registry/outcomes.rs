@@ -26,6 +26,24 @@ pub enum ReloadError {
         /// Cause.
         cause: LoadError,
     },
+    /// A plugin file's signature does not vouch for it (`PLUGIN_SIGNATURES=required`).
+    #[error("{file}: {problem}")]
+    Signature {
+        /// File.
+        file: String,
+        /// What is wrong with its signature.
+        problem: super::super::signing::SignatureError,
+    },
+    /// A binding pins another component than the one it names.
+    #[error("binding {binding}: the plugin's sha256 is {actual}, the binding pins {pinned}")]
+    Pinned {
+        /// Binding.
+        binding: String,
+        /// The pinned digest.
+        pinned: String,
+        /// The component's digest.
+        actual: String,
+    },
     /// Two bindings share a name.
     #[error("two bindings are named {0}")]
     DuplicateName(String),

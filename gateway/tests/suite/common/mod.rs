@@ -118,6 +118,9 @@ pub fn settings(database_url: &str, data_dir: PathBuf) -> Settings {
         // Most tests and benches bind plugins of their own, or none.
         policy_bindings_required: false,
         plugins_dir: data_dir.join("plugins"),
+        plugin_trusted_keys: String::new(),
+        // Plugins built by `make plugins` are unsigned: signatures are tested on purpose.
+        plugin_signatures: Some(gateway::plugins::signing::SignatureMode::Warn),
         chaos_on_start: false,
         // Generous: a loaded test machine must not send shared limits or the cache to the
         // per-instance fallback (outage tests set their own).

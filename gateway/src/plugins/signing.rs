@@ -1,0 +1,364 @@
+//! Signed plugins: a detached ed25519 signature over a component's name, version and
+//! SHA-256 (so over its bytes), made by `gateway plugin sign` and checked at load against
+//! the keys the operator trusts (`PLUGIN_TRUSTED_KEYS`). With `PLUGIN_SIGNATURES=required`
+//! (production's default) a plugin file or upload without a valid signature from a trusted
+//! key is refused; with `warn` (development's) it loads with a warning.
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Format tag of a signature file and prefix of the signed message.
+pub const FORMAT: &str = "4runr-plugin-signature/1";
+/// Prefix of a key in text form.
+const KEY_PREFIX: &str = "ed25519:";
+
+/// What a plugin without a valid, trusted signature meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureMode {
+    /// Refused (the previous plugin set stays live; an upload answers 422).
+    Required,
+    /// Loaded, with a warning in the log.
+    Warn,
+}
+
+/// A detached signature, as `gateway plugin sign` writes it next to the component
+/// (`FILE.wasm.sig`) and as an upload carries it (`signature`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFile {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The plugin's name, as its `info` says.
+    pub plugin: String,
+    /// The plugin's version, as its `info` says.
+    pub version: String,
+    /// SHA-256 of the component's bytes, hex.
+    pub sha256: String,
+    /// The signer's public key, `ed25519:<base64>`.
+    pub key: String,
+    /// The signature of [`message`], base64.
+    pub signature: String,
+}
+
+/// Why a signature does not vouch for a component. Operators read these; they name what
+/// to fix and nothing of the keys' secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No signature was given.
+    #[error("not signed")]
+    Missing,
+    /// The signature is not one this gateway reads.
+    #[error("signature is malformed: {0}")]
+    Malformed(String),
+    /// The signature is of other bytes.
+    #[error("signature is for another file (its sha256 is not this component's)")]
+    OtherFile,
+    /// The signature names another plugin or version than the component's `info`.
+    #[error("signature is for {signed}, the component is {actual}")]
+    OtherPlugin {
+        /// Name and version signed.
+        signed: String,
+        /// Name and version of the component.
+        actual: String,
+    },
+    /// The signing key is not among the trusted ones.
+    #[error("signed by key {0}, which is not in PLUGIN_TRUSTED_KEYS")]
+    Untrusted(String),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// The message a signature covers.
+fn message(plugin: &str, version: &str, sha256: &str) -> String {
+    format!("{FORMAT}\n{plugin}\n{version}\n{sha256}")
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// A public key in text form.
+pub fn public_key_text(key: &VerifyingKey) -> String {
+    format!("{KEY_PREFIX}{}", b64().encode(key.as_bytes()))
+}
+
+/// A short id of a public key (the first 8 bytes of its SHA-256, hex), for messages.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+fn key_bytes(text: &str) -> Result<[u8; 32], String> {
+    let text = text.trim();
+    let text = text.strip_prefix(KEY_PREFIX).unwrap_or(text);
+    let bytes = b64()
+        .decode(text)
+        .map_err(|_| "a key is ed25519:<base64 of 32 bytes>".to_string())?;
+    bytes
+        .try_into()
+        .map_err(|_| "a key is ed25519:<base64 of 32 bytes>".to_string())
+}
+
+/// Parses a private key (a key file's content: `ed25519:<base64 seed>`).
+pub fn parse_signing_key(text: &str) -> Result<SigningKey, String> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    key_bytes(line).map(|seed| SigningKey::from_bytes(&seed))
+}
+
+/// Parses a public key.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    VerifyingKey::from_bytes(&key_bytes(text)?).map_err(|_| "not an ed25519 public key".to_string())
+}
+
+/// A fresh key pair: (private key text, public key text).
+pub fn generate() -> (String, String) {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    (
+        format!("{KEY_PREFIX}{}", b64().encode(key.to_bytes())),
+        public_key_text(&key.verifying_key()),
+    )
+}
+
+/// Signs a component's name, version and bytes.
+pub fn sign(key: &SigningKey, plugin: &str, version: &str, bytes: &[u8]) -> SignatureFile {
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let signature = key.sign(message(plugin, version, &sha256).as_bytes());
+    SignatureFile {
+        format: FORMAT.into(),
+        plugin: plugin.into(),
+        version: version.into(),
+        sha256,
+        key: public_key_text(&key.verifying_key()),
+        signature: b64().encode(signature.to_bytes()),
+    }
+}
+
+/// The keys a gateway trusts, and what it does with a plugin none of them vouches for.
+#[derive(Debug, Clone)]
+pub struct SignaturePolicy {
+    trusted: Vec<VerifyingKey>,
+    /// What an unsigned or badly signed plugin meets.
+    pub mode: SignatureMode,
+}
+
+impl SignaturePolicy {
+    /// A policy over the comma-separated public keys of `PLUGIN_TRUSTED_KEYS`.
+    pub fn new(trusted_keys: &str, mode: SignatureMode) -> Result<Self, String> {
+        let trusted = trusted_keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| parse_public_key(k).map_err(|e| format!("PLUGIN_TRUSTED_KEYS: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { trusted, mode })
+    }
+
+    /// Trusts nothing and only warns (plugin tools outside a gateway, tests).
+    pub fn permissive() -> Self {
+        Self {
+            trusted: Vec::new(),
+            mode: SignatureMode::Warn,
+        }
+    }
+
+    /// Checks `signature` (a signature file's JSON) for the component `bytes`, before they
+    /// are compiled: the bytes are the ones signed, the key is trusted, the signature holds.
+    /// What it vouches for (a name and version) is checked once the plugin is loaded.
+    pub fn verify_bytes(
+        &self,
+        signature: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<Vouched, SignatureError> {
+        let text = signature.ok_or(SignatureError::Missing)?;
+        let file: SignatureFile =
+            serde_json::from_str(text).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(SignatureError::Malformed(format!(
+                "format {:?}, expected {FORMAT}",
+                file.format
+            )));
+        }
+        if file.sha256 != hex::encode(Sha256::digest(bytes)) {
+            return Err(SignatureError::OtherFile);
+        }
+        let key = parse_public_key(&file.key).map_err(SignatureError::Malformed)?;
+        if !self.trusted.contains(&key) {
+            return Err(SignatureError::Untrusted(key_id(&key)));
+        }
+        let signature = b64()
+            .decode(&file.signature)
+            .ok()
+            .and_then(|b| Signature::from_slice(&b).ok())
+            .ok_or(SignatureError::Invalid)?;
+        key.verify(
+            message(&file.plugin, &file.version, &file.sha256).as_bytes(),
+            &signature,
+        )
+        .map_err(|_| SignatureError::Invalid)?;
+        Ok(Vouched {
+            plugin: file.plugin,
+            version: file.version,
+            signer: key_id(&key),
+        })
+    }
+
+    /// [`SignaturePolicy::verify_bytes`], then the loaded plugin's name and version: the
+    /// signer's key id when the signature vouches for this plugin.
+    pub fn verify(
+        &self,
+        signature: Option<&str>,
+        plugin: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<String, SignatureError> {
+        let vouched = self.verify_bytes(signature, bytes)?;
+        vouched.check_info(plugin, version)?;
+        Ok(vouched.signer)
+    }
+
+    /// Before loading `what`: `Err` only when it must be refused (its bytes never reach the
+    /// compiler); `Ok(None)` when it loads unvouched (`warn`, logged).
+    pub fn admit_bytes(
+        &self,
+        what: &str,
+        signature: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<Option<Vouched>, SignatureError> {
+        match self.verify_bytes(signature, bytes) {
+            Ok(vouched) => Ok(Some(vouched)),
+            Err(e) => self.unvouched(what, e).map(|()| None),
+        }
+    }
+
+    /// Once `what` is loaded: its `info` must be what the signature vouched for.
+    pub fn admit_info(
+        &self,
+        what: &str,
+        vouched: Option<&Vouched>,
+        plugin: &str,
+        version: &str,
+    ) -> Result<(), SignatureError> {
+        match vouched.map(|v| v.check_info(plugin, version)) {
+            Some(Err(e)) => self.unvouched(what, e),
+            Some(Ok(())) => {
+                tracing::debug!(plugin = what, "plugin signature verified");
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn unvouched(&self, what: &str, problem: SignatureError) -> Result<(), SignatureError> {
+        if self.mode == SignatureMode::Required {
+            return Err(problem);
+        }
+        tracing::warn!(plugin = what, %problem, "plugin loaded without a trusted signature (PLUGIN_SIGNATURES=warn)");
+        Ok(())
+    }
+}
+
+/// What a verified signature vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    plugin: String,
+    version: String,
+    /// The signer's key id.
+    pub signer: String,
+}
+
+impl Vouched {
+    /// The loaded plugin must be the one signed.
+    pub fn check_info(&self, plugin: &str, version: &str) -> Result<(), SignatureError> {
+        if (self.plugin.as_str(), self.version.as_str()) == (plugin, version) {
+            Ok(())
+        } else {
+            Err(SignatureError::OtherPlugin {
+                signed: format!("{} {}", self.plugin, self.version),
+                actual: format!("{plugin} {version}"),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(key: &SigningKey) -> SignaturePolicy {
+        SignaturePolicy::new(
+            &public_key_text(&key.verifying_key()),
+            SignatureMode::Required,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_signature_vouches_and_each_tampering_is_named() {
+        let (private, public) = generate();
+        let key = parse_signing_key(&format!("# a comment\n{private}\n")).unwrap();
+        assert_eq!(public_key_text(&key.verifying_key()), public);
+        let bytes = b"a component".to_vec();
+        let signed = serde_json::to_string(&sign(&key, "p", "1.0.0", &bytes)).unwrap();
+        let policy = trusted(&key);
+        assert_eq!(
+            policy.verify(Some(&signed), "p", "1.0.0", &bytes),
+            Ok(key_id(&key.verifying_key()))
+        );
+
+        let mut flipped = bytes.clone();
+        flipped[0] ^= 1;
+        assert_eq!(
+            policy.verify(Some(&signed), "p", "1.0.0", &flipped),
+            Err(SignatureError::OtherFile)
+        );
+        let other = serde_json::to_string(&sign(&key, "p", "1.0.0", b"another")).unwrap();
+        assert_eq!(
+            policy.verify(Some(&other), "p", "1.0.0", &bytes),
+            Err(SignatureError::OtherFile)
+        );
+        assert!(matches!(
+            policy.verify(Some(&signed), "p", "2.0.0", &bytes),
+            Err(SignatureError::OtherPlugin { .. })
+        ));
+        let stranger = SigningKey::from_bytes(&[7; 32]);
+        let by_stranger = serde_json::to_string(&sign(&stranger, "p", "1.0.0", &bytes)).unwrap();
+        assert_eq!(
+            policy.verify(Some(&by_stranger), "p", "1.0.0", &bytes),
+            Err(SignatureError::Untrusted(key_id(&stranger.verifying_key())))
+        );
+        // A trusted key claimed on a signature it did not make.
+        let mut forged: SignatureFile = serde_json::from_str(&by_stranger).unwrap();
+        forged.key = public;
+        let forged = serde_json::to_string(&forged).unwrap();
+        assert_eq!(
+            policy.verify(Some(&forged), "p", "1.0.0", &bytes),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            policy.verify(None, "p", "1.0.0", &bytes),
+            Err(SignatureError::Missing)
+        );
+        assert!(matches!(
+            policy.verify(Some("{}"), "p", "1.0.0", &bytes),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn warn_mode_admits_what_required_refuses() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let mut policy = trusted(&key);
+        assert!(policy.admit_bytes("p", None, b"x").is_err());
+        policy.mode = SignatureMode::Warn;
+        assert_eq!(policy.admit_bytes("p", None, b"x"), Ok(None));
+        assert!(SignaturePolicy::new("ed25519:nope", SignatureMode::Warn).is_err());
+        assert!(SignaturePolicy::new(" , ", SignatureMode::Warn).is_ok());
+    }
+}
