@@ -4,13 +4,13 @@
 export CARGO_BUILD_JOBS ?= 2
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build release help plugins wasm-target bench
+.PHONY: run test lint fmt build release help plugins plugin-examples wasm-target bench
 
 # Plugins built to WebAssembly components: the defaults go live in policies-wasm/, the test
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
 # world feature of the SDK, and cargo would merge features across packages built together.
 DEFAULT_PLUGINS := spec-policy chaos
-FIXTURE_PLUGINS := deny-all loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files spec-policy-plus
+FIXTURE_PLUGINS := deny-all loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files spec-policy-plus blocked-tools
 WASM_OUT := $(or $(CARGO_TARGET_DIR),target)/wasm32-wasip2/release
 
 help: ## List the targets
@@ -34,10 +34,26 @@ plugins: wasm-target ## Build the default plugins into policies-wasm/ and the fi
 	  cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugin-fixtures/$$p.wasm; done
 	@ls -l policies-wasm/*.wasm target/plugin-fixtures/*.wasm | awk '{print $$5, $$9}'
 
+# The Python example plugin: componentize-py (from PyPI, in a venv of the build's own) builds
+# plugins/examples/blocked-tools/python against sdk/wit. When the toolchain cannot be
+# installed, the reason is printed and the test that needs it says it skipped.
+PY_VENV := $(or $(CARGO_TARGET_DIR),target)/py-venv
+COMPONENTIZE_PY := componentize-py==0.25.1
+
+plugin-examples: ## Build the Python example plugin into target/plugin-fixtures/ (installs componentize-py)
+	@mkdir -p target/plugin-fixtures
+	@if { test -x $(PY_VENV)/bin/pip || python3 -m venv $(PY_VENV); } >/dev/null 2>&1 \
+	    && $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check $(COMPONENTIZE_PY); then \
+	  $(PY_VENV)/bin/componentize-py -d sdk/wit -w policy-plugin componentize --stub-wasi \
+	    -p plugins/examples/blocked-tools/python app -o target/plugin-fixtures/blocked-tools-py.wasm \
+	  && ls -l target/plugin-fixtures/blocked-tools-py.wasm | awk '{print $$5, $$9}'; \
+	else rm -f target/plugin-fixtures/blocked-tools-py.wasm; \
+	  echo "plugin-examples: componentize-py could not be installed (python3 -m venv, pip): the Python example is not built"; fi
+
 release: ## Build the release binary
 	$(CARGO) build --release -p gateway
 
-test: plugins ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
+test: plugins plugin-examples ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
 	$(CARGO) test --workspace
 
 bench: plugins ## Run the journal load profile compressed to 2 minutes against a fresh gateway; prints where the report is

@@ -58,7 +58,7 @@ fn build() -> wasmtime::Result<Engine> {
         .total_tables(4000)
         .total_stacks(1000)
         .max_memory_size(MAX_MEMORY_BYTES)
-        .max_core_instances_per_component(32)
+        .max_core_instances_per_component(64)
         .max_memories_per_component(4)
         .linear_memory_keep_resident(64 << 10)
         .table_keep_resident(64 << 10);

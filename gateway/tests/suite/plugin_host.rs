@@ -505,3 +505,40 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
     let error = Plugin::load("empty", &empty).unwrap_err().to_string();
     assert!(error.contains("gateway:plugin/policy@2.0.0"), "{error}");
 }
+
+/// The Python example (componentize-py, `make plugin-examples`) decides as the Rust one on
+/// every tool, and validates configurations alike.
+#[tokio::test]
+async fn the_python_example_decides_as_the_rust_one() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugin-fixtures/blocked-tools-py.wasm");
+    let Ok(python) = std::fs::read(&path) else {
+        eprintln!(
+            "skipped: {} is not built (make plugin-examples could not install componentize-py)",
+            path.display()
+        );
+        return;
+    };
+    let python = invoker(&python, true);
+    let rust = invoker(&fixture("blocked-tools"), true);
+    let config = r#"{"blocked_tools":["gmail_send","openai"]}"#;
+    let mut denied = 0;
+    for tool in ["gmail_send", "serpapi", "openai", "http_fetch"] {
+        let call = request(tool, "get", "{}");
+        let by_rust = evaluate(&rust, context(config), &call).await.unwrap();
+        let by_python = evaluate(&python, context(config), &call).await.unwrap();
+        assert_eq!(by_python, by_rust, "{tool}");
+        denied += usize::from(matches!(by_rust, Decision::Deny(_)));
+    }
+    assert_eq!(denied, 2);
+    for (document, valid) in [
+        (r#"{"blocked_tools":["x"]}"#, true),
+        (r#"{"blocked":["x"]}"#, false),
+        ("not json", false),
+    ] {
+        for plugin in [&rust, &python] {
+            let answer = plugin.validate_config(document).await.unwrap();
+            assert_eq!(answer.is_ok(), valid, "{document}: {answer:?}");
+        }
+    }
+}
