@@ -14,6 +14,23 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `print!` that survives a closed standard output (`gateway plugin test … | head`): what
+/// cannot be written is dropped instead of the process panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` likewise.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 const SECRETS_HELP: &str = "\
 Secrets are read from the environment only (or a .env file), never from flags:
   KEK_BASE64               32 random bytes in base64: encrypts secrets stored at rest
@@ -167,14 +184,14 @@ fn main() -> ExitCode {
         } => {
             if plugin_signing {
                 let (private, public) = gateway::plugins::signing::generate();
-                println!("# Private: save this line alone in a file (mode 0600) for `gateway plugin sign --key FILE`.");
-                println!("{private}");
-                println!(
+                outln!("# Private: save this line alone in a file (mode 0600) for `gateway plugin sign --key FILE`.");
+                outln!("{private}");
+                outln!(
                     "# Public: add to PLUGIN_TRUSTED_KEYS (comma-separated) on every gateway."
                 );
-                println!("PLUGIN_TRUSTED_KEYS={public}");
+                outln!("PLUGIN_TRUSTED_KEYS={public}");
             } else {
-                print!("{}", generate_secret_lines());
+                out!("{}", generate_secret_lines());
             }
             Ok(())
         }
@@ -255,7 +272,7 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
             };
             match scaffold::create(&name, world, &dir, &sdk) {
                 Ok(created) => {
-                    println!("{}", created.next_steps);
+                    outln!("{}", created.next_steps);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -268,7 +285,7 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
             match tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref())).await
             {
                 Ok(Ok(report)) => {
-                    println!("{report}");
+                    outln!("{report}");
                     ExitCode::SUCCESS
                 }
                 Ok(Err(e)) => {
@@ -284,7 +301,7 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
         PluginCommand::Check { file, trusted_keys } => {
             match tokio::task::spawn_blocking(move || cli::check(&file, &trusted_keys)).await {
                 Ok(Ok(report)) => {
-                    print!("{report}");
+                    out!("{report}");
                     ExitCode::SUCCESS
                 }
                 Ok(Err(e)) => {
@@ -316,7 +333,7 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
             .await
             {
                 Ok(outcome) => {
-                    println!("{}", outcome.report);
+                    outln!("{}", outcome.report);
                     if outcome.answered {
                         ExitCode::SUCCESS
                     } else {
