@@ -186,9 +186,7 @@ fn main() -> ExitCode {
                 let (private, public) = gateway::plugins::signing::generate();
                 outln!("# Private: save this line alone in a file (mode 0600) for `gateway plugin sign --key FILE`.");
                 outln!("{private}");
-                outln!(
-                    "# Public: add to PLUGIN_TRUSTED_KEYS (comma-separated) on every gateway."
-                );
+                outln!("# Public: add to PLUGIN_TRUSTED_KEYS (comma-separated) on every gateway.");
                 outln!("PLUGIN_TRUSTED_KEYS={public}");
             } else {
                 out!("{}", generate_secret_lines());
