@@ -279,39 +279,12 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
                 }
             }
         }
-        PluginCommand::Sign { file, key, out } => {
-            match tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref())).await
-            {
-                Ok(Ok(report)) => {
-                    outln!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Ok(Err(e)) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        PluginCommand::Check { file, trusted_keys } => {
-            match tokio::task::spawn_blocking(move || cli::check(&file, &trusted_keys)).await {
-                Ok(Ok(report)) => {
-                    out!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Ok(Err(e)) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        PluginCommand::Sign { file, key, out } => print_report(
+            tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref())).await,
+        ),
+        PluginCommand::Check { file, trusted_keys } => print_report(
+            tokio::task::spawn_blocking(move || cli::check(&file, &trusted_keys)).await,
+        ),
         PluginCommand::Test {
             file,
             request,
@@ -343,6 +316,24 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Prints a blocking command's report, or its error: the exit code to return.
+fn print_report(result: Result<anyhow::Result<String>, tokio::task::JoinError>) -> ExitCode {
+    match result {
+        Ok(Ok(report)) => {
+            out!("{report}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

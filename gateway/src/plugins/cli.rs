@@ -77,7 +77,7 @@ pub fn sign(path: &Path, key_path: &Path, out: Option<&Path>) -> anyhow::Result<
     std::fs::write(&out, serde_json::to_string_pretty(&signature)? + "\n")
         .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     Ok(format!(
-        "signed {} {} (sha256 {}) with key {}\nwrote {}",
+        "signed {} {} (sha256 {}) with key {}\nwrote {}\n",
         plugin.info.name,
         plugin.info.version,
         signature.sha256,

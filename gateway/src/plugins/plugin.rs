@@ -132,6 +132,22 @@ enum Live {
     Chaos(ChaosPlugin),
 }
 
+impl Live {
+    fn policy(&self) -> Result<&PolicyPlugin, CallFailure> {
+        match self {
+            Live::Policy(policy) => Ok(policy),
+            Live::Chaos(_) => Err(CallFailure::invalid("not a policy plugin")),
+        }
+    }
+
+    fn chaos(&self) -> Result<&ChaosPlugin, CallFailure> {
+        match self {
+            Live::Chaos(chaos) => Ok(chaos),
+            Live::Policy(_) => Err(CallFailure::invalid("not a chaos plugin")),
+        }
+    }
+}
+
 /// A live instance with its store, ready for another call.
 type IdleInstance = (Store<Sandbox>, Live);
 
@@ -505,9 +521,7 @@ impl Invoker {
     /// Calls `evaluate` of a policy plugin on the context's call.
     pub async fn evaluate(&self, call: CallContext) -> Result<Decision, CallFailure> {
         self.on_instance(call, async |store, live| {
-            let Live::Policy(policy) = live else {
-                return Err(CallFailure::invalid("not a policy plugin"));
-            };
+            let policy = live.policy()?;
             let decision = policy
                 .gateway_plugin_policy()
                 .call_evaluate(&mut *store, lent_call())
@@ -529,9 +543,7 @@ impl Invoker {
         response_json: &str,
     ) -> Result<Option<String>, CallFailure> {
         self.on_instance(call, async |store, live| {
-            let Live::Policy(policy) = live else {
-                return Err(CallFailure::invalid("not a policy plugin"));
-            };
+            let policy = live.policy()?;
             let filtered = policy
                 .gateway_plugin_policy()
                 .call_filter_response(&mut *store, lent_call(), response_json)
@@ -551,9 +563,7 @@ impl Invoker {
     /// Calls `inject` of a chaos plugin on the context's call.
     pub async fn inject(&self, call: CallContext) -> Result<Fault, CallFailure> {
         self.on_instance(call, async |store, live| {
-            let Live::Chaos(chaos) = live else {
-                return Err(CallFailure::invalid("not a chaos plugin"));
-            };
+            let chaos = live.chaos()?;
             let fault = chaos
                 .gateway_plugin_chaos()
                 .call_inject(&mut *store, lent_call())
@@ -575,9 +585,7 @@ impl Invoker {
     ) -> Result<Result<(), Vec<String>>, CallFailure> {
         let context = scratch_context(&self.plugin.name);
         self.on_instance(context, async |store, live| {
-            let Live::Policy(policy) = live else {
-                return Err(CallFailure::invalid("not a policy plugin"));
-            };
+            let policy = live.policy()?;
             policy
                 .gateway_plugin_policy()
                 .call_validate_config(&mut *store, document)
@@ -594,9 +602,7 @@ impl Invoker {
     ) -> Result<Result<String, Vec<String>>, CallFailure> {
         let context = scratch_context(&self.plugin.name);
         self.on_instance(context, async |store, live| {
-            let Live::Policy(policy) = live else {
-                return Err(CallFailure::invalid("not a policy plugin"));
-            };
+            let policy = live.policy()?;
             policy
                 .gateway_plugin_policy()
                 .call_effective_config(&mut *store, documents)
