@@ -50,6 +50,9 @@ pub struct Metrics {
     pub plugin_reloads: IntCounterVec,
     /// Uploaded plugin versions rolled back for failing calls in a row, by binding.
     pub plugin_quarantines: IntCounterVec,
+    /// Shadow evaluations of a binding's candidate, by binding and outcome (agree,
+    /// disagree, error, skipped).
+    pub plugin_shadow_evaluations: IntCounterVec,
     /// Policy denials by tool, action and code.
     pub policy_denials: IntCounterVec,
     /// Chaos faults injected by tool and fault.
@@ -127,6 +130,11 @@ impl Metrics {
             "Uploaded plugin versions rolled back after failing calls in a row, by binding.",
             &["plugin"],
         );
+        let plugin_shadow_evaluations = counter_vec(
+            "gateway_plugin_shadow_evaluations_total",
+            "Calls a binding's shadow candidate also judged, off the response path, by binding and outcome (agree, disagree, error, skipped).",
+            &["binding", "outcome"],
+        );
         let policy_denials = counter_vec(
             "gateway_policy_denials_total",
             "Policy denials by tool, action and code.",
@@ -188,6 +196,7 @@ impl Metrics {
             plugin_calls_in_flight,
             plugin_reloads,
             plugin_quarantines,
+            plugin_shadow_evaluations,
             policy_denials,
             chaos_injections,
         }

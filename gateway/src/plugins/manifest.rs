@@ -13,6 +13,8 @@
 //! fail = "closed"                  # closed (policies' default) | open (chaos' default)
 //! reuse = true                     # reuse live instances if the plugin is stateless
 //! # sha256 = "…"                   # pin the component: any other file is refused
+//! # shadow = "next.wasm"           # a candidate judged beside it on live calls, never enforced
+//! # shadow_percent = 10            # the share of calls it judges
 //! ```
 //!
 //! A policy's response filter runs on the calls whose `evaluate` answered
@@ -89,6 +91,12 @@ pub struct BindingSpec {
     pub reuse: Option<bool>,
     /// The component's SHA-256 (hex), when the binding pins it: another file is refused.
     pub sha256: Option<String>,
+    /// A candidate policy (a file in the plugin directory) judged beside this binding on a
+    /// share of live calls, off the response path: it never changes an answer, and how
+    /// often it agrees is counted (`gateway_plugin_shadow_evaluations_total`).
+    pub shadow: Option<String>,
+    /// Percent of calls the shadow candidate also judges (default 10).
+    pub shadow_percent: Option<f64>,
 }
 
 /// A manifest problem, naming the binding.
@@ -150,6 +158,18 @@ impl BindingSpec {
         for tool in &self.tools {
             if tool != "*" && tool.parse::<ToolName>().is_err() {
                 return Err(invalid(format!("unknown tool {tool:?}")));
+            }
+        }
+        if let Some(percent) = self.shadow_percent {
+            if !(0.0..=100.0).contains(&percent) {
+                return Err(invalid("shadow_percent must be 0 to 100".into()));
+            }
+        }
+        if let Some(shadow) = &self.shadow {
+            if shadow.contains('/') || shadow.contains('\\') || !shadow.ends_with(".wasm") {
+                return Err(invalid(
+                    "shadow must be a .wasm file name in the plugin directory".into(),
+                ));
             }
         }
         if let Some(pin) = &self.sha256 {
@@ -235,6 +255,8 @@ mod tests {
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\ncolour = \"red\"",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nfilter_response = \"always\"",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nsha256 = \"abc\"",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nshadow = \"../y.wasm\"",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nshadow_percent = 101",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }

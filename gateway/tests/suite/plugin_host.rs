@@ -542,3 +542,71 @@ async fn the_python_example_decides_as_the_rust_one() {
         }
     }
 }
+
+/// A shadow candidate judges sampled calls beside the live policy without changing any
+/// answer, and its agreement is counted: deny-all shadowing an allowing policy disagrees,
+/// the same policy shadowing itself agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_candidate_is_counted_and_never_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deny-all.wasm"), fixture("deny-all")).unwrap();
+    std::fs::write(
+        dir.path().join("spec-policy.wasm"),
+        default_plugin("spec-policy"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("plugins.toml"),
+        "[[binding]]\nname = \"next-denies\"\nplugin = \"spec-policy.wasm\"\ntools = [\"*\"]\n\
+         timeout_ms = 100\nconfig = { scopes = [\"serpapi:search\"] }\n\
+         shadow = \"deny-all.wasm\"\nshadow_percent = 100\n\
+         [[binding]]\nname = \"next-agrees\"\nplugin = \"spec-policy.wasm\"\ntools = [\"*\"]\n\
+         timeout_ms = 100\nconfig = { scopes = [\"serpapi:search\"] }\n\
+         shadow = \"spec-policy.wasm\"\nshadow_percent = 100\n",
+    )
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let registry = Arc::new(PluginRegistry::new(
+        dir.path().to_path_buf(),
+        Counters::local(),
+        Arc::clone(&metrics),
+    ));
+    registry.reload().await.unwrap();
+    const CALLS: u64 = 20;
+    for seed in 0..CALLS {
+        let mut call = request("serpapi", "search", "{}");
+        call.seed = seed;
+        let outcome = registry
+            .evaluate(&registry.current(), &Arc::new(call), None)
+            .await;
+        assert!(
+            matches!(outcome, PolicyOutcome::Allow { .. }),
+            "the live answer stands: {outcome:?}"
+        );
+    }
+    let count = |binding: &str, outcome: &str| {
+        metrics
+            .plugin_shadow_evaluations
+            .with_label_values(&[binding, outcome])
+            .get()
+    };
+    let settled = |binding: &str| {
+        ["agree", "disagree", "error", "skipped"]
+            .iter()
+            .map(|o| count(binding, o))
+            .sum::<u64>()
+            == CALLS
+    };
+    // The shadow calls run in tasks of their own: wait (bounded) until all are counted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(settled("next-denies") && settled("next-agrees")) {
+        assert!(std::time::Instant::now() < deadline, "shadow calls counted");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(count("next-denies", "agree"), 0);
+    assert!(count("next-denies", "disagree") > 0);
+    assert_eq!(count("next-denies", "error"), 0);
+    assert_eq!(count("next-agrees", "disagree"), 0);
+    assert!(count("next-agrees", "agree") > 0);
+}

@@ -45,6 +45,8 @@ pub struct Binding {
     pub(super) failures_in_a_row: AtomicU32,
     /// Set once this uploaded version has been quarantined (rolled back).
     pub(super) quarantined: AtomicBool,
+    /// The candidate judged beside it on a share of live calls, if any.
+    pub shadow: Option<super::Shadow>,
 }
 
 impl Binding {
@@ -111,6 +113,7 @@ impl Binding {
             slots: CallSlots::default(),
             failures_in_a_row: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
+            shadow: None,
         })
     }
 

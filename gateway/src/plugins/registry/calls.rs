@@ -11,6 +11,7 @@ use super::super::plugin_config::PluginConfig;
 use super::super::sandbox::CallContext;
 use super::binding::{Binding, BindingSeries, PluginSet, Source};
 use super::outcomes::{PolicyOutcome, ReloadFailure};
+use super::shadow::Verdict;
 use super::{PluginRegistry, QUARANTINE_AFTER_FAILURES};
 use chrono::Utc;
 use std::sync::atomic::Ordering;
@@ -180,6 +181,9 @@ impl PluginRegistry {
                 )
                 .await;
             self.observe(binding, started);
+            if !counters.is_dry_run() {
+                self.shadow(binding, &result, call, policy_config);
+            }
             match result {
                 Ok(Decision::Allow) => {
                     Self::succeeded(binding);
@@ -221,6 +225,56 @@ impl PluginRegistry {
             }
         }
         PolicyOutcome::Allow { filters }
+    }
+
+    /// When `binding` has a shadow candidate that samples this call: judges the call with it
+    /// in a task of its own (the answer is already `live`), with the binding's configuration
+    /// and read-only counters, and counts whether it agrees. Never waits, never fails.
+    fn shadow(
+        &self,
+        binding: &Arc<Binding>,
+        live: &Result<Decision, CallFailure>,
+        call: &Arc<CallData>,
+        policy_config: Option<&PluginConfig>,
+    ) {
+        let Some(shadow) = &binding.shadow else {
+            return;
+        };
+        if !shadow.samples(call.seed) {
+            return;
+        }
+        let outcomes = self.metrics.plugin_shadow_evaluations.clone();
+        let Ok(permit) = Arc::clone(&shadow.running).try_acquire_owned() else {
+            outcomes
+                .with_label_values(&[&binding.name, "skipped"])
+                .inc();
+            return;
+        };
+        let live = verdict(live);
+        let context = CallContext {
+            plugin: Arc::clone(&binding.label),
+            call: Arc::clone(call),
+            attempt: 0,
+            config: binding.config(policy_config, None),
+            counters: self.counters.dry_run(),
+        };
+        let binding = Arc::clone(binding);
+        tokio::spawn(async move {
+            let _running = permit;
+            let Some(shadow) = &binding.shadow else {
+                return;
+            };
+            let candidate = verdict(&shadow.invoker.evaluate(context).await);
+            let outcome = match &candidate {
+                Verdict::Failed => "error",
+                candidate if *candidate == live => "agree",
+                _ => "disagree",
+            };
+            if outcome == "disagree" {
+                tracing::info!(binding = %binding.name, live = ?live, candidate = ?candidate, "shadow candidate disagrees");
+            }
+            outcomes.with_label_values(&[&binding.name, outcome]).inc();
+        });
     }
 
     /// Runs the chaos rules bound to the call's tool and role for upstream attempt number
@@ -318,6 +372,15 @@ impl PluginRegistry {
             }
         }
         Ok(text.filter(|_| changed))
+    }
+}
+
+/// What a policy call said, for the shadow comparison.
+fn verdict(result: &Result<Decision, CallFailure>) -> Verdict {
+    match result {
+        Ok(Decision::Allow | Decision::AllowAndFilter) => Verdict::Allow,
+        Ok(Decision::Deny(denial)) => Verdict::Deny(denial.code.clone()),
+        Err(_) => Verdict::Failed,
     }
 }
 

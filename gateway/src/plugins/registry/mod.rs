@@ -13,10 +13,12 @@
 mod binding;
 mod calls;
 mod outcomes;
+mod shadow;
 
 pub use binding::{Binding, PluginSet, Source};
 pub use calls::fault_label;
 pub use outcomes::{PolicyOutcome, ReloadError, ReloadFailure};
+pub use shadow::{Shadow, Verdict};
 
 use super::counters::Counters;
 use super::manifest::{BindingSpec, Manifest};
@@ -281,7 +283,15 @@ impl PluginRegistry {
                     plugin
                 }
             };
-            bindings.push(Arc::new(Binding::new(spec, plugin, Source::File)?));
+            let shadow = match &spec.shadow {
+                Some(candidate) => Some(self.load_shadow(candidate)?),
+                None => None,
+            };
+            let percent = spec.shadow_percent.unwrap_or(10.0);
+            let limits = spec.limits();
+            let mut binding = Binding::new(spec, plugin, Source::File)?;
+            binding.shadow = shadow.map(|plugin| Shadow::new(plugin, limits, percent));
+            bindings.push(Arc::new(binding));
         }
         for upload in uploads {
             let invalid = |problem: String| ReloadError::Upload {
@@ -326,6 +336,52 @@ impl PluginRegistry {
     }
 }
 
+impl PluginRegistry {
+    /// Loads a binding's shadow candidate from the plugin directory, under the same
+    /// signature policy as any plugin file; it must be a policy.
+    fn load_shadow(&self, file: &str) -> Result<Arc<Plugin>, ReloadError> {
+        let bytes = std::fs::read(self.dir.join(file)).map_err(|cause| ReloadError::Read {
+            file: file.to_string(),
+            cause,
+        })?;
+        let signature = read_signature(&self.dir.join(format!("{file}.sig"))).map_err(|cause| {
+            ReloadError::Read {
+                file: format!("{file}.sig"),
+                cause,
+            }
+        })?;
+        let refused = |problem| ReloadError::Signature {
+            file: file.to_string(),
+            problem,
+        };
+        let vouched = self
+            .signatures
+            .admit_bytes(file, signature.as_deref(), &bytes)
+            .map_err(refused)?;
+        let name = file.strip_suffix(".wasm").unwrap_or(file);
+        let plugin = Plugin::load(name, &bytes).map_err(|cause| ReloadError::Plugin {
+            file: file.to_string(),
+            cause,
+        })?;
+        self.signatures
+            .admit_info(
+                file,
+                vouched.as_ref(),
+                &plugin.info.name,
+                &plugin.info.version,
+            )
+            .map_err(refused)?;
+        if plugin.world != super::World::Policy {
+            return Err(ReloadError::WorldMismatch {
+                binding: file.to_string(),
+                expected: "policy",
+                actual: plugin.world.as_str(),
+            });
+        }
+        Ok(Arc::new(plugin))
+    }
+}
+
 /// The signature file next to a plugin file, if there is one.
 fn read_signature(path: &Path) -> std::io::Result<Option<String>> {
     match std::fs::read_to_string(path) {
@@ -347,5 +403,8 @@ pub fn upload_spec(name: &str, binding_json: &str) -> Result<BindingSpec, String
     object.insert("name".into(), name.into());
     let spec: BindingSpec = serde_json::from_value(value).map_err(|e| format!("binding: {e}"))?;
     spec.check().map_err(|e| e.to_string())?;
+    if spec.shadow.is_some() {
+        return Err("binding: shadow names a file of the plugin directory, so it is for plugins.toml bindings".into());
+    }
     Ok(spec)
 }
