@@ -210,21 +210,26 @@ pub async fn upload(
             "A binding of plugins.toml already has this name",
         ));
     }
-    // Checked before the bytes reach the compiler: unvouched bytes are not compiled when
-    // signatures are required.
+    // Under the signature policy: unvouched bytes are not compiled when signatures are
+    // required (compiling is blocking work, so the whole admission runs off the workers).
     let signature = body.signature.as_ref().map(Value::to_string);
-    let vouched = state
-        .plugins
-        .signatures()
-        .admit_bytes(&name, signature.as_deref(), &wasm)
-        .map_err(|e| plugin_invalid(e.to_string()))?;
-    let load_name = name.clone();
-    let bytes = wasm.clone();
-    let plugin =
-        tokio::task::spawn_blocking(move || crate::plugins::Plugin::load(&load_name, &bytes))
-            .await
-            .map_err(|e| ApiError::internal("plugin validation task", &e))?
-            .map_err(|e| plugin_invalid(e.to_string()))?;
+    let policy = state.plugins.signatures().clone();
+    let (load_name, bytes) = (name.clone(), wasm.clone());
+    let plugin = tokio::task::spawn_blocking(move || {
+        policy
+            .admit(
+                &load_name,
+                signature.as_deref(),
+                &bytes,
+                || crate::plugins::Plugin::load(&load_name, &bytes).map_err(|e| e.to_string()),
+                |e| e.to_string(),
+            )
+            .map(|plugin| (plugin, signature))
+    })
+    .await
+    .map_err(|e| ApiError::internal("plugin validation task", &e))?
+    .map_err(plugin_invalid);
+    let (plugin, signature) = plugin?;
     if let Some(expected) = spec.world {
         if expected != plugin.world {
             return Err(plugin_invalid(format!(
@@ -234,16 +239,6 @@ pub async fn upload(
             )));
         }
     }
-    state
-        .plugins
-        .signatures()
-        .admit_info(
-            &name,
-            vouched.as_ref(),
-            &plugin.info.name,
-            &plugin.info.version,
-        )
-        .map_err(|e| plugin_invalid(e.to_string()))?;
     let plugin = Arc::new(plugin);
     let sample_answer = match body.sample {
         None => None,

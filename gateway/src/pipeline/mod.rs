@@ -234,7 +234,15 @@ async fn run(
     // every plugin call, retry and redirect hop of the request.
     let call = ((policies_on && set.binds(World::Policy, tool, role))
         || (chaos_on && set.binds(World::Chaos, tool, role)))
-    .then(|| Arc::new(plugin_call(correlation_id, &claims, &input, now_ms)));
+    .then(|| {
+        Arc::new(plugin_call(
+            correlation_id,
+            &agent_id,
+            &claims,
+            &input,
+            now_ms,
+        ))
+    });
     // `Some` exactly when the policy plugins run (FF_POLICY on); steps 5, 8 and 9 share it.
     let policy_config =
         policies_on.then(|| crate::policies::config_for(state, &set, tool, &agent_id, role));
@@ -496,10 +504,16 @@ async fn rate_limit(
     .with_header("retry-after", retry_after))
 }
 
-fn plugin_call(correlation_id: &str, claims: &Claims, input: &ProxyInput, now_ms: u64) -> CallData {
+fn plugin_call(
+    correlation_id: &str,
+    agent_id: &str,
+    claims: &Claims,
+    input: &ProxyInput,
+    now_ms: u64,
+) -> CallData {
     CallData {
         correlation_id: correlation_id.to_string(),
-        agent_id: claims.sub.to_string(),
+        agent_id: agent_id.to_string(),
         agent_name: claims.name.clone(),
         agent_role: claims.role.clone(),
         tool: input.spec.tool.as_str().to_string(),

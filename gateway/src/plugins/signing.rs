@@ -4,6 +4,7 @@
 //! (production's default) a plugin file or upload without a valid signature from a trusted
 //! key is refused; with `warn` (development's) it loads with a warning.
 
+use super::Plugin;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -223,36 +224,33 @@ impl SignaturePolicy {
         Ok(vouched.signer)
     }
 
-    /// Before loading `what`: `Err` only when it must be refused (its bytes never reach the
-    /// compiler); `Ok(None)` when it loads unvouched (`warn`, logged).
-    pub fn admit_bytes(
+    /// Loads `what` (with `load`) only as the signature policy allows: the signature is
+    /// checked against `bytes` before they are compiled, then against the loaded plugin's
+    /// name and version. A refusal is turned into the caller's error by `refused`; a plugin
+    /// that loads unvouched under `warn` is logged.
+    pub fn admit<P: std::borrow::Borrow<Plugin>, E>(
         &self,
         what: &str,
         signature: Option<&str>,
         bytes: &[u8],
-    ) -> Result<Option<Vouched>, SignatureError> {
-        match self.verify_bytes(signature, bytes) {
-            Ok(vouched) => Ok(Some(vouched)),
-            Err(e) => self.unvouched(what, e).map(|()| None),
-        }
-    }
-
-    /// Once `what` is loaded: its `info` must be what the signature vouched for.
-    pub fn admit_info(
-        &self,
-        what: &str,
-        vouched: Option<&Vouched>,
-        plugin: &str,
-        version: &str,
-    ) -> Result<(), SignatureError> {
-        match vouched.map(|v| v.check_info(plugin, version)) {
-            Some(Err(e)) => self.unvouched(what, e),
-            Some(Ok(())) => {
-                tracing::debug!(plugin = what, "plugin signature verified");
-                Ok(())
+        load: impl FnOnce() -> Result<P, E>,
+        refused: impl Fn(SignatureError) -> E,
+    ) -> Result<P, E> {
+        let vouched = match self.verify_bytes(signature, bytes) {
+            Ok(vouched) => Some(vouched),
+            Err(problem) => {
+                self.unvouched(what, problem).map_err(&refused)?;
+                None
             }
-            None => Ok(()),
+        };
+        let plugin = load()?;
+        let info = &plugin.borrow().info;
+        match vouched.map(|v| v.check_info(&info.name, &info.version)) {
+            Some(Err(problem)) => self.unvouched(what, problem).map_err(refused)?,
+            Some(Ok(())) => tracing::debug!(plugin = what, "plugin signature verified"),
+            None => {}
         }
+        Ok(plugin)
     }
 
     fn unvouched(&self, what: &str, problem: SignatureError) -> Result<(), SignatureError> {
@@ -355,9 +353,23 @@ mod tests {
     fn warn_mode_admits_what_required_refuses() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let mut policy = trusted(&key);
-        assert!(policy.admit_bytes("p", None, b"x").is_err());
+        let never_loaded =
+            || -> Result<Plugin, String> { panic!("unvouched bytes are not loaded") };
+        assert_eq!(
+            policy
+                .admit("p", None, b"x", never_loaded, |e| e.to_string())
+                .unwrap_err(),
+            "not signed"
+        );
         policy.mode = SignatureMode::Warn;
-        assert_eq!(policy.admit_bytes("p", None, b"x"), Ok(None));
+        let loaded = policy.admit(
+            "p",
+            None,
+            b"x",
+            || Err::<Plugin, String>("loaded".into()),
+            |e| e.to_string(),
+        );
+        assert_eq!(loaded.unwrap_err(), "loaded", "warn goes on to load");
         assert!(SignaturePolicy::new("ed25519:nope", SignatureMode::Warn).is_err());
         assert!(SignaturePolicy::new(" , ", SignatureMode::Warn).is_ok());
     }

@@ -235,56 +235,20 @@ impl PluginRegistry {
         let mut compiled: HashMap<String, Arc<Plugin>> = HashMap::new();
         let mut bindings = Vec::with_capacity(manifest.binding.len());
         for spec in manifest.binding {
-            let file = spec.plugin.clone();
-            let plugin = match compiled.get(&file) {
-                Some(p) => Arc::clone(p),
-                None => {
-                    let bytes =
-                        std::fs::read(self.dir.join(&file)).map_err(|cause| ReloadError::Read {
-                            file: file.clone(),
-                            cause,
-                        })?;
-                    let signature =
-                        read_signature(&self.dir.join(format!("{file}.sig"))).map_err(|cause| {
-                            ReloadError::Read {
-                                file: format!("{file}.sig"),
-                                cause,
-                            }
-                        })?;
-                    let vouched = self
-                        .signatures
-                        .admit_bytes(&file, signature.as_deref(), &bytes)
-                        .map_err(|problem| ReloadError::Signature {
-                            file: file.clone(),
-                            problem,
-                        })?;
-                    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-                    let plugin = match known.get(sha.as_str()) {
-                        Some(p) => Arc::clone(p),
-                        None => Arc::new(Plugin::load(&spec.name(), &bytes).map_err(|cause| {
-                            ReloadError::Plugin {
-                                file: file.clone(),
-                                cause,
-                            }
-                        })?),
-                    };
-                    self.signatures
-                        .admit_info(
-                            &file,
-                            vouched.as_ref(),
-                            &plugin.info.name,
-                            &plugin.info.version,
-                        )
-                        .map_err(|problem| ReloadError::Signature {
-                            file: file.clone(),
-                            problem,
-                        })?;
-                    compiled.insert(file.clone(), Arc::clone(&plugin));
-                    plugin
-                }
-            };
+            let plugin = self.load_file(&spec.plugin, &spec.name(), &known, &mut compiled)?;
             let shadow = match &spec.shadow {
-                Some(candidate) => Some(self.load_shadow(candidate)?),
+                Some(candidate) => {
+                    let name = candidate.strip_suffix(".wasm").unwrap_or(candidate);
+                    let plugin = self.load_file(candidate, name, &known, &mut compiled)?;
+                    if plugin.world != super::World::Policy {
+                        return Err(ReloadError::WorldMismatch {
+                            binding: candidate.clone(),
+                            expected: "policy",
+                            actual: plugin.world.as_str(),
+                        });
+                    }
+                    Some(plugin)
+                }
                 None => None,
             };
             let percent = spec.shadow_percent.unwrap_or(10.0);
@@ -299,24 +263,18 @@ impl PluginRegistry {
                 problem,
             };
             let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
-            let vouched = self
-                .signatures
-                .admit_bytes(&upload.name, upload.signature.as_deref(), &upload.wasm)
-                .map_err(|e| invalid(e.to_string()))?;
-            let plugin = match known.get(upload.sha256.as_str()) {
-                Some(p) => Arc::clone(p),
-                None => Arc::new(
-                    Plugin::load(&upload.name, &upload.wasm).map_err(|e| invalid(e.to_string()))?,
-                ),
-            };
-            self.signatures
-                .admit_info(
-                    &upload.name,
-                    vouched.as_ref(),
-                    &plugin.info.name,
-                    &plugin.info.version,
-                )
-                .map_err(|e| invalid(e.to_string()))?;
+            let plugin = self.signatures.admit(
+                &upload.name,
+                upload.signature.as_deref(),
+                &upload.wasm,
+                || match known.get(upload.sha256.as_str()) {
+                    Some(p) => Ok(Arc::clone(p)),
+                    None => Plugin::load(&upload.name, &upload.wasm)
+                        .map(Arc::new)
+                        .map_err(|e| invalid(e.to_string())),
+                },
+                |e| invalid(e.to_string()),
+            )?;
             bindings.push(Arc::new(Binding::new(
                 spec,
                 plugin,
@@ -337,48 +295,46 @@ impl PluginRegistry {
 }
 
 impl PluginRegistry {
-    /// Loads a binding's shadow candidate from the plugin directory, under the same
-    /// signature policy as any plugin file; it must be a policy.
-    fn load_shadow(&self, file: &str) -> Result<Arc<Plugin>, ReloadError> {
-        let bytes = std::fs::read(self.dir.join(file)).map_err(|cause| ReloadError::Read {
-            file: file.to_string(),
-            cause,
-        })?;
-        let signature = read_signature(&self.dir.join(format!("{file}.sig"))).map_err(|cause| {
-            ReloadError::Read {
-                file: format!("{file}.sig"),
-                cause,
-            }
-        })?;
-        let refused = |problem| ReloadError::Signature {
-            file: file.to_string(),
-            problem,
-        };
-        let vouched = self
-            .signatures
-            .admit_bytes(file, signature.as_deref(), &bytes)
-            .map_err(refused)?;
-        let name = file.strip_suffix(".wasm").unwrap_or(file);
-        let plugin = Plugin::load(name, &bytes).map_err(|cause| ReloadError::Plugin {
-            file: file.to_string(),
-            cause,
-        })?;
-        self.signatures
-            .admit_info(
-                file,
-                vouched.as_ref(),
-                &plugin.info.name,
-                &plugin.info.version,
-            )
-            .map_err(refused)?;
-        if plugin.world != super::World::Policy {
-            return Err(ReloadError::WorldMismatch {
-                binding: file.to_string(),
-                expected: "policy",
-                actual: plugin.world.as_str(),
-            });
+    /// The plugin in `file` of the plugin directory, as `name`, under the signature policy:
+    /// compiled once per file in a build (`compiled`) and not again when the live set already
+    /// has its bytes (`known`, by SHA-256).
+    fn load_file(
+        &self,
+        file: &str,
+        name: &str,
+        known: &HashMap<&str, &Arc<Plugin>>,
+        compiled: &mut HashMap<String, Arc<Plugin>>,
+    ) -> Result<Arc<Plugin>, ReloadError> {
+        if let Some(plugin) = compiled.get(file) {
+            return Ok(Arc::clone(plugin));
         }
-        Ok(Arc::new(plugin))
+        let unreadable = |path: String| move |cause| ReloadError::Read { file: path, cause };
+        let bytes = std::fs::read(self.dir.join(file)).map_err(unreadable(file.to_string()))?;
+        let signature = read_signature(&self.dir.join(format!("{file}.sig")))
+            .map_err(unreadable(format!("{file}.sig")))?;
+        let plugin = self.signatures.admit(
+            file,
+            signature.as_deref(),
+            &bytes,
+            || {
+                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                match known.get(sha.as_str()) {
+                    Some(plugin) => Ok(Arc::clone(plugin)),
+                    None => Plugin::load(name, &bytes).map(Arc::new).map_err(|cause| {
+                        ReloadError::Plugin {
+                            file: file.to_string(),
+                            cause,
+                        }
+                    }),
+                }
+            },
+            |problem| ReloadError::Signature {
+                file: file.to_string(),
+                problem,
+            },
+        )?;
+        compiled.insert(file.to_string(), Arc::clone(&plugin));
+        Ok(plugin)
     }
 }
 
