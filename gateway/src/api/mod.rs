@@ -9,6 +9,7 @@ pub mod health;
 pub mod json;
 pub mod nul_guard;
 pub mod path_text;
+pub mod plugin_shadows;
 pub mod plugins;
 pub mod policies;
 pub mod proxy;
@@ -46,6 +47,17 @@ pub fn routes(state: AppState) -> Router {
         .route(
             "/api/admin/plugins/{name}/rollback",
             post(plugins::rollback),
+        )
+        .route(
+            "/api/admin/plugins/{name}/shadow",
+            put(plugin_shadows::put)
+                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BODY))
+                .get(plugin_shadows::get)
+                .delete(plugin_shadows::remove),
+        )
+        .route(
+            "/api/admin/plugins/{name}/shadow/promote",
+            post(plugin_shadows::promote),
         )
         .route("/api/admin/chaos", get(chaos::list))
         .route("/api/admin/chaos/tool", post(chaos::set))

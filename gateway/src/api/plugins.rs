@@ -162,14 +162,16 @@ pub struct UploadRequest {
 /// Largest upload body (a 32 MiB plugin in base64, plus its binding).
 pub const MAX_UPLOAD_BODY: usize = 48 << 20;
 
-fn valid_plugin_name(name: &str) -> bool {
+/// Whether `name` may name an uploaded plugin: 1 to 64 of a-z, 0-9, '-' and '_'.
+pub(crate) fn valid_plugin_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn plugin_invalid(detail: String) -> ApiError {
+/// 422 `plugin_invalid`, with what is wrong.
+pub(crate) fn plugin_invalid(detail: String) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "plugin_invalid",
@@ -185,15 +187,12 @@ pub async fn upload(
     PathText(name): PathText,
     JsonBody(body): JsonBody<UploadRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    use base64::Engine;
     if !valid_plugin_name(&name) {
         return Err(ApiError::validation(vec![
             "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
         ]));
     }
-    let wasm = base64::engine::general_purpose::STANDARD
-        .decode(body.wasm_base64.trim())
-        .map_err(|_| ApiError::validation(vec!["wasm_base64: not valid base64".into()]))?;
+    let wasm = decode_wasm(&body.wasm_base64)?;
     let binding_json = body.binding.to_string();
     let spec = crate::plugins::registry::upload_spec(&name, &binding_json)
         .map_err(|e| ApiError::validation(vec![e]))?;
@@ -210,26 +209,8 @@ pub async fn upload(
             "A binding of plugins.toml already has this name",
         ));
     }
-    // Under the signature policy: unvouched bytes are not compiled when signatures are
-    // required (compiling is blocking work, so the whole admission runs off the workers).
     let signature = body.signature.as_ref().map(Value::to_string);
-    let policy = state.plugins.signatures().clone();
-    let (load_name, bytes) = (name.clone(), wasm.clone());
-    let plugin = tokio::task::spawn_blocking(move || {
-        policy
-            .admit(
-                &load_name,
-                signature.as_deref(),
-                &bytes,
-                || crate::plugins::Plugin::load(&load_name, &bytes).map_err(|e| e.to_string()),
-                |e| e.to_string(),
-            )
-            .map(|plugin| (plugin, signature))
-    })
-    .await
-    .map_err(|e| ApiError::internal("plugin validation task", &e))?
-    .map_err(plugin_invalid);
-    let (plugin, signature) = plugin?;
+    let plugin = admit(&state, &name, &wasm, signature.clone()).await?;
     if let Some(expected) = spec.world {
         if expected != plugin.world {
             return Err(plugin_invalid(format!(
@@ -295,6 +276,39 @@ pub async fn upload(
             "sample": sample_answer,
         })),
     ))
+}
+
+/// Compiles an uploaded component under the signature policy: unvouched bytes are not
+/// compiled when signatures are required. Compiling is blocking work, so the whole admission
+/// runs off the workers.
+pub(crate) async fn admit(
+    state: &AppState,
+    name: &str,
+    wasm: &[u8],
+    signature: Option<String>,
+) -> Result<crate::plugins::Plugin, ApiError> {
+    let policy = state.plugins.signatures().clone();
+    let (name, bytes) = (name.to_string(), wasm.to_vec());
+    tokio::task::spawn_blocking(move || {
+        policy.admit(
+            &name,
+            signature.as_deref(),
+            &bytes,
+            || crate::plugins::Plugin::load(&name, &bytes).map_err(|e| e.to_string()),
+            |e| e.to_string(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("plugin validation task", &e))?
+    .map_err(plugin_invalid)
+}
+
+/// The component of an upload body, decoded.
+pub(crate) fn decode_wasm(wasm_base64: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(wasm_base64.trim())
+        .map_err(|_| ApiError::validation(vec!["wasm_base64: not valid base64".into()]))
 }
 
 /// `POST /api/admin/plugins/{name}/rollback`: the previous uploaded version goes live again.

@@ -174,7 +174,11 @@ pub async fn prune(store: &Store, retention: Duration) -> Result<u64, crate::sto
         let deleted = store.prune_audit(before, PRUNE_BATCH).await?;
         total += deleted;
         if deleted < PRUNE_BATCH as u64 {
-            return Ok(total);
+            // Shadow disagreements are bounded per binding; their age follows the audit's.
+            return Ok(total
+                + store
+                    .prune_shadow_disagreements(before, PRUNE_BATCH)
+                    .await?);
         }
         // Let the writer in between batches.
         tokio::task::yield_now().await;

@@ -53,6 +53,9 @@ pub struct Metrics {
     /// Shadow evaluations of a binding's candidate, by binding and outcome (agree,
     /// disagree, error, skipped).
     pub plugin_shadow_evaluations: IntCounterVec,
+    /// Shadow disagreements that could not be stored (queue full, database failing), by
+    /// binding.
+    pub plugin_shadow_unrecorded: IntCounterVec,
     /// Policy denials by tool, action and code.
     pub policy_denials: IntCounterVec,
     /// Chaos faults injected by tool and fault.
@@ -135,6 +138,11 @@ impl Metrics {
             "Calls a binding's shadow candidate also judged, off the response path, by binding and outcome (agree, disagree, error, skipped).",
             &["binding", "outcome"],
         );
+        let plugin_shadow_unrecorded = counter_vec(
+            "gateway_plugin_shadow_unrecorded_total",
+            "Shadow disagreements counted but not stored (the queue was full or the database failed), by binding.",
+            &["binding"],
+        );
         let policy_denials = counter_vec(
             "gateway_policy_denials_total",
             "Policy denials by tool, action and code.",
@@ -197,6 +205,7 @@ impl Metrics {
             plugin_reloads,
             plugin_quarantines,
             plugin_shadow_evaluations,
+            plugin_shadow_unrecorded,
             policy_denials,
             chaos_injections,
         }

@@ -10,6 +10,7 @@ mod audit_batch;
 pub mod changes;
 pub mod chaos_rules;
 pub mod credentials;
+pub mod plugin_shadows;
 pub mod plugin_uploads;
 pub mod policies;
 pub mod request_logs;

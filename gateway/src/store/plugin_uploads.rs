@@ -147,12 +147,21 @@ impl Store {
         Ok(Some(previous))
     }
 
-    /// Deletes every version of `name`; false when there was none.
+    /// Deletes every version of `name`, and its shadow candidate with its disagreements;
+    /// false when there was no version.
     pub async fn delete_plugin_uploads(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        for table in ["plugin_shadow_disagreements", "plugin_shadows"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query("DELETE FROM plugin_uploads WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

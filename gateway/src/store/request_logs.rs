@@ -123,7 +123,7 @@ impl Store {
 
 /// Deletes up to `batch` rows of `table` older than `before_ms`, oldest first; returns how
 /// many went.
-async fn delete_older<'e>(
+pub(super) async fn delete_older<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     table: &str,
     before_ms: i64,

@@ -21,6 +21,7 @@ mod observability;
 mod outages;
 mod plugin_cli;
 mod plugin_host;
+mod plugin_shadows;
 mod plugin_uploads;
 mod policies_and_plugins;
 mod proxy;

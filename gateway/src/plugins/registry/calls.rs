@@ -13,6 +13,7 @@ use super::binding::{Binding, BindingSeries, PluginSet, Source};
 use super::outcomes::{PolicyOutcome, ReloadFailure};
 use super::shadow::Verdict;
 use super::{PluginRegistry, QUARANTINE_AFTER_FAILURES};
+use crate::store::plugin_shadows::Disagreement;
 use chrono::Utc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -259,6 +260,8 @@ impl PluginRegistry {
             counters: self.counters.dry_run(),
         };
         let binding = Arc::clone(binding);
+        let log = self.disagreement_log().cloned();
+        let call = Arc::clone(call);
         tokio::spawn(async move {
             let _running = permit;
             let Some(shadow) = &binding.shadow else {
@@ -270,10 +273,28 @@ impl PluginRegistry {
                 candidate if *candidate == live => "agree",
                 _ => "disagree",
             };
-            if outcome == "disagree" {
-                tracing::info!(binding = %binding.name, live = ?live, candidate = ?candidate, "shadow candidate disagrees");
-            }
             outcomes.with_label_values(&[&binding.name, outcome]).inc();
+            if outcome != "disagree" {
+                return;
+            }
+            tracing::info!(binding = %binding.name, correlation_id = %call.correlation_id, live = ?live, candidate = ?candidate, "shadow candidate disagrees");
+            if let Some(log) = log {
+                let (live, live_code) = live.parts();
+                let (candidate, candidate_code) = candidate.parts();
+                log.record(Disagreement {
+                    name: binding.name.clone(),
+                    candidate_sha256: shadow.invoker.plugin.sha256.clone(),
+                    created_at: crate::store::now_ms(),
+                    correlation_id: call.correlation_id.clone(),
+                    agent_id: call.agent_id.clone(),
+                    tool: call.tool.clone(),
+                    action: call.action.clone(),
+                    live: live.into(),
+                    live_code,
+                    candidate: candidate.into(),
+                    candidate_code,
+                });
+            }
         });
     }
 

@@ -7,13 +7,15 @@
 //!
 //! One job per file: [`binding`] (a plugin bound to tools and roles, and a generation of
 //! them), [`calls`] (asking the live set: evaluate, inject, filter, with failure counting
-//! and quarantine), [`outcomes`] (what a reload or a policy call can end in); this file
-//! loads, reloads and syncs the set.
+//! and quarantine), [`outcomes`] (what a reload or a policy call can end in), [`shadow`]
+//! (a binding's candidate under test) and [`shadow_log`] (storing its disagreements); this
+//! file loads, reloads and syncs the set.
 
 mod binding;
 mod calls;
 mod outcomes;
 mod shadow;
+mod shadow_log;
 
 pub use binding::{Binding, PluginSet, Source};
 pub use calls::fault_label;
@@ -25,6 +27,8 @@ use super::manifest::{BindingSpec, Manifest};
 use super::plugin::Plugin;
 use super::signing::SignaturePolicy;
 use crate::metrics::Metrics;
+use crate::store::plugin_shadows::{PluginShadow, ShadowVersion};
+use crate::store::plugin_uploads::PluginUpload;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use parking_lot::Mutex;
@@ -44,7 +48,9 @@ pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
 pub struct PluginRegistry {
     dir: PathBuf,
     store: Option<crate::store::Store>,
-    uploads_seen: Mutex<Vec<(String, i64, i64)>>,
+    uploads_seen: Mutex<Fingerprint>,
+    /// Where shadow disagreements are stored (with a store).
+    disagreements: Option<shadow_log::DisagreementLog>,
     live: ArcSwap<PluginSet>,
     counters: Counters,
     metrics: Arc<Metrics>,
@@ -63,7 +69,8 @@ impl PluginRegistry {
         Self {
             dir,
             store: None,
-            uploads_seen: Mutex::new(Vec::new()),
+            uploads_seen: Mutex::new(Fingerprint::default()),
+            disagreements: None,
             live: ArcSwap::from_pointee(PluginSet::empty()),
             counters,
             metrics,
@@ -86,8 +93,13 @@ impl PluginRegistry {
         &self.signatures
     }
 
-    /// Also serves the plugins uploaded to `store` (shared by every instance on it).
+    /// Also serves the plugins uploaded to `store` (shared by every instance on it), with
+    /// their shadow candidates, and stores shadow disagreements there.
     pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.disagreements = shadow_log::DisagreementLog::start(
+            store.clone(),
+            self.metrics.plugin_shadow_unrecorded.clone(),
+        );
         self.store = Some(store);
         self
     }
@@ -101,13 +113,9 @@ impl PluginRegistry {
         let Some(store) = &self.store else {
             return Ok(false);
         };
-        let fingerprint: Vec<(String, i64, i64)> = store
-            .plugin_upload_versions()
+        let fingerprint = Fingerprint::read(store)
             .await
-            .map_err(|e| Arc::new(ReloadError::Store(e.to_string())))?
-            .into_iter()
-            .map(|v| (v.name, v.version, v.active))
-            .collect();
+            .map_err(|e| Arc::new(ReloadError::Store(e.to_string())))?;
         if *self.uploads_seen.lock() == fingerprint {
             return Ok(false);
         }
@@ -144,8 +152,8 @@ impl PluginRegistry {
         let registry = Arc::clone(self);
         let previous = self.current();
         let built = match self.read_uploads().await {
-            Ok((uploads, fingerprint)) => {
-                let built = tokio::task::spawn_blocking(move || registry.build(&previous, uploads))
+            Ok((stored, fingerprint)) => {
+                let built = tokio::task::spawn_blocking(move || registry.build(&previous, stored))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 if built.is_ok() {
@@ -179,33 +187,20 @@ impl PluginRegistry {
         }
     }
 
-    async fn read_uploads(
-        &self,
-    ) -> Result<
-        (
-            Vec<crate::store::plugin_uploads::PluginUpload>,
-            Vec<(String, i64, i64)>,
-        ),
-        ReloadError,
-    > {
+    async fn read_uploads(&self) -> Result<(Stored, Fingerprint), ReloadError> {
         let Some(store) = &self.store else {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok((Stored::default(), Fingerprint::default()));
         };
         let store_error = |e: crate::store::StoreError| ReloadError::Store(e.to_string());
-        let versions = store.plugin_upload_versions().await.map_err(store_error)?;
-        let uploads = store.active_plugin_uploads().await.map_err(store_error)?;
-        let fingerprint = versions
-            .into_iter()
-            .map(|v| (v.name, v.version, v.active))
-            .collect();
-        Ok((uploads, fingerprint))
+        let fingerprint = Fingerprint::read(store).await.map_err(store_error)?;
+        let stored = Stored {
+            uploads: store.active_plugin_uploads().await.map_err(store_error)?,
+            shadows: store.plugin_shadows().await.map_err(store_error)?,
+        };
+        Ok((stored, fingerprint))
     }
 
-    fn build(
-        &self,
-        previous: &PluginSet,
-        uploads: Vec<crate::store::plugin_uploads::PluginUpload>,
-    ) -> Result<PluginSet, ReloadError> {
+    fn build(&self, previous: &PluginSet, stored: Stored) -> Result<PluginSet, ReloadError> {
         let manifest_path = self.dir.join(MANIFEST_FILE);
         let manifest = match std::fs::read_to_string(&manifest_path) {
             Ok(text) => Manifest::parse(&text)?,
@@ -230,7 +225,11 @@ impl PluginRegistry {
         let known: HashMap<&str, &Arc<Plugin>> = previous
             .bindings
             .iter()
-            .map(|b| (b.invoker.plugin.sha256.as_str(), &b.invoker.plugin))
+            .flat_map(|b| {
+                let shadow = b.shadow.as_ref().map(|s| &s.invoker.plugin);
+                std::iter::once(&b.invoker.plugin).chain(shadow)
+            })
+            .map(|plugin| (plugin.sha256.as_str(), plugin))
             .collect();
         let mut compiled: HashMap<String, Arc<Plugin>> = HashMap::new();
         let mut bindings = Vec::with_capacity(manifest.binding.len());
@@ -257,7 +256,12 @@ impl PluginRegistry {
             binding.shadow = shadow.map(|plugin| Shadow::new(plugin, limits, percent));
             bindings.push(Arc::new(binding));
         }
-        for upload in uploads {
+        let mut shadows: HashMap<String, PluginShadow> = stored
+            .shadows
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        for upload in stored.uploads {
             let invalid = |problem: String| ReloadError::Upload {
                 name: upload.name.clone(),
                 problem,
@@ -275,11 +279,12 @@ impl PluginRegistry {
                 },
                 |e| invalid(e.to_string()),
             )?;
-            bindings.push(Arc::new(Binding::new(
-                spec,
-                plugin,
-                Source::Upload(upload.version),
-            )?));
+            let limits = spec.limits();
+            let mut binding = Binding::new(spec, plugin, Source::Upload(upload.version))?;
+            if let Some(candidate) = shadows.remove(&upload.name) {
+                binding.shadow = self.load_stored_shadow(&binding, candidate, &known, limits);
+            }
+            bindings.push(Arc::new(binding));
         }
         let mut names = std::collections::HashSet::new();
         for b in &bindings {
@@ -335,6 +340,82 @@ impl PluginRegistry {
         )?;
         compiled.insert(file.to_string(), Arc::clone(&plugin));
         Ok(plugin)
+    }
+}
+
+impl PluginRegistry {
+    /// The stored candidate of an uploaded binding, or none when it cannot judge the
+    /// binding's calls (a candidate never stops the live set from loading: it is logged and
+    /// left out).
+    fn load_stored_shadow(
+        &self,
+        binding: &Binding,
+        candidate: PluginShadow,
+        known: &HashMap<&str, &Arc<Plugin>>,
+        limits: super::plugin::CallLimits,
+    ) -> Option<Shadow> {
+        let what = format!("{} (shadow candidate)", binding.name);
+        let loaded = self.signatures.admit(
+            &what,
+            candidate.signature.as_deref(),
+            &candidate.wasm,
+            || match known.get(candidate.sha256.as_str()) {
+                Some(plugin) => Ok(Arc::clone(plugin)),
+                None => Plugin::load(&binding.name, &candidate.wasm)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string()),
+            },
+            |e| e.to_string(),
+        );
+        match loaded {
+            Ok(plugin)
+                if plugin.world == super::World::Policy
+                    && binding.invoker.plugin.world == super::World::Policy =>
+            {
+                Some(Shadow::new(plugin, limits, candidate.percent))
+            }
+            Ok(_) => {
+                tracing::error!(binding = %binding.name, "shadow candidate left out: only a policy can shadow a policy");
+                None
+            }
+            Err(error) => {
+                tracing::error!(binding = %binding.name, %error, "shadow candidate left out: it does not load");
+                None
+            }
+        }
+    }
+
+    /// Where shadow disagreements are stored (when there is a store).
+    pub(super) fn disagreement_log(&self) -> Option<&shadow_log::DisagreementLog> {
+        self.disagreements.as_ref()
+    }
+}
+
+/// The uploads and candidates a reload builds from.
+#[derive(Default)]
+struct Stored {
+    uploads: Vec<PluginUpload>,
+    shadows: Vec<PluginShadow>,
+}
+
+/// What identifies the stored plugins without their bytes: a change means a reload.
+#[derive(Default, PartialEq)]
+struct Fingerprint {
+    uploads: Vec<(String, i64, i64)>,
+    shadows: Vec<ShadowVersion>,
+}
+
+impl Fingerprint {
+    async fn read(store: &crate::store::Store) -> Result<Self, crate::store::StoreError> {
+        Ok(Self {
+            uploads: store
+                .plugin_upload_versions()
+                .await?
+                .into_iter()
+                .map(|v| (v.name, v.version, v.active))
+                .collect(),
+            shadows: store.plugin_shadow_versions().await?,
+        })
     }
 }
 

@@ -31,6 +31,11 @@ impl Shadow {
         }
     }
 
+    /// Percent of calls judged.
+    pub fn percent(&self) -> f64 {
+        self.percent
+    }
+
     /// Whether the call with `seed` is judged (from its seed: the same call, the same
     /// answer).
     pub fn samples(&self, seed: u64) -> bool {
@@ -53,6 +58,17 @@ pub enum Verdict {
     Deny(String),
     /// Failed to answer.
     Failed,
+}
+
+impl Verdict {
+    /// As stored: `allow`, `deny` or `error`, and a denial's code.
+    pub fn parts(&self) -> (&'static str, Option<String>) {
+        match self {
+            Verdict::Allow => ("allow", None),
+            Verdict::Deny(code) => ("deny", Some(code.clone())),
+            Verdict::Failed => ("error", None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,255 @@
+//! Shadow candidates of uploaded plugins: upload one beside the live version, read how often
+//! and where it disagrees, promote it to live (the previous version stays for rollback), or
+//! discard it.
+
+use super::json::JsonBody;
+use super::path_text::PathText;
+use super::plugins::{admit, decode_wasm, plugin_invalid, valid_plugin_name};
+use super::query::QueryParams;
+use super::time::iso_ms;
+use crate::error::ApiError;
+use crate::plugins::registry::{Binding, Source};
+use crate::plugins::World;
+use crate::state::AppState;
+use crate::store::plugin_shadows::PluginShadow;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Share of calls a candidate judges unless the upload says otherwise, in percent.
+const DEFAULT_PERCENT: f64 = 10.0;
+/// Disagreements listed unless `limit` says otherwise, and the most `limit` may ask for.
+const DEFAULT_LISTED: i64 = 100;
+const MAX_LISTED: i64 = 1_000;
+
+/// Body of `PUT /api/admin/plugins/{name}/shadow`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowUpload {
+    /// The candidate component, base64.
+    wasm_base64: String,
+    /// Percent of the binding's calls the candidate judges (above 0, at most 100; default 10).
+    #[serde(default)]
+    percent: Option<f64>,
+    /// The detached signature `gateway plugin sign` wrote for the component.
+    #[serde(default)]
+    signature: Option<Value>,
+}
+
+/// Query of `GET /api/admin/plugins/{name}/shadow`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowQuery {
+    /// Disagreements listed, newest first (1 to 1000; default 100).
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn no_shadow() -> ApiError {
+    ApiError::not_found("no_shadow", "This plugin has no shadow candidate")
+}
+
+/// The live binding `name`, when it is an uploaded one (the only kind the API changes:
+/// a `plugins.toml` binding takes its candidate from the file, `shadow = "…"`).
+fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiError> {
+    let binding = state
+        .plugins
+        .current()
+        .bindings
+        .iter()
+        .find(|b| b.name == name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
+    if binding.source == Source::File {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "binding_from_file",
+            "This binding comes from plugins.toml: give it a candidate with its `shadow` key",
+        ));
+    }
+    Ok(binding)
+}
+
+/// `PUT /api/admin/plugins/{name}/shadow`: validates a candidate for the uploaded policy
+/// `name` and has every instance judge a share of its calls with it, never enforced.
+pub async fn put(
+    State(state): State<AppState>,
+    PathText(name): PathText,
+    JsonBody(body): JsonBody<ShadowUpload>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !valid_plugin_name(&name) {
+        return Err(ApiError::validation(vec![
+            "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
+        ]));
+    }
+    let percent = body.percent.unwrap_or(DEFAULT_PERCENT);
+    if !(percent > 0.0 && percent <= 100.0) {
+        return Err(ApiError::validation(vec![
+            "percent: above 0 and at most 100".into(),
+        ]));
+    }
+    let wasm = decode_wasm(&body.wasm_base64)?;
+    let binding = uploaded_binding(&state, &name)?;
+    if binding.invoker.plugin.world != World::Policy {
+        return Err(plugin_invalid(
+            "only a policy binding can have a shadow candidate".into(),
+        ));
+    }
+    let signature = body.signature.as_ref().map(Value::to_string);
+    let candidate = admit(&state, &name, &wasm, signature.clone()).await?;
+    if candidate.world != World::Policy {
+        return Err(plugin_invalid(format!(
+            "the candidate implements {}, the binding is a policy",
+            candidate.world.as_str()
+        )));
+    }
+    state
+        .store
+        .put_plugin_shadow(&PluginShadow {
+            name: name.clone(),
+            wasm,
+            sha256: candidate.sha256.clone(),
+            percent,
+            signature,
+            created_at: crate::store::now_ms(),
+        })
+        .await?;
+    state
+        .plugins
+        .reload()
+        .await
+        .map_err(|e| plugin_invalid(e.to_string()))?;
+    tracing::info!(plugin = %name, sha256 = %candidate.sha256, percent, "shadow candidate uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "name": name,
+            "sha256": candidate.sha256,
+            "version": candidate.info.version,
+            "percent": percent,
+        })),
+    ))
+}
+
+/// `GET /api/admin/plugins/{name}/shadow`: the candidate of a live binding (uploaded or from
+/// `plugins.toml`), this instance's counts of its evaluations, and the stored
+/// disagreements, newest first.
+pub async fn get(
+    State(state): State<AppState>,
+    PathText(name): PathText,
+    QueryParams(query): QueryParams<ShadowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LISTED);
+    if !(1..=MAX_LISTED).contains(&limit) {
+        return Err(ApiError::validation(vec![format!(
+            "limit: 1 to {MAX_LISTED}"
+        )]));
+    }
+    let set = state.plugins.current();
+    let binding = set
+        .bindings
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
+    let candidate = binding.shadow.as_ref().map(|shadow| {
+        let plugin = &shadow.invoker.plugin;
+        json!({
+            "sha256": plugin.sha256,
+            "version": plugin.info.version,
+            "size": plugin.size,
+            "percent": shadow.percent(),
+        })
+    });
+    let count = |outcome: &str| {
+        state
+            .metrics
+            .plugin_shadow_evaluations
+            .with_label_values(&[&binding.name, outcome])
+            .get()
+    };
+    let (rows, stored) = state.store.shadow_disagreements(&name, limit).await?;
+    let disagreements: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            json!({
+                "at": iso_ms(row.created_at),
+                "correlation_id": row.correlation_id,
+                "agent_id": row.agent_id,
+                "tool": row.tool,
+                "action": row.action,
+                "live": {"decision": row.live, "code": row.live_code},
+                "candidate": {"decision": row.candidate, "code": row.candidate_code},
+                "candidate_sha256": row.candidate_sha256,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "name": binding.name,
+        "candidate": candidate,
+        "evaluations": {
+            "agree": count("agree"), "disagree": count("disagree"),
+            "error": count("error"), "skipped": count("skipped"),
+        },
+        "disagreements": disagreements,
+        "stored": stored,
+    })))
+}
+
+/// `POST /api/admin/plugins/{name}/shadow/promote`: the candidate becomes the live version
+/// (a new upload version with the live binding's settings), atomically on every instance;
+/// `POST …/rollback` returns to the version it replaced.
+pub async fn promote(
+    State(state): State<AppState>,
+    PathText(name): PathText,
+) -> Result<Json<Value>, ApiError> {
+    let binding = uploaded_binding(&state, &name)?;
+    let Some(shadow) = &binding.shadow else {
+        return Err(no_shadow());
+    };
+    let previous = match binding.source {
+        Source::Upload(version) => Some(version),
+        Source::File => None,
+    };
+    let sha256 = shadow.invoker.plugin.sha256.clone();
+    let version = state
+        .store
+        .promote_plugin_shadow(&name, crate::store::now_ms())
+        .await?
+        .ok_or_else(no_shadow)?;
+    if let Err(e) = state.plugins.reload().await {
+        let _ = state
+            .store
+            .rollback_plugin_upload(&name, Some(version))
+            .await;
+        let _ = state.plugins.reload().await;
+        return Err(plugin_invalid(e.to_string()));
+    }
+    tracing::info!(plugin = %name, version, previous, %sha256, "shadow candidate promoted");
+    Ok(Json(json!({
+        "name": name,
+        "version": version,
+        "previous_version": previous,
+        "sha256": sha256,
+    })))
+}
+
+/// `DELETE /api/admin/plugins/{name}/shadow`: discards the candidate and its disagreements.
+pub async fn remove(
+    State(state): State<AppState>,
+    PathText(name): PathText,
+) -> Result<StatusCode, ApiError> {
+    uploaded_binding(&state, &name)?;
+    if !state.store.delete_plugin_shadow(&name).await? {
+        return Err(no_shadow());
+    }
+    state
+        .plugins
+        .reload()
+        .await
+        .map_err(|e| plugin_invalid(e.to_string()))?;
+    tracing::info!(plugin = %name, "shadow candidate discarded");
+    Ok(StatusCode::NO_CONTENT)
+}
