@@ -34,21 +34,32 @@ plugins: wasm-target ## Build the default plugins into policies-wasm/ and the fi
 	  cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm target/plugin-fixtures/$$p.wasm; done
 	@ls -l policies-wasm/*.wasm target/plugin-fixtures/*.wasm | awk '{print $$5, $$9}'
 
-# The Python example plugin: componentize-py (from PyPI, in a venv of the build's own) builds
-# plugins/examples/blocked-tools/python against sdk/wit. When the toolchain cannot be
-# installed, the reason is printed and the test that needs it says it skipped.
+# The example plugin in other languages, built against sdk/wit with toolchains installed into
+# the build's own folders: Python with componentize-py (PyPI, in a venv), JavaScript with
+# componentize-js (npm). When a toolchain cannot be installed, the reason is printed and the
+# test that needs its plugin says it skipped.
 PY_VENV := $(or $(CARGO_TARGET_DIR),target)/py-venv
 COMPONENTIZE_PY := componentize-py==0.25.1
+JS_TOOLS := $(or $(CARGO_TARGET_DIR),target)/js-tools
+COMPONENTIZE_JS := @bytecodealliance/componentize-js@0.23.0
+EXAMPLE := plugins/examples/blocked-tools
 
-plugin-examples: ## Build the Python example plugin into target/plugin-fixtures/ (installs componentize-py)
+plugin-examples: ## Build the Python and JavaScript example plugins into target/plugin-fixtures/ (installs their toolchains)
 	@mkdir -p target/plugin-fixtures
 	@if { test -x $(PY_VENV)/bin/pip || python3 -m venv $(PY_VENV); } >/dev/null 2>&1 \
 	    && $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check $(COMPONENTIZE_PY); then \
 	  $(PY_VENV)/bin/componentize-py -d sdk/wit -w policy-plugin componentize --stub-wasi \
-	    -p plugins/examples/blocked-tools/python app -o target/plugin-fixtures/blocked-tools-py.wasm \
+	    -p $(EXAMPLE)/python app -o target/plugin-fixtures/blocked-tools-py.wasm \
 	  && ls -l target/plugin-fixtures/blocked-tools-py.wasm | awk '{print $$5, $$9}'; \
 	else rm -f target/plugin-fixtures/blocked-tools-py.wasm; \
 	  echo "plugin-examples: componentize-py could not be installed (python3 -m venv, pip): the Python example is not built"; fi
+	@if { test -x $(JS_TOOLS)/node_modules/.bin/componentize-js \
+	      || npm install --silent --no-audit --no-fund --prefix $(JS_TOOLS) $(COMPONENTIZE_JS); } >/dev/null 2>&1; then \
+	  $(JS_TOOLS)/node_modules/.bin/componentize-js $(EXAMPLE)/js/app.js --wit sdk/wit -n policy-plugin \
+	    -d stdio random clocks http fetch-event -o target/plugin-fixtures/blocked-tools-js.wasm >/dev/null \
+	  && ls -l target/plugin-fixtures/blocked-tools-js.wasm | awk '{print $$5, $$9}'; \
+	else rm -f target/plugin-fixtures/blocked-tools-js.wasm; \
+	  echo "plugin-examples: componentize-js could not be installed (npm): the JavaScript example is not built"; fi
 
 release: ## Build the release binary
 	$(CARGO) build --release -p gateway

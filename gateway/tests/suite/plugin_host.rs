@@ -506,28 +506,29 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
     assert!(error.contains("gateway:plugin/policy@2.0.0"), "{error}");
 }
 
-/// The Python example (componentize-py, `make plugin-examples`) decides as the Rust one on
-/// every tool, and validates configurations alike.
-#[tokio::test]
-async fn the_python_example_decides_as_the_rust_one() {
+/// An example of another language (`make plugin-examples`) decides as the Rust one on every
+/// tool, and validates configurations alike; skipped, saying why, when its toolchain could
+/// not be installed.
+async fn decides_as_the_rust_example(file: &str, toolchain: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugin-fixtures/blocked-tools-py.wasm");
-    let Ok(python) = std::fs::read(&path) else {
+        .join("../target/plugin-fixtures")
+        .join(file);
+    let Ok(other) = std::fs::read(&path) else {
         eprintln!(
-            "skipped: {} is not built (make plugin-examples could not install componentize-py)",
+            "skipped: {} is not built (make plugin-examples could not install {toolchain})",
             path.display()
         );
         return;
     };
-    let python = invoker(&python, true);
+    let other = invoker(&other, true);
     let rust = invoker(&fixture("blocked-tools"), true);
     let config = r#"{"blocked_tools":["gmail_send","openai"]}"#;
     let mut denied = 0;
     for tool in ["gmail_send", "serpapi", "openai", "http_fetch"] {
         let call = request(tool, "get", "{}");
         let by_rust = evaluate(&rust, context(config), &call).await.unwrap();
-        let by_python = evaluate(&python, context(config), &call).await.unwrap();
-        assert_eq!(by_python, by_rust, "{tool}");
+        let by_other = evaluate(&other, context(config), &call).await.unwrap();
+        assert_eq!(by_other, by_rust, "{file}: {tool}");
         denied += usize::from(matches!(by_rust, Decision::Deny(_)));
     }
     assert_eq!(denied, 2);
@@ -536,11 +537,21 @@ async fn the_python_example_decides_as_the_rust_one() {
         (r#"{"blocked":["x"]}"#, false),
         ("not json", false),
     ] {
-        for plugin in [&rust, &python] {
+        for plugin in [&rust, &other] {
             let answer = plugin.validate_config(document).await.unwrap();
-            assert_eq!(answer.is_ok(), valid, "{document}: {answer:?}");
+            assert_eq!(answer.is_ok(), valid, "{file}: {document}: {answer:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_python_example_decides_as_the_rust_one() {
+    decides_as_the_rust_example("blocked-tools-py.wasm", "componentize-py").await;
+}
+
+#[tokio::test]
+async fn the_javascript_example_decides_as_the_rust_one() {
+    decides_as_the_rust_example("blocked-tools-js.wasm", "componentize-js").await;
 }
 
 /// A shadow candidate judges sampled calls beside the live policy without changing any
