@@ -9,3 +9,4 @@ pub mod metrics_text;
 pub mod policy_fixture;
 pub mod report;
 pub mod temp_postgres;
+pub mod thread_cpu;

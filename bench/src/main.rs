@@ -102,6 +102,9 @@ fn load(args: &bench::load::Args) -> anyhow::Result<()> {
         l.p95,
         l.p99
     );
+    if let Some(cpu) = summary.gateway_cpu_us_per_request {
+        println!("gateway CPU (its threads only): {cpu:.1} µs per request");
+    }
     println!("gateway counters, after − before:");
     for (family, change) in &summary.gateway_delta {
         println!("  {family:<36} {change:>10}");

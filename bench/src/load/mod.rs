@@ -13,6 +13,7 @@ pub mod setup;
 use crate::gateway_under_test::{self, Options, ADMIN_KEY};
 use crate::report;
 use crate::report::summary::{summarise, RunInfo, Summary};
+use crate::thread_cpu;
 use anyhow::{bail, Context};
 use gateway::config::Environment;
 use scenario::Scenario;
@@ -168,6 +169,10 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
             .build()?;
         let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
         let agents = setup::prepare(&client, &base, &admin_key, &scenario, &run_id).await?;
+        // The gateway's own CPU over the load (not the set-up's agent keys).
+        let cpu_before = gateway_guard
+            .as_ref()
+            .and_then(|_| thread_cpu::cpu_of_threads(thread_cpu::GATEWAY_THREADS));
         let driver = runner::Driver {
             client,
             base: base.clone(),
@@ -178,8 +183,13 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
             bucket_width: bucket,
             progress: !args.quiet,
         };
-        runner::run(&scenario, driver).await
+        let output = runner::run(&scenario, driver).await?;
+        let cpu = cpu_before
+            .zip(thread_cpu::cpu_of_threads(thread_cpu::GATEWAY_THREADS))
+            .map(|(before, after)| after.saturating_sub(before));
+        anyhow::Ok((output, cpu))
     })?;
+    let (output, gateway_cpu) = output;
 
     let mut planned_rate = vec![(0.0, scenario.load.start_rate)];
     let mut t = 0.0;
@@ -203,7 +213,10 @@ pub fn run(args: &Args) -> anyhow::Result<(Summary, PathBuf)> {
             .map(|c| (c.from.as_secs_f64(), c.until.as_secs_f64())),
         planned_rate,
     };
-    let summary = summarise(info, schedule.expected_iterations(), &output);
+    let mut summary = summarise(info, schedule.expected_iterations(), &output);
+    summary.gateway_cpu_us_per_request = gateway_cpu
+        .filter(|_| summary.requests > 0)
+        .map(|cpu| cpu.as_secs_f64() * 1e6 / summary.requests as f64);
     let dir = report::write(&args.reports_dir, &summary, &output.raw)?;
     drop(runtime);
     drop(gateway_guard);

@@ -71,6 +71,12 @@ pub fn render(s: &Summary) -> String {
         "{} requests, {:.1} req/s; latency from the intended start: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms.\n",
         s.requests, s.throughput_rps, l.p50, l.p95, l.p99, l.max
     );
+    if let Some(cpu) = s.gateway_cpu_us_per_request {
+        let _ = writeln!(
+            md,
+            "Gateway CPU (its threads only): {cpu:.1} µs per request.\n"
+        );
+    }
     let _ = writeln!(md, "Statuses: {}", statuses(&s.statuses));
 
     let _ = writeln!(md, "\n## Steps\n");

@@ -116,6 +116,8 @@ pub struct Summary {
     pub requests: u64,
     /// Requests per second over the run.
     pub throughput_rps: f64,
+    /// CPU time of a gateway the bench started (its threads only), µs per request.
+    pub gateway_cpu_us_per_request: Option<f64>,
     /// Responses by status (0: no response).
     pub statuses: BTreeMap<u16, u64>,
     /// Requests without a response, by kind.
@@ -183,6 +185,7 @@ pub fn summarise(run: RunInfo, scheduled: u64, out: &RunOutput) -> Summary {
         iterations_dropped: out.dropped,
         requests,
         throughput_rps: requests as f64 / out.elapsed.as_secs_f64().max(1e-9),
+        gateway_cpu_us_per_request: None,
         statuses,
         transport_errors: out.transport_errors.clone(),
         latency_ms: out.recorder.overall(),
