@@ -4,7 +4,7 @@
 export CARGO_BUILD_JOBS ?= 2
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build release help plugins plugin-examples wasm-target bench
+.PHONY: run test lint fmt build release help plugins plugin-examples wasm-target bench monitoring promtool
 
 # Plugins built to WebAssembly components: the defaults go live in policies-wasm/, the test
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
@@ -64,7 +64,18 @@ plugin-examples: ## Build the Python and JavaScript example plugins into target/
 release: ## Build the release binary
 	$(CARGO) build --release -p gateway
 
-test: plugins plugin-examples ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
+# promtool comes with Debian's prometheus package (its service is not started).
+promtool:
+	@command -v promtool >/dev/null || { echo "installing promtool (apt package prometheus)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+	  || { echo "promtool is missing and could not be installed: install Debian's prometheus package" >&2; exit 1; }
+
+monitoring: promtool ## Check the Prometheus configuration and rules, and run the alert rules' unit tests
+	promtool check config --syntax-only monitoring/prometheus.yml
+	promtool check rules monitoring/rules/*.yml
+	cd monitoring && promtool test rules tests/gateway-alerts.test.yml
+
+test: plugins plugin-examples monitoring ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
 	$(CARGO) test --workspace
 
 bench: plugins ## Run the journal load profile compressed to 2 minutes against a fresh gateway; prints where the report is

@@ -91,13 +91,7 @@ impl ProxyServices {
         } else {
             ResponseCache::Off
         };
-        for tool in ToolName::ALL {
-            metrics
-                .proxy
-                .breaker_state
-                .with_label_values(&[tool.as_str()])
-                .set(0);
-        }
+        create_series(&metrics);
         Ok(Self {
             tools: Tools::new(settings, Arc::clone(&credentials))?,
             credentials,
@@ -153,5 +147,37 @@ impl ProxyServices {
     /// True once shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+/// Creates at zero the series every tool and action can count, so that a dashboard or an
+/// alert reads 0 from the first scrape (a series born at its first event loses that event
+/// to `rate()`): breaker states and refusals by tool, cache hits and misses of cacheable
+/// actions, the gateway's own `policy_error` denials, and both rate-limit scopes.
+fn create_series(metrics: &Metrics) {
+    let proxy = &metrics.proxy;
+    for tool in ToolName::ALL {
+        let tool = [tool.as_str()];
+        proxy.breaker_state.with_label_values(&tool).set(0);
+        proxy.breaker_fastfail.with_label_values(&tool);
+        proxy.bulkhead_rejections.with_label_values(&tool);
+    }
+    for spec in crate::tools::actions::ACTIONS {
+        let labels = [spec.tool.as_str(), spec.action];
+        if spec.cacheable {
+            proxy.cache_hits.with_label_values(&labels);
+            proxy.cache_misses.with_label_values(&labels);
+        }
+        metrics.policy_denials.with_label_values(&[
+            spec.tool.as_str(),
+            spec.action,
+            "policy_error",
+        ]);
+    }
+    for scope in [
+        crate::resilience::rate_limit::Scope::Agent,
+        crate::resilience::rate_limit::Scope::AgentTool,
+    ] {
+        proxy.rate_limited.with_label_values(&[scope.as_str()]);
     }
 }

@@ -91,6 +91,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, for series created at zero.
+    pub const ALL: [FailureKind; 5] = [
+        FailureKind::Trap,
+        FailureKind::Timeout,
+        FailureKind::Memory,
+        FailureKind::Invalid,
+        FailureKind::Busy,
+    ];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {

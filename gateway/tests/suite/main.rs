@@ -16,6 +16,7 @@ mod connection_limits;
 mod fuzzed_input;
 mod hostile_agents;
 mod mint_scope;
+mod monitoring;
 mod multi_instance;
 mod observability;
 mod outages;

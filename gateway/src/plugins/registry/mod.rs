@@ -167,6 +167,7 @@ impl PluginRegistry {
             Ok(set) => {
                 let names: Vec<&str> = set.bindings.iter().map(|b| b.name.as_str()).collect();
                 tracing::info!(bindings = ?names, dir = %self.dir.display(), "plugin set loaded");
+                self.create_series(&set);
                 self.live.store(Arc::new(set));
                 *self.last_error.lock() = None;
                 self.metrics.plugin_reloads.with_label_values(&["ok"]).inc();
@@ -344,6 +345,26 @@ impl PluginRegistry {
 }
 
 impl PluginRegistry {
+    /// Creates at zero the failure, quarantine and shadow series each binding of `set` can
+    /// count, so that a rate over them reads 0 rather than nothing until the first event.
+    fn create_series(&self, set: &PluginSet) {
+        let m = &self.metrics;
+        for binding in &set.bindings {
+            let name = binding.name.as_str();
+            for kind in super::FailureKind::ALL {
+                m.plugin_failures.with_label_values(&[name, kind.as_str()]);
+            }
+            m.plugin_quarantines.with_label_values(&[name]);
+            if binding.shadow.is_some() {
+                for outcome in ["agree", "disagree", "error", "skipped"] {
+                    m.plugin_shadow_evaluations
+                        .with_label_values(&[name, outcome]);
+                }
+                m.plugin_shadow_unrecorded.with_label_values(&[name]);
+            }
+        }
+    }
+
     /// The stored candidate of an uploaded binding, or none when it cannot judge the
     /// binding's calls (a candidate never stops the live set from loading: it is logged and
     /// left out).
