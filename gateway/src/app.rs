@@ -7,9 +7,10 @@ use crate::auth::replay_guard::ReplayGuard;
 use crate::config::{Config, Environment};
 use crate::crypto::agent_keys::AgentKeyPool;
 use crate::crypto::token::TokenSealer;
-use crate::error::QuietLog;
+use crate::error::{ErrorCode, QuietLog};
 use crate::metrics::{track_http, Metrics};
 use crate::pipeline::services::ProxyServices;
+use crate::pipeline::ProxyCallLog;
 use crate::plugins::counters::Counters;
 use crate::plugins::registry::PluginRegistry;
 use crate::state::{AppState, Shared};
@@ -35,7 +36,9 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 /// Header carrying the request id (kept from the client when present, generated otherwise).
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id header: the client's when it sends one, else a new UUID (set before any
+/// handler runs).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A built gateway, ready to serve.
 pub struct App {
@@ -216,6 +219,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         change_feed: feed,
         started_at: Instant::now(),
         draining: crate::server::Draining::default(),
+        readiness_log: Default::default(),
     });
     let router = with_layers(api::routes(state.clone()), metrics);
     Ok(App {
@@ -301,10 +305,18 @@ fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
             }
             let status = response.status().as_u16();
             let latency_ms = latency.as_secs_f64() * 1000.0;
+            let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+            // A proxy call's line names it: correlation id (as in the audit row), agent,
+            // tool and action.
+            let call = response.extensions().get::<ProxyCallLog>();
+            let correlation_id = call.map(|c| c.correlation_id.as_str());
+            let agent = call.and_then(|c| c.agent_id.as_deref());
+            let tool = call.map(|c| c.tool.as_str());
+            let action = call.map(|c| c.action.as_str());
             if status >= 500 {
-                tracing::warn!(status, latency_ms, "response");
+                tracing::warn!(status, latency_ms, code, correlation_id, agent, tool, action, "response");
             } else {
-                tracing::info!(status, latency_ms, "response");
+                tracing::info!(status, latency_ms, code, correlation_id, agent, tool, action, "response");
             }
         });
     // One `Router::layer` call with the whole stack: each call wraps every route in one more

@@ -34,6 +34,10 @@ struct Extras {
 #[derive(Debug, Clone, Copy)]
 pub struct QuietLog;
 
+/// The stable `code` of an error answer, for the access log line.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl ApiError {
     /// An error with any status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -138,8 +142,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.message, "code": self.code });
+        let code = ErrorCode(self.code);
         let Some(extras) = self.extras else {
-            return (self.status, Json(body)).into_response();
+            let mut response = (self.status, Json(body)).into_response();
+            response.extensions_mut().insert(code);
+            return response;
         };
         if let Some(details) = extras.details {
             body["details"] = details;
@@ -148,6 +155,7 @@ impl IntoResponse for ApiError {
             body[name] = value;
         }
         let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(code);
         for (name, value) in extras.headers {
             response.headers_mut().insert(name, value);
         }

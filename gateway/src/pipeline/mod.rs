@@ -145,6 +145,12 @@ async fn finish(
     if let Ok(v) = HeaderValue::from_str(correlation_id) {
         response.headers_mut().insert(X_CORRELATION_ID, v);
     }
+    response.extensions_mut().insert(ProxyCallLog {
+        correlation_id: correlation_id.to_string(),
+        agent_id: trail.agent_id.clone(),
+        tool: trail.named.tool.clone(),
+        action: trail.named.action.clone(),
+    });
     record(
         state,
         trail,
@@ -399,16 +405,36 @@ struct SuccessMetadata<'a> {
     cached: bool,
 }
 
+/// What the access log line says of a proxy call (a response extension).
+#[derive(Debug, Clone)]
+pub struct ProxyCallLog {
+    /// The call's correlation id, as in its audit row and `X-Correlation-ID`.
+    pub correlation_id: String,
+    /// The calling agent, once its token was read.
+    pub agent_id: Option<String>,
+    /// Tool as sent.
+    pub tool: String,
+    /// Action as sent.
+    pub action: String,
+}
+
+/// The client's `X-Correlation-ID` when valid, else the request's id (`X-Request-ID`, set
+/// before any handler), so that the log's `request_id` and the audit row's `corrId` name
+/// a call alike; a new id only when neither is usable.
 fn correlation_id(headers: &HeaderMap) -> String {
-    headers
-        .get(X_CORRELATION_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        })
-        .map(str::to_string)
+    let valid = |name: &HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                (1..=128).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            })
+            .map(str::to_string)
+    };
+    valid(&X_CORRELATION_ID)
+        .or_else(|| valid(&crate::app::REQUEST_ID))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 

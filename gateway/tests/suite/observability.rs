@@ -1,7 +1,9 @@
 //! Health, readiness and metrics.
 
-use crate::common::{Backend, Fixture};
-use reqwest::StatusCode;
+use crate::common::cluster::{wait_until, Instance, InstanceEnv};
+use crate::common::{proxy, Backend, Fixture};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 /// Fails unless each of `lines` is a whole line of the metrics `text`.
 fn assert_lines(text: &str, lines: &[&str]) {
@@ -135,6 +137,78 @@ async fn every_answer_passes_the_common_layers(backend: Backend) {
             "gateway_http_requests_total{code=\"404\",route=\"unmatched\"} 1",
             "gateway_http_requests_total{code=\"400\",route=\"/api/admin/plugins/{name}\"} 1",
         ],
+    );
+}
+
+/// The access line of a proxy call names it as its audit row does: one correlation id in
+/// the log (also the span's `request_id`), the `X-Correlation-ID` answer header and the
+/// audit row's `corrId`, with the agent, tool, action, status and, for a refusal, its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_line_names_the_call_as_its_audit_row_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gw.db").display());
+    let gw = Instance::start(
+        &database,
+        dir.path(),
+        &InstanceEnv::default().with("LOG_FORMAT", "json"),
+    )
+    .await;
+    let (agent, _) = gw.create_agent("logged", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let call = |token: String| {
+        let body = json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}});
+        let api = &gw.api;
+        async move {
+            let (status, headers, _) = proxy(api, body).await;
+            (
+                status,
+                headers["x-correlation-id"].to_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (status, allowed) = call(token).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = call("forged".into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, logs) = gw.admin(Method::GET, "/api/proxy/logs?limit=2", None).await;
+    let audited: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["corrId"].as_str().unwrap())
+        .collect();
+    assert!(audited.contains(&allowed.as_str()), "{logs}");
+
+    let line_of = |id: &str| {
+        let needle = format!("\"correlation_id\":\"{id}\"");
+        gw.log_text()
+            .lines()
+            .find(|l| l.contains(&needle))
+            .map(str::to_string)
+    };
+    wait_until("both access lines written", || async {
+        line_of(&allowed).is_some() && line_of(&refused).is_some()
+    })
+    .await;
+    let line = line_of(&allowed).unwrap();
+    for field in [
+        format!("\"request_id\":\"{allowed}\""),
+        format!("\"agent\":\"{agent}\""),
+        "\"tool\":\"serpapi\"".to_string(),
+        "\"action\":\"search\"".to_string(),
+        "\"status\":200".to_string(),
+    ] {
+        assert!(line.contains(&field), "{field} not in {line}");
+    }
+    let line = line_of(&refused).unwrap();
+    assert!(
+        line.contains("\"status\":403") && line.contains("\"code\":\"invalid_token\""),
+        "{line}"
+    );
+    assert!(
+        !line.contains("forged"),
+        "a presented token never reaches the log: {line}"
     );
 }
 
