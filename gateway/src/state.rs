@@ -52,6 +52,8 @@ pub struct Shared {
     pub change_feed: Arc<crate::change_feed::ChangeFeed>,
     /// Set when shutdown is requested (`/ready` then answers 503).
     pub draining: crate::server::Draining,
+    /// What `/ready` last found, so that it logs changes only.
+    pub readiness_log: crate::api::readiness_log::ReadinessLog,
 }
 
 impl AppState {

@@ -42,12 +42,9 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
     let database = async {
         match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-            Ok(Ok(())) => "ok",
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readiness: database check failed");
-                "failing"
-            }
-            Err(_) => "timeout",
+            Ok(Ok(())) => ("ok", String::new()),
+            Ok(Err(e)) => ("failing", e.to_string()),
+            Err(_) => ("timeout", format!("no answer within {CHECK_TIMEOUT:?}")),
         }
     };
     let redis = async {
@@ -56,7 +53,11 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             Some(link) => link.ping(CHECK_TIMEOUT).await,
         }
     };
-    let (database, redis) = tokio::join!(database, redis);
+    let ((database, database_error), redis) = tokio::join!(database, redis);
+    state
+        .readiness_log
+        .observe("database", database, &database_error);
+    state.readiness_log.observe("redis", redis, "");
     let failing: Vec<&str> = [("database", database), ("redis", redis)]
         .into_iter()
         .filter(|(_, status)| !matches!(*status, "ok" | "not_configured"))

@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod policies;
 pub mod proxy;
 pub mod query;
+pub mod readiness_log;
 pub mod time;
 pub mod tokens;
 
