@@ -4,6 +4,7 @@
 //! This crate owns the HTTP API, the agents and their keys, token issue and validation,
 //! storage and metrics. [`app::build`] assembles everything from a [`config::Config`].
 
+pub mod admin_cli;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -1,6 +1,7 @@
 //! The `gateway` command: serve the API, apply migrations, or generate secrets.
 
 use clap::{Args, Parser, Subcommand};
+use gateway::admin_cli::{self, Management};
 use gateway::config::{generate_secret_lines, Config, Environment, Settings};
 use gateway::store::Store;
 use std::net::SocketAddr;
@@ -65,6 +66,34 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Manage a running gateway's agents (create, list, show, suspend, activate).
+    Agents {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::AgentsCommand,
+    },
+    /// Manage a running gateway's tokens (mint, introspect, revoke, list).
+    Tokens {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::TokensCommand,
+    },
+    /// Manage a running gateway's stored policies (list, apply a file, delete).
+    Policies {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::PoliciesCommand,
+    },
+    /// Manage a running gateway's uploaded plugins (list, upload, rollback).
+    Plugins {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::PluginsCommand,
     },
 }
 
@@ -194,11 +223,38 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Plugin { command } => return runtime.block_on(plugin_command(command)),
+        Command::Agents { target, command } => {
+            return manage(&runtime, &target, Management::Agents(command))
+        }
+        Command::Tokens { target, command } => {
+            return manage(&runtime, &target, Management::Tokens(command))
+        }
+        Command::Policies { target, command } => {
+            return manage(&runtime, &target, Management::Policies(command))
+        }
+        Command::Plugins { target, command } => {
+            return manage(&runtime, &target, Management::Plugins(command))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a management command; an error prints the server's status, code and message.
+fn manage(
+    runtime: &tokio::runtime::Runtime,
+    target: &admin_cli::Target,
+    command: Management,
+) -> ExitCode {
+    match runtime.block_on(admin_cli::run(target, command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,7 @@
 mod common;
 
 mod access_control;
+mod admin_cli;
 mod agents;
 mod auth_failures;
 mod bad_input;
