@@ -78,14 +78,7 @@ async fn an_operator_manages_agents_tokens_policies_and_plugins_from_the_command
     let minted = gateway_cli(
         url,
         ADMIN_KEY,
-        &[
-            "tokens",
-            "mint",
-            &agent,
-            "--tools",
-            "serpapi",
-            "--json",
-        ],
+        &["tokens", "mint", &agent, "--tools", "serpapi", "--json"],
     )
     .await;
     assert!(minted.ok, "{}", minted.stderr);
@@ -93,10 +86,7 @@ async fn an_operator_manages_agents_tokens_policies_and_plugins_from_the_command
     let token_id = minted.json()["token_id"].as_str().unwrap().to_string();
     let seen = gateway_cli(url, ADMIN_KEY, &["tokens", "introspect", &token, "--json"]).await;
     assert_eq!(seen.json()["active"], true, "{}", seen.stdout);
-    assert_eq!(
-        seen.json()["tools"],
-        serde_json::json!(["serpapi"])
-    );
+    assert_eq!(seen.json()["tools"], serde_json::json!(["serpapi"]));
     let revoked = gateway_cli(url, ADMIN_KEY, &["tokens", "revoke", &token_id]).await;
     assert!(revoked.ok, "{}", revoked.stderr);
     let seen = gateway_cli(url, ADMIN_KEY, &["tokens", "introspect", &token, "--json"]).await;
