@@ -78,10 +78,20 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state
-        .metrics
-        .key_pool_ready
-        .set(state.key_pool.ready() as i64);
+    let metrics = &state.metrics;
+    metrics.key_pool_ready.set(state.key_pool.ready() as i64);
+    let (idle, in_use) = state.store.connections();
+    metrics
+        .database_connections
+        .with_label_values(&["idle"])
+        .set(idle as i64);
+    metrics
+        .database_connections
+        .with_label_values(&["in_use"])
+        .set(in_use as i64);
+    metrics
+        .audit_queue_depth
+        .set(state.proxy.audit.queued() as i64);
     (
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         state.metrics.render(),

@@ -143,6 +143,11 @@ impl Audit {
         self.enqueue(Message::Policy(row)).await;
     }
 
+    /// Rows waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Waits until every row queued before this call is written (or given up on). While
     /// the database is unavailable, returns at once: the rows are held, not written.
     pub async fn flush(&self) {

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// Agent key pairs ready in the pool.
     pub key_pool_ready: IntGauge,
+    /// Database connections of this instance's pool, by state (idle, in_use); set at scrape.
+    pub database_connections: prometheus::IntGaugeVec,
+    /// Audit rows queued for the writer now; set at scrape.
+    pub audit_queue_depth: IntGauge,
     /// Plugin calls by plugin and outcome (`allow`, `deny`, `fault`, `none`, `filtered`, `failure`).
     pub plugin_evaluations: IntCounterVec,
     /// Plugin failures by plugin and kind (`trap`, `timeout`, `memory`, `invalid`).
@@ -176,6 +180,42 @@ impl Metrics {
             )
             .expect("valid metric name"),
         );
+        let database_connections = registered(
+            &registry,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "gateway_database_connections",
+                    "Connections of this instance's database pool, by state (idle, in_use).",
+                ),
+                &["state"],
+            )
+            .expect("valid metric name"),
+        );
+        for state in ["idle", "in_use"] {
+            database_connections.with_label_values(&[state]);
+        }
+        let audit_queue_depth = registered(
+            &registry,
+            IntGauge::new(
+                "gateway_audit_queue_depth",
+                "Audit rows waiting in the queue for the writer.",
+            )
+            .expect("valid metric name"),
+        );
+        let build_info = registered(
+            &registry,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "gateway_build_info",
+                    "Always 1, labelled with the gateway's version.",
+                ),
+                &["version"],
+            )
+            .expect("valid metric name"),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -198,6 +238,8 @@ impl Metrics {
             http_requests,
             http_duration,
             key_pool_ready,
+            database_connections,
+            audit_queue_depth,
             plugin_evaluations,
             plugin_failures,
             plugin_duration,

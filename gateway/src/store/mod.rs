@@ -205,6 +205,13 @@ impl Store {
         Ok(())
     }
 
+    /// Connections of the pool now: (idle, in use).
+    pub fn connections(&self) -> (usize, usize) {
+        let idle = self.pool.num_idle();
+        let size = self.pool.size() as usize;
+        (idle, size.saturating_sub(idle))
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -45,6 +45,12 @@ async fn metrics_count_creations_issues_and_validations(backend: Backend) {
     );
     assert!(text.contains("gateway_http_request_duration_seconds_bucket{route=\"/api/admin/tokens/introspect\",le=\"0.0001\"}"));
     assert!(text.contains("process_resident_memory_bytes"));
+    let build_info = format!(
+        "gateway_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_lines(&text, &[&build_info, "gateway_audit_queue_depth 0"]);
+    assert!(text.contains("gateway_database_connections{state=\"in_use\"}"));
     assert!(!text.contains(&agent), "no agent id in any label");
 }
 
