@@ -8,6 +8,7 @@ mod common;
 
 mod access_control;
 mod admin_cli;
+mod agent_client;
 mod agents;
 mod auth_failures;
 mod bad_input;
