@@ -114,7 +114,7 @@ pub fn render(s: &Summary) -> String {
     };
     let _ = writeln!(
         md,
-        "\nThe gateway's own `gateway_request_duration_ms` over the run (bucket bounds): p50 {}, p95 {}, p99 {}.",
+        "\nThe gateway's own `gateway_request_duration_seconds` over the run, in ms (bucket bounds): p50 {}, p95 {}, p99 {}.",
         q("p50"),
         q("p95"),
         q("p99")

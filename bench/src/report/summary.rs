@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// The families whose change the summary lists.
 pub const FAMILIES: &[&str] = &[
     "gateway_requests_total",
-    "gateway_request_duration_ms_count",
+    "gateway_request_duration_seconds_count",
     "gateway_policy_denials_total",
     "gateway_cache_hits_total",
     "gateway_cache_misses_total",
@@ -162,7 +162,13 @@ pub fn summarise(run: RunInfo, scheduled: u64, out: &RunOutput) -> Summary {
     let gateway_duration_ms = [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)]
         .iter()
         .map(|(name, q)| {
-            let v = histogram_quantile(&out.before, &out.after, "gateway_request_duration_ms", *q);
+            let v = histogram_quantile(
+                &out.before,
+                &out.after,
+                "gateway_request_duration_seconds",
+                *q,
+            )
+            .map(|seconds| seconds * 1000.0);
             (name.to_string(), v.filter(|v| v.is_finite()))
         })
         .collect();

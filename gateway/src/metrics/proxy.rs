@@ -4,17 +4,19 @@
 use super::{counter_vec, histogram_vec, registered};
 use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-/// Proxy request duration buckets in milliseconds, from 0.25 ms to 6400 ms.
-const REQUEST_DURATION_MS_BUCKETS: &[f64] = &[
-    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0,
+/// Proxy request duration buckets in seconds, from 100 µs (the gateway answers from cache or
+/// a mock in well under a millisecond) to 10 s (the default request deadline).
+const REQUEST_DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// The proxy pipeline's families.
 pub struct ProxyMetrics {
     /// Proxy requests by tool, action and status code, counted once per request.
     pub requests: IntCounterVec,
-    /// Proxy request duration in ms by tool and action.
-    pub duration_ms: HistogramVec,
+    /// Proxy request duration in seconds by tool and action.
+    pub duration: HistogramVec,
     /// Requests refused by a rate limit, by scope (`agent`, `agent_tool`).
     pub rate_limited: IntCounterVec,
     /// Cache hits by tool and action.
@@ -44,11 +46,11 @@ impl ProxyMetrics {
     pub fn register(registry: &Registry) -> Self {
         let counter_vec =
             |name: &str, help: &str, labels: &[&str]| counter_vec(registry, name, help, labels);
-        let duration_ms = histogram_vec(
+        let duration = histogram_vec(
             registry,
-            "gateway_request_duration_ms",
-            "Proxy request duration in milliseconds by tool and action.",
-            REQUEST_DURATION_MS_BUCKETS,
+            "gateway_request_duration_seconds",
+            "Proxy request duration in seconds by tool and action (breaker, retries and upstream included).",
+            REQUEST_DURATION_BUCKETS,
             &["tool", "action"],
         );
         let breaker_state = registered(
@@ -100,7 +102,7 @@ impl ProxyMetrics {
                 "Proxy requests by tool, action and status code.",
                 &["tool", "action", "code"],
             ),
-            duration_ms,
+            duration,
             rate_limited: counter_vec(
                 "gateway_rate_limited_total",
                 "Proxy requests refused by a rate limit, by scope.",

@@ -714,9 +714,9 @@ fn count(state: &AppState, trail: &Trail, status: StatusCode, started: Instant) 
         .with_label_values(&[tool, action, status.as_str()])
         .inc();
     metrics
-        .duration_ms
+        .duration
         .with_label_values(&[tool, action])
-        .observe(elapsed_ms);
+        .observe(elapsed_ms / 1000.0);
     elapsed_ms
 }
 

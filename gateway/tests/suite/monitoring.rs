@@ -1,6 +1,7 @@
 //! `monitoring/` reads only metrics the gateway serves: every metric name in the Prometheus
 //! rules and the Grafana dashboard is a family of `/metrics` after a short load of ordinary
-//! traffic (a rule on a name that does not exist never fires, and says nothing).
+//! traffic (a rule on a name that does not exist never fires, and says nothing), and
+//! `promtool check metrics` has nothing to say of what it serves.
 
 use crate::common::{proxy, Backend, Fixture};
 use serde_json::json;
@@ -51,6 +52,40 @@ fn served_families(metrics: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `promtool check metrics` finds nothing to say of `metrics` (base units, naming, help
+/// texts). Skipped, saying so, where promtool is not installed (`make test` installs it).
+fn lint_with_promtool(metrics: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!(
+            "skipped the promtool lint: promtool is not installed (make monitoring installs it)"
+        );
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}"
+    );
+}
+
 #[test]
 fn names_are_read_off_expressions_not_recording_rules() {
     let names = metric_names(
@@ -76,7 +111,9 @@ async fn every_metric_a_rule_or_panel_reads_is_served() {
     ] {
         proxy(gw, body).await;
     }
-    let served = served_families(&gw.metrics().await);
+    let metrics = gw.metrics().await;
+    lint_with_promtool(&metrics);
+    let served = served_families(&metrics);
     let mut missing = Vec::new();
     for (path, text) in monitoring_files() {
         let names = metric_names(&text);

@@ -114,7 +114,7 @@ async fn mock_search_answers_the_envelope_and_caches(backend: Backend) {
         text.contains(r#"gateway_requests_total{action="search",code="200",tool="serpapi"} 5"#),
         "{text}"
     );
-    assert!(text.contains("gateway_request_duration_ms_bucket"));
+    assert!(text.contains("gateway_request_duration_seconds_bucket"));
 }
 
 async fn every_early_failure_has_its_status_and_code(backend: Backend) {
