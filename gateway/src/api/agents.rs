@@ -83,6 +83,17 @@ impl From<Agent> for AgentView {
 }
 
 /// `POST /api/create-agent`.
+#[utoipa::path(
+    post,
+    path = "/api/create-agent",
+    tag = "agents",
+    description = "Register an agent; answers its id and (unless it sent its own public key) a new private key, shown once. Error codes: missing_fields, validation_failed, malformed_json, invalid_body.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"name": "scout", "created_by": "ops", "role": "scraper"})),
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateAgentRequest>,
@@ -171,6 +182,16 @@ pub struct ListAgentsQuery {
 }
 
 /// `GET /api/agents`.
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "agents",
+    description = "List agents (`limit`, `offset`). Error codes: invalid_query.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListAgentsQuery>,
@@ -183,6 +204,16 @@ pub async fn list(
 }
 
 /// `GET /api/agents/:id`.
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    description = "One agent. Error codes: agent_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathText(id): PathText,
@@ -219,6 +250,17 @@ where
 /// token issued before it, perhaps the very one that caused it. A new scope bounds the
 /// tokens minted from then on; tokens already issued keep their claims until they expire
 /// or are revoked.
+#[utoipa::path(
+    patch,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    description = "Suspend or reactivate an agent; suspending revokes its tokens. Error codes: agent_not_found, validation_failed.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"status": "suspended"})),
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     PathText(id): PathText,

@@ -45,6 +45,17 @@ fn check_tool(tool: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/admin/chaos/tool`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/chaos/tool",
+    tag = "chaos",
+    description = "Set a tool's chaos rule (refused in production). Error codes: validation_failed, chaos_disabled_in_production.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"tool": "serpapi", "mode": "error", "pct": 10})),
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn set(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SetChaosRequest>,
@@ -74,6 +85,16 @@ pub async fn set(
 }
 
 /// `DELETE /api/admin/chaos/tool/{tool}`.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/chaos/tool/{tool}",
+    tag = "chaos",
+    description = "Clear a tool's chaos rule (refused in production). Error codes: chaos_disabled_in_production.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn clear(
     State(state): State<AppState>,
     PathText(tool): PathText,
@@ -91,6 +112,16 @@ pub async fn clear(
 }
 
 /// `GET /api/admin/chaos` (allowed in production too).
+#[utoipa::path(
+    get,
+    path = "/api/admin/chaos",
+    tag = "chaos",
+    description = "The chaos rules.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "activeChaos": state.chaos_rules.active() }))
 }

@@ -57,6 +57,16 @@ fn credential_tool(tool: &str) -> Result<ToolName, ApiError> {
 }
 
 /// `POST /api/admin/creds/set`: stores a sealed credential, inactive.
+#[utoipa::path(
+    post,
+    path = "/api/admin/creds/set",
+    tag = "credentials",
+    description = "Store a tool credential, sealed at rest. Error codes: validation_failed.",
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn set(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SetRequest>,
@@ -118,6 +128,16 @@ pub async fn set(
 }
 
 /// `POST /api/admin/creds/activate`: makes a credential its tool's only active one.
+#[utoipa::path(
+    post,
+    path = "/api/admin/creds/activate",
+    tag = "credentials",
+    description = "Make a stored credential its tool's active one. Error codes: credential_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn activate(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ActivateRequest>,
@@ -139,12 +159,32 @@ pub async fn activate(
 }
 
 /// `GET /api/admin/creds`: every credential (never the secret).
+#[utoipa::path(
+    get,
+    path = "/api/admin/creds",
+    tag = "credentials",
+    description = "Credential records (never the secrets).",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let rows = state.store.list_credentials(None).await?;
     Ok(Json(Value::Array(rows.iter().map(view).collect())))
 }
 
 /// `GET /api/admin/creds/{tool}`: the tool's active credential.
+#[utoipa::path(
+    get,
+    path = "/api/admin/creds/{key}",
+    tag = "credentials",
+    description = "A tool's active credential record. Error codes: credential_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn active(
     State(state): State<AppState>,
     PathText(tool): PathText,
@@ -163,6 +203,16 @@ pub async fn active(
 }
 
 /// `GET /api/admin/creds/{tool}/versions`: every credential of the tool.
+#[utoipa::path(
+    get,
+    path = "/api/admin/creds/{tool}/versions",
+    tag = "credentials",
+    description = "Every credential record of a tool.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn versions(
     State(state): State<AppState>,
     PathText(tool): PathText,
@@ -173,6 +223,16 @@ pub async fn versions(
 }
 
 /// `DELETE /api/admin/creds/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/creds/{key}",
+    tag = "credentials",
+    description = "Delete a credential record. Error codes: credential_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     PathText(id): PathText,

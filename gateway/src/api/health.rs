@@ -13,6 +13,16 @@ use std::time::Duration;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health` (and `/api/health`): the process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    description = "Liveness: status, version, uptime.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "healthy",
@@ -22,11 +32,35 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    description = "Liveness (the same as /health).",
+    responses(
+        (status = 200, description = "OK"),
+    )
+)]
+/// `GET /api/health`: the same as `/health`.
+pub async fn api_health(state: State<AppState>) -> Json<Value> {
+    health(state).await
+}
+
 /// `GET /ready`: 200 while the instance can serve, with each dependency's state. A database
 /// or Redis that does not answer makes it `degraded`, not unready: proxying goes on from
 /// memory (and limits fall back to this instance), and a shared dependency's outage must not
 /// take every instance out of its load balancer at once. 503 only while it drains for
 /// shutdown, so that load balancers stop sending before the listener closes.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    description = "Readiness: 200 while the instance can serve (`degraded` naming a failing dependency), 503 while it drains.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.draining.is_draining() {
         return (
@@ -77,6 +111,16 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    description = "Prometheus text format.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
     metrics.key_pool_ready.set(state.key_pool.ready() as i64);

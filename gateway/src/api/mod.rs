@@ -8,6 +8,7 @@ pub mod fallback;
 pub mod health;
 pub mod json;
 pub mod nul_guard;
+pub mod openapi;
 pub mod path_text;
 pub mod plugin_shadows;
 pub mod plugins;
@@ -89,7 +90,8 @@ pub fn routes(state: AppState) -> Router {
         .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))
         .route("/api/proxy-request", post(proxy::proxy_request))
         .route("/health", get(health::health))
-        .route("/api/health", get(health::health))
+        .route("/api/health", get(health::api_health))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics));
     management
@@ -97,4 +99,5 @@ pub fn routes(state: AppState) -> Router {
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state)
+        .merge(openapi::docs_page())
 }

@@ -75,6 +75,16 @@ fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiErr
 
 /// `PUT /api/admin/plugins/{name}/shadow`: validates a candidate for the uploaded policy
 /// `name` and has every instance judge a share of its calls with it, never enforced.
+#[utoipa::path(
+    put,
+    path = "/api/admin/plugins/{name}/shadow",
+    tag = "plugins",
+    description = "Give an uploaded policy a shadow candidate, judged on a share of calls and never enforced. Error codes: validation_failed, plugin_not_found, binding_from_file, plugin_invalid.",
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
     PathText(name): PathText,
@@ -137,6 +147,16 @@ pub async fn put(
 /// `GET /api/admin/plugins/{name}/shadow`: the candidate of a live binding (uploaded or from
 /// `plugins.toml`), this instance's counts of its evaluations, and the stored
 /// disagreements, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/plugins/{name}/shadow",
+    tag = "plugins",
+    description = "The candidate, this instance's counts and the stored disagreements. Error codes: plugin_not_found, validation_failed.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathText(name): PathText,
@@ -201,6 +221,16 @@ pub async fn get(
 /// `POST /api/admin/plugins/{name}/shadow/promote`: the candidate becomes the live version
 /// (a new upload version with the live binding's settings), atomically on every instance;
 /// `POST …/rollback` returns to the version it replaced.
+#[utoipa::path(
+    post,
+    path = "/api/admin/plugins/{name}/shadow/promote",
+    tag = "plugins",
+    description = "Make the candidate the live version (the replaced one stays for rollback). Error codes: no_shadow, plugin_not_found, binding_from_file.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn promote(
     State(state): State<AppState>,
     PathText(name): PathText,
@@ -237,6 +267,16 @@ pub async fn promote(
 }
 
 /// `DELETE /api/admin/plugins/{name}/shadow`: discards the candidate and its disagreements.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/plugins/{name}/shadow",
+    tag = "plugins",
+    description = "Discard the candidate and its disagreements. Error codes: no_shadow, plugin_not_found.",
+    responses(
+        (status = 204, description = "No content"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     PathText(name): PathText,

@@ -19,6 +19,16 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `GET /api/admin/plugins`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/plugins",
+    tag = "plugins",
+    description = "Loaded plugins with their counters and the last reload error.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let set = state.plugins.current();
     let metrics = &state.metrics;
@@ -82,6 +92,16 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `POST /api/admin/plugins/reload`: re-reads the plugin directory now.
+#[utoipa::path(
+    post,
+    path = "/api/admin/plugins/reload",
+    tag = "plugins",
+    description = "Re-read the plugin directory now. Error codes: plugin_invalid.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.plugins.reload().await {
         Ok(()) => {
@@ -105,6 +125,17 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 
 /// `POST /api/admin/plugins/evaluate`: what the live policies and chaos rules would do with
 /// a request. A dry run: quotas are read as they stand, and nothing is consumed.
+#[utoipa::path(
+    post,
+    path = "/api/admin/plugins/evaluate",
+    tag = "plugins",
+    description = "Dry run of a request record through the live policies and chaos rules. Error codes: invalid_body.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn evaluate(
     State(state): State<AppState>,
     JsonBody(record): JsonBody<RequestRecord>,
@@ -182,6 +213,16 @@ pub(crate) fn plugin_invalid(detail: String) -> ApiError {
 
 /// `PUT /api/admin/plugins/{name}`: validates the plugin and its binding, stores them as a new
 /// version, and makes it live here (and on every instance sharing the database within ~1 s).
+#[utoipa::path(
+    put,
+    path = "/api/admin/plugins/{name}",
+    tag = "plugins",
+    description = "Upload a plugin as a new version of the binding `name`, live on every instance. Error codes: validation_failed, plugin_invalid, name_conflict.",
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     PathText(name): PathText,
@@ -312,6 +353,16 @@ pub(crate) fn decode_wasm(wasm_base64: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// `POST /api/admin/plugins/{name}/rollback`: the previous uploaded version goes live again.
+#[utoipa::path(
+    post,
+    path = "/api/admin/plugins/{name}/rollback",
+    tag = "plugins",
+    description = "Bring back the version before the live upload. Error codes: no_previous_version, plugin_invalid.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     PathText(name): PathText,
@@ -337,6 +388,16 @@ pub async fn rollback(
 }
 
 /// `DELETE /api/admin/plugins/{name}`: removes an uploaded plugin (every version).
+#[utoipa::path(
+    delete,
+    path = "/api/admin/plugins/{name}",
+    tag = "plugins",
+    description = "Remove an uploaded plugin (every version). Error codes: plugin_not_found.",
+    responses(
+        (status = 204, description = "No content"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     PathText(name): PathText,

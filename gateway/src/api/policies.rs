@@ -61,6 +61,17 @@ async fn refresh(state: &AppState) {
 }
 
 /// `POST /api/policies`.
+#[utoipa::path(
+    post,
+    path = "/api/policies",
+    tag = "policies",
+    description = "Store a PolicySpec document for an agent (`agentId`) or a role. Error codes: missing_fields, validation_failed, policy_validator_failed.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"name": "scout-scopes", "role": "scraper", "spec": {"scopes": ["serpapi:search"]}})),
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreatePolicyRequest>,
@@ -121,6 +132,16 @@ pub struct ListPoliciesQuery {
 }
 
 /// `GET /api/policies`.
+#[utoipa::path(
+    get,
+    path = "/api/policies",
+    tag = "policies",
+    description = "Stored policies (`agentId`, `role`, `active`). Error codes: invalid_query.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ListPoliciesQuery>,
@@ -139,6 +160,16 @@ pub async fn list(
 }
 
 /// `GET /api/policies/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/policies/{id}",
+    tag = "policies",
+    description = "One policy. Error codes: policy_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathText(id): PathText,
@@ -162,6 +193,16 @@ pub struct UpdatePolicyRequest {
 }
 
 /// `PATCH /api/policies/{id}`: a new `spec` replaces the whole spec.
+#[utoipa::path(
+    patch,
+    path = "/api/policies/{id}",
+    tag = "policies",
+    description = "Change a policy; a new `spec` replaces the whole spec. Error codes: policy_not_found, validation_failed.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     PathText(id): PathText,
@@ -200,6 +241,16 @@ pub async fn update(
 }
 
 /// `DELETE /api/policies/{id}`: 204 with an empty body.
+#[utoipa::path(
+    delete,
+    path = "/api/policies/{id}",
+    tag = "policies",
+    description = "Delete a policy. Error codes: policy_not_found.",
+    responses(
+        (status = 204, description = "No content"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     PathText(id): PathText,
@@ -212,6 +263,16 @@ pub async fn delete(
 }
 
 /// `GET /api/policies/merged/{agent_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/policies/merged/{agent_id}",
+    tag = "policies",
+    description = "The policy an agent's calls are judged by: its role's and its own, merged. Error codes: agent_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn merged(
     State(state): State<AppState>,
     PathText(agent_id): PathText,
@@ -237,6 +298,16 @@ pub struct PolicyLogsQuery {
 }
 
 /// `GET /api/policy-logs`: newest first; `policyId` takes precedence over `agentId`.
+#[utoipa::path(
+    get,
+    path = "/api/policy-logs",
+    tag = "policies",
+    description = "Policy decisions, newest first (`policyId`, `agentId`, `limit`). Error codes: invalid_query.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn logs(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PolicyLogsQuery>,

@@ -16,6 +16,17 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// `POST /api/proxy-request`.
+#[utoipa::path(
+    post,
+    path = "/api/proxy-request",
+    tag = "proxy",
+    description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: missing_fields, invalid_params, invalid_token, token_expired, token_revoked, agent_not_active, tool_not_granted, permission_not_granted, rate_limited, policy_denied, policy_error, breaker_open, upstream_error, upstream_timeout, deadline_exceeded.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn proxy_request(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
     let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
@@ -29,6 +40,16 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
 }
 
 /// `GET /api/proxy/status`: mode, configured tools, actions and breaker states.
+#[utoipa::path(
+    get,
+    path = "/api/proxy/status",
+    tag = "proxy",
+    description = "Mode, configured tools, actions, breaker states.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let proxy = &state.proxy;
     let mut configured = Map::new();
@@ -65,6 +86,16 @@ pub struct LogsQuery {
 
 /// `GET /api/proxy/logs?limit=20`: the newest request rows (everything queued so far is
 /// written first, so a caller reads its own requests).
+#[utoipa::path(
+    get,
+    path = "/api/proxy/logs",
+    tag = "proxy",
+    description = "The request audit log, newest first (`limit`). Error codes: invalid_query.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn logs(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<LogsQuery>,

@@ -50,6 +50,17 @@ pub struct GenerateTokenResponse {
 }
 
 /// `POST /api/generate-token`.
+#[utoipa::path(
+    post,
+    path = "/api/generate-token",
+    tag = "tokens",
+    description = "Mint a token: with the admin key, or signed by the agent itself (X-Agent-Id, X-Agent-Timestamp, X-Agent-Signature). Error codes: missing_fields, invalid_scope, ttl_too_long, agent_not_found, agent_not_active, scope_not_allowed, invalid_signature, replayed_signature.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_id": "00000000-0000-4000-8000-000000000000", "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 15})),
+    responses(
+        (status = 201, description = "Created"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn generate(
     State(state): State<AppState>,
     request: Request,
@@ -246,6 +257,17 @@ pub struct IntrospectRequest {
 }
 
 /// `POST /api/admin/tokens/introspect`: the validation verdict and, when valid, the claims.
+#[utoipa::path(
+    post,
+    path = "/api/admin/tokens/introspect",
+    tag = "tokens",
+    description = "Whether a token is active, and its claims. Error codes: missing_fields.",
+    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_token": "gw1.example"})),
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<IntrospectRequest>,
@@ -269,6 +291,16 @@ pub async fn introspect(
 }
 
 /// `POST /api/admin/tokens/:token_id/revoke`. Revoking twice keeps the first time.
+#[utoipa::path(
+    post,
+    path = "/api/admin/tokens/{token_id}/revoke",
+    tag = "tokens",
+    description = "Revoke a token, on every instance within about a second. Error codes: token_not_found.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     PathText(token_id): PathText,
@@ -328,6 +360,16 @@ impl From<TokenRecord> for TokenView {
 }
 
 /// `GET /api/admin/tokens`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/tokens",
+    tag = "tokens",
+    description = "Token records, newest first (never the tokens). Error codes: invalid_query.",
+    responses(
+        (status = 200, description = "OK"),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListTokensQuery>,

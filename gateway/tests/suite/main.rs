@@ -21,6 +21,7 @@ mod mint_scope;
 mod monitoring;
 mod multi_instance;
 mod observability;
+mod openapi;
 mod outages;
 mod plugin_cli;
 mod plugin_host;
