@@ -4,7 +4,7 @@
 
 use super::json::JsonBody;
 use super::path_text::PathText;
-use super::plugins::{admit, decode_wasm, plugin_invalid, valid_plugin_name};
+use super::plugins::{admit, check_plugin_name, decode_wasm, plugin_invalid};
 use super::query::QueryParams;
 use super::time::iso_ms;
 use crate::error::ApiError;
@@ -90,11 +90,7 @@ pub async fn put(
     PathText(name): PathText,
     JsonBody(body): JsonBody<ShadowUpload>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !valid_plugin_name(&name) {
-        return Err(ApiError::validation(vec![
-            "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
-        ]));
-    }
+    check_plugin_name(&name)?;
     let percent = body.percent.unwrap_or(DEFAULT_PERCENT);
     if !(percent > 0.0 && percent <= 100.0) {
         return Err(ApiError::validation(vec![

@@ -193,8 +193,19 @@ pub struct UploadRequest {
 /// Largest upload body (a 32 MiB plugin in base64, plus its binding).
 pub const MAX_UPLOAD_BODY: usize = 48 << 20;
 
+/// Refuses (400) a name an uploaded plugin may not have.
+pub(crate) fn check_plugin_name(name: &str) -> Result<(), ApiError> {
+    if valid_plugin_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(vec![
+            "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
+        ]))
+    }
+}
+
 /// Whether `name` may name an uploaded plugin: 1 to 64 of a-z, 0-9, '-' and '_'.
-pub(crate) fn valid_plugin_name(name: &str) -> bool {
+fn valid_plugin_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -228,11 +239,7 @@ pub async fn upload(
     PathText(name): PathText,
     JsonBody(body): JsonBody<UploadRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !valid_plugin_name(&name) {
-        return Err(ApiError::validation(vec![
-            "name: 1 to 64 of a-z, 0-9, '-' and '_'".into(),
-        ]));
-    }
+    check_plugin_name(&name)?;
     let wasm = decode_wasm(&body.wasm_base64)?;
     let binding_json = body.binding.to_string();
     let spec = crate::plugins::registry::upload_spec(&name, &binding_json)

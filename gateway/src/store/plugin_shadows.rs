@@ -152,28 +152,15 @@ impl Store {
         let (Some(shadow), Some((_, binding))) = (shadow, live) else {
             return Ok(None);
         };
-        let (latest,): (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(version) FROM plugin_uploads WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
-        let version = latest.unwrap_or(0) + 1;
-        sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1 AND active = 1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO plugin_uploads (name, version, wasm, sha256, binding, active, created_at, signature) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+        let version = Self::append_version_in(
+            &mut tx,
+            name,
+            &shadow.wasm,
+            &shadow.sha256,
+            &binding,
+            shadow.signature.as_deref(),
+            now_ms,
         )
-        .bind(name)
-        .bind(version)
-        .bind(&shadow.wasm)
-        .bind(&shadow.sha256)
-        .bind(&binding)
-        .bind(now_ms)
-        .bind(&shadow.signature)
-        .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM plugin_shadows WHERE name = $1")
             .bind(name)

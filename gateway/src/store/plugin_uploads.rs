@@ -54,15 +54,33 @@ impl Store {
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
+        let version =
+            Self::append_version_in(&mut tx, name, wasm, sha256, binding, signature, now_ms)
+                .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Inside `tx`: stores the next version of `name` and makes it the active one (the one
+    /// active before stays as the earlier version a rollback returns to); returns it.
+    pub(super) async fn append_version_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        name: &str,
+        wasm: &[u8],
+        sha256: &str,
+        binding: &str,
+        signature: Option<&str>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
         let (latest,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(version) FROM plugin_uploads WHERE name = $1")
                 .bind(name)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
         let version = latest.unwrap_or(0) + 1;
         sqlx::query("UPDATE plugin_uploads SET active = 0 WHERE name = $1 AND active = 1")
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(
             "INSERT INTO plugin_uploads (name, version, wasm, sha256, binding, active, created_at, signature) \
@@ -75,9 +93,8 @@ impl Store {
         .bind(binding)
         .bind(now_ms)
         .bind(signature)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(version)
     }
 
