@@ -4,7 +4,7 @@
 export CARGO_BUILD_JOBS ?= 2
 CARGO ?= cargo
 
-.PHONY: run test lint fmt build release help plugins plugin-examples wasm-target bench monitoring promtool
+.PHONY: run test lint fmt build release help plugins plugin-examples wasm-target bench monitoring promtool browser
 
 # Plugins built to WebAssembly components: the defaults go live in policies-wasm/, the test
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
@@ -70,12 +70,18 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
 	  || { echo "promtool is missing and could not be installed: install Debian's prometheus package" >&2; exit 1; }
 
+# Headless Chromium for the test that opens the API's docs page (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium (apt package chromium)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "chromium could not be installed: the docs page test will say it skipped"
+
 monitoring: promtool ## Check the Prometheus configuration and rules, and run the alert rules' unit tests
 	promtool check config --syntax-only monitoring/prometheus.yml
 	promtool check rules monitoring/rules/*.yml
 	cd monitoring && promtool test rules tests/gateway-alerts.test.yml
 
-test: plugins plugin-examples monitoring ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
+test: plugins plugin-examples monitoring browser ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379)
 	$(CARGO) test --workspace
 
 bench: plugins ## Run the journal load profile compressed to 2 minutes against a fresh gateway; prints where the report is

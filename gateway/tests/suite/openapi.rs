@@ -150,7 +150,7 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
     let page = f
         .gateway
         .client
-        .get(f.gateway.url("/docs/"))
+        .get(f.gateway.url("/docs"))
         .send()
         .await
         .unwrap();
@@ -172,4 +172,51 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
         assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
     }
+}
+
+/// Headless Chromium (Debian's package; `make test` installs it) opens `/docs` and the page
+/// lists every documented path. Skipped, saying so, where Chromium is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_lists_every_operation_in_a_browser() {
+    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok()
+    }) else {
+        eprintln!("skipped: Chromium is not installed (make browser installs it)");
+        return;
+    };
+    let f = Fixture::start(Backend::Sqlite).await;
+    let doc = document(&f).await;
+    let profile = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.path().display()),
+            // Lets the page's scripts fetch the document and render before the DOM is read.
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            &f.gateway.url("/docs"),
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the browser runs");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let listed: BTreeSet<&str> = dom
+        .split("data-path=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    let documented: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, documented, "the page as rendered:\n{dom}");
 }
