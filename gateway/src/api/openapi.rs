@@ -178,13 +178,23 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// The `/docs` page (Swagger UI, compiled in) reading `/api/openapi.json`.
+/// The `/docs` page (Swagger UI, compiled in) reading `/api/openapi.json`. The page links
+/// its assets relative to the path it was asked at, so `/docs/` is served as `/docs` (it
+/// would otherwise link `/docs//swagger-ui.css` and render blank).
 pub fn docs_page() -> axum::Router {
     swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
         uri_prefix: "/docs",
         api_definition: swagger_ui_dist::OpenApiSource::Uri("/api/openapi.json"),
         title: Some("4RUNR Gateway API"),
     })
+    .layer(axum::middleware::map_request(without_trailing_slash))
+}
+
+async fn without_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    if request.uri().path() == "/docs/" {
+        *request.uri_mut() = axum::http::Uri::from_static("/docs");
+    }
+    request
 }
 
 #[cfg(test)]

@@ -161,6 +161,17 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
         !html.contains("https://"),
         "the page loads nothing from the network: {html}"
     );
+    let slashed = f
+        .gateway
+        .client
+        .get(f.gateway.url("/docs/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(slashed.contains("\"/docs/swagger-ui.css\""), "{slashed}");
     for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
         let response = f
             .gateway
