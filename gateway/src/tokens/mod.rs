@@ -56,6 +56,16 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every reason, for series created at zero.
+    pub const ALL: [Rejection; 6] = [
+        Rejection::Malformed,
+        Rejection::BadSeal,
+        Rejection::UnknownKey,
+        Rejection::Expired,
+        Rejection::Revoked,
+        Rejection::AgentNotActive,
+    ];
+
     /// Metric label and internal name of the reason.
     pub fn label(self) -> &'static str {
         match self {
@@ -115,6 +125,10 @@ impl TokenService {
         store: Store,
         metrics: Arc<Metrics>,
     ) -> Self {
+        // Every result exists from the start, so that a rate of failures reads 0, not nothing.
+        for label in std::iter::once("valid").chain(Rejection::ALL.map(Rejection::label)) {
+            metrics.token_validations.with_label_values(&[label]);
+        }
         Self {
             sealer,
             opened: Cache::builder()

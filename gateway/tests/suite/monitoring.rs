@@ -3,6 +3,7 @@
 //! traffic (a rule on a name that does not exist never fires, and says nothing), and
 //! `promtool check metrics` has nothing to say of what it serves.
 
+use crate::common::cluster::wait_until;
 use crate::common::{proxy, Backend, Fixture};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -132,3 +133,122 @@ async fn every_metric_a_rule_or_panel_reads_is_served() {
 }
 
 crate::on_sqlite!(every_metric_a_rule_or_panel_reads_is_served);
+
+/// A real Prometheus (Debian's package, installed by `make monitoring`) scrapes a gateway
+/// every second with the repository's rules: the gateway is up, the recording rules evaluate,
+/// and every query of the dashboard answers with data. Skipped, saying so, where the
+/// `prometheus` binary is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_answers_the_dashboards_queries() {
+    if std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prometheus is not installed (make monitoring installs it)");
+        return;
+    }
+    let f = Fixture::with_default_plugins(Backend::Sqlite).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("scraped", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let search =
+        json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}});
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../monitoring/rules");
+    let target = gw
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}/gateway-recording.yml\n  - {}/gateway-alerts.yml\n\
+             scrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            rules.display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let port = testkit::free_port();
+    let _prometheus = tokio::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus runs");
+    let client = reqwest::Client::new();
+    let query = |expr: String| {
+        let client = client.clone();
+        async move {
+            let answer: serde_json::Value = match client
+                .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+                .query(&[("query", expr)])
+                .send()
+                .await
+            {
+                Ok(response) => response.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            answer
+        }
+    };
+    // Traffic while Prometheus scrapes, until it has seen the requests counted.
+    wait_until("Prometheus scraping the gateway's requests", || async {
+        proxy(gw, search.clone()).await;
+        let answer = query("sum(gateway_requests_total{job=\"gateway\"})".into()).await;
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v >= 3.0)
+    })
+    .await;
+    wait_until("a recording rule evaluated", || async {
+        let answer = query("tool:gateway_requests:rate5m".into()).await;
+        !answer["data"]["result"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    })
+    .await;
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../monitoring/grafana/gateway-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut silent = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$job", ".*");
+            let answer = query(expr.clone()).await;
+            if answer["status"] != "success"
+                || answer["data"]["result"]
+                    .as_array()
+                    .is_none_or(Vec::is_empty)
+            {
+                silent.push(format!("{}: {expr}: {answer}", panel["title"]));
+            }
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "queries without data:\n{}",
+        silent.join("\n")
+    );
+}
