@@ -39,10 +39,11 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
             },
         ],
         shade,
+        log_y: false,
     };
     let latency = Chart {
         title: "Latency from the intended start",
-        y_label: "ms",
+        y_label: "ms (log scale)",
         x_max,
         lines: [
             ("p99", 3, (|p| p.p99) as fn(&Percentiles) -> f64),
@@ -61,6 +62,7 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
         })
         .collect(),
         shade,
+        log_y: true,
     };
     let codes: BTreeSet<u16> = s
         .timeline
@@ -94,6 +96,7 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
             })
             .collect(),
         shade,
+        log_y: false,
     };
     let tools: BTreeSet<&String> = s
         .samples
@@ -101,7 +104,7 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
         .flat_map(|m| m.breaker_state.keys())
         .collect();
     let breakers = Chart {
-        title: "Circuit breakers (0 closed, 1 half-open, 2 open)",
+        title: "Circuit breakers (0 closed, 1 half-open, 2 open; lines offset per tool)",
         y_label: "state",
         x_max,
         lines: tools
@@ -109,15 +112,21 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
             .enumerate()
             .map(|(i, tool)| Line {
                 name: (*tool).clone(),
+                // Each tool's line is lifted a little, so that tools in the same state do
+                // not hide one another.
                 points: s
                     .samples
                     .iter()
-                    .map(|m| (m.at_s, m.breaker_state.get(*tool).copied().unwrap_or(0.0)))
+                    .map(|m| {
+                        let state = m.breaker_state.get(*tool).copied().unwrap_or(0.0);
+                        (m.at_s, state + BREAKER_LINE_OFFSET * i as f64)
+                    })
                     .collect(),
                 color: PALETTE[i % PALETTE.len()],
             })
             .collect(),
         shade,
+        log_y: false,
     };
     let rate = |f: fn(&crate::load::runner::MetricsSample) -> f64| -> Vec<(f64, f64)> {
         s.samples
@@ -147,6 +156,7 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
             },
         ],
         shade,
+        log_y: false,
     };
 
     let mut charts = String::new();
@@ -155,10 +165,15 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
         charts.push_str(&chart.to_svg()?);
         charts.push_str("</figure>\n");
     }
+    // The page has its own title: the summary's first heading would repeat it.
+    let body = match summary_md.strip_prefix("# ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, after)| after),
+        None => summary_md,
+    };
     let mut tables = String::new();
     pulldown_cmark::html::push_html(
         &mut tables,
-        pulldown_cmark::Parser::new_ext(summary_md, pulldown_cmark::Options::ENABLE_TABLES),
+        pulldown_cmark::Parser::new_ext(body, pulldown_cmark::Options::ENABLE_TABLES),
     );
     Ok(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -167,6 +182,9 @@ pub fn render(s: &Summary, summary_md: &str) -> anyhow::Result<String> {
         name = escape(&s.run.scenario),
     ))
 }
+
+/// Vertical offset between the breaker lines of two tools.
+const BREAKER_LINE_OFFSET: f64 = 0.05;
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
 figure{margin:1em 0}table{border-collapse:collapse;margin:1em 0}\
