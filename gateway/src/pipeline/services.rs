@@ -150,12 +150,26 @@ impl ProxyServices {
     }
 }
 
+/// Statuses a proxied call answers with (a tool's own 4xx passes through as 502 or is one of
+/// these).
+const PROXY_STATUSES: &[&str] = &[
+    "200", "400", "401", "403", "404", "408", "413", "415", "429", "500", "502", "503", "504",
+];
+
 /// Creates at zero the series every tool and action can count, so that a dashboard or an
 /// alert reads 0 from the first scrape (a series born at its first event loses that event
-/// to `rate()`): breaker states and refusals by tool, cache hits and misses of cacheable
-/// actions, the gateway's own `policy_error` denials, and both rate-limit scopes.
+/// to `rate()`): requests by tool, action and status, breaker states and refusals by tool,
+/// cache hits and misses of cacheable actions, the gateway's own `policy_error` denials, and
+/// both rate-limit scopes.
 fn create_series(metrics: &Metrics) {
     let proxy = &metrics.proxy;
+    for spec in crate::tools::actions::ACTIONS {
+        for status in PROXY_STATUSES {
+            proxy
+                .requests
+                .with_label_values(&[spec.tool.as_str(), spec.action, status]);
+        }
+    }
     for tool in ToolName::ALL {
         let tool = [tool.as_str()];
         proxy.breaker_state.with_label_values(&tool).set(0);
