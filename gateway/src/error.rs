@@ -142,11 +142,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.message, "code": self.code });
-        let code = ErrorCode(self.code);
+        let code = axum::Extension(ErrorCode(self.code));
         let Some(extras) = self.extras else {
-            let mut response = (self.status, Json(body)).into_response();
-            response.extensions_mut().insert(code);
-            return response;
+            return (self.status, code, Json(body)).into_response();
         };
         if let Some(details) = extras.details {
             body["details"] = details;
@@ -154,8 +152,7 @@ impl IntoResponse for ApiError {
         for (name, value) in extras.fields {
             body[name] = value;
         }
-        let mut response = (self.status, Json(body)).into_response();
-        response.extensions_mut().insert(code);
+        let mut response = (self.status, code, Json(body)).into_response();
         for (name, value) in extras.headers {
             response.headers_mut().insert(name, value);
         }

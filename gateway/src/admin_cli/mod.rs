@@ -252,14 +252,7 @@ async fn set_status(
             Some(json!({"status": status})),
         )
         .await?;
-    print(&body, &|b| {
-        let agent = if b.get("agent").is_some() {
-            &b["agent"]
-        } else {
-            b
-        };
-        output::fields(agent, AGENT_FIELDS)
-    });
+    print(&body, &|b| output::fields(&b["agent"], AGENT_FIELDS));
     Ok(())
 }
 

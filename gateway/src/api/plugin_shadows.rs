@@ -58,9 +58,7 @@ fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiErr
     let binding = state
         .plugins
         .current()
-        .bindings
-        .iter()
-        .find(|b| b.name == name)
+        .binding(name)
         .cloned()
         .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
     if binding.source == Source::File {
@@ -166,9 +164,7 @@ pub async fn get(
     }
     let set = state.plugins.current();
     let binding = set
-        .bindings
-        .iter()
-        .find(|b| b.name == name)
+        .binding(&name)
         .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
     let candidate = binding.shadow.as_ref().map(|shadow| {
         let plugin = &shadow.invoker.plugin;

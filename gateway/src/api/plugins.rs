@@ -247,9 +247,8 @@ pub async fn upload(
     if state
         .plugins
         .current()
-        .bindings
-        .iter()
-        .any(|b| b.name == name && b.source == crate::plugins::registry::Source::File)
+        .binding(&name)
+        .is_some_and(|b| b.source == crate::plugins::registry::Source::File)
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

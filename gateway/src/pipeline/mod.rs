@@ -99,7 +99,7 @@ pub async fn handle(
             )),
         }
     };
-    finish(state, &trail, &correlation_id, outcome, started).await
+    finish(state, trail, correlation_id, outcome, started).await
 }
 
 /// Answers a proxy request whose body could not be read (too large, broken stream).
@@ -111,8 +111,8 @@ pub async fn handle_unreadable(
     let correlation_id = correlation_id(headers);
     finish(
         state,
-        &Trail::default(),
-        &correlation_id,
+        Trail::default(),
+        correlation_id,
         Err(failure),
         Instant::now(),
     )
@@ -122,8 +122,8 @@ pub async fn handle_unreadable(
 /// Adds the trail's headers and the correlation id, then step 10: metrics and audit row.
 async fn finish(
     state: &AppState,
-    trail: &Trail,
-    correlation_id: &str,
+    trail: Trail,
+    correlation_id: String,
     outcome: Result<Response, ApiError>,
     started: Instant,
 ) -> Response {
@@ -131,7 +131,7 @@ async fn finish(
         Ok(response) => (response, None),
         // A refusal the client keeps provoking is counted, not audited one by one.
         Err(failure) if failure.is_quiet() => {
-            count(state, trail, failure.status(), started);
+            count(state, &trail, failure.status(), started);
             return failure.into_response();
         }
         Err(failure) => {
@@ -142,24 +142,25 @@ async fn finish(
     for (name, value) in &trail.headers {
         response.headers_mut().insert(name, value.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+    if let Ok(v) = HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert(X_CORRELATION_ID, v);
     }
-    response.extensions_mut().insert(ProxyCallLog {
-        correlation_id: correlation_id.to_string(),
-        agent_id: trail.agent_id.clone(),
-        tool: trail.named.tool.clone(),
-        action: trail.named.action.clone(),
-    });
     record(
         state,
-        trail,
-        correlation_id,
+        &trail,
+        &correlation_id,
         response.status(),
         code,
         started,
     )
     .await;
+    // The access line's fields, moved out of the finished trail (no copy per request).
+    response.extensions_mut().insert(ProxyCallLog {
+        correlation_id,
+        agent_id: trail.agent_id,
+        tool: trail.named.tool,
+        action: trail.named.action,
+    });
     response
 }
 

@@ -163,13 +163,6 @@ const PROXY_STATUSES: &[&str] = &[
 /// both rate-limit scopes.
 fn create_series(metrics: &Metrics) {
     let proxy = &metrics.proxy;
-    for spec in crate::tools::actions::ACTIONS {
-        for status in PROXY_STATUSES {
-            proxy
-                .requests
-                .with_label_values(&[spec.tool.as_str(), spec.action, status]);
-        }
-    }
     for tool in ToolName::ALL {
         let tool = [tool.as_str()];
         proxy.breaker_state.with_label_values(&tool).set(0);
@@ -178,6 +171,11 @@ fn create_series(metrics: &Metrics) {
     }
     for spec in crate::tools::actions::ACTIONS {
         let labels = [spec.tool.as_str(), spec.action];
+        for status in PROXY_STATUSES {
+            proxy
+                .requests
+                .with_label_values(&[labels[0], labels[1], status]);
+        }
         if spec.cacheable {
             proxy.cache_hits.with_label_values(&labels);
             proxy.cache_misses.with_label_values(&labels);

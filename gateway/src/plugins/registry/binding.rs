@@ -166,6 +166,11 @@ impl PluginSet {
         }
     }
 
+    /// The binding named `name`, if the set has one.
+    pub fn binding(&self, name: &str) -> Option<&Arc<Binding>> {
+        self.bindings.iter().find(|b| b.name == name)
+    }
+
     /// Bindings of `world` that apply to `tool` and `role`, in manifest order.
     pub fn applicable<'a>(
         &'a self,

@@ -260,7 +260,7 @@ impl PluginRegistry {
             counters: self.counters.dry_run(),
         };
         let binding = Arc::clone(binding);
-        let log = self.disagreement_log().cloned();
+        let log = self.disagreements.clone();
         let call = Arc::clone(call);
         tokio::spawn(async move {
             let _running = permit;

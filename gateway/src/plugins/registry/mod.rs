@@ -405,11 +405,6 @@ impl PluginRegistry {
             }
         }
     }
-
-    /// Where shadow disagreements are stored (when there is a store).
-    pub(super) fn disagreement_log(&self) -> Option<&shadow_log::DisagreementLog> {
-        self.disagreements.as_ref()
-    }
 }
 
 /// The uploads and candidates a reload builds from.

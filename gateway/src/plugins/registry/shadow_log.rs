@@ -36,12 +36,9 @@ impl DisagreementLog {
     /// Queues `row`, or counts it unrecorded when the queue is full.
     pub fn record(&self, row: Disagreement) {
         if let Err(e) = self.queue.try_send(row) {
-            let row = match e {
-                mpsc::error::TrySendError::Full(row) | mpsc::error::TrySendError::Closed(row) => {
-                    row
-                }
-            };
-            self.unrecorded.with_label_values(&[&row.name]).inc();
+            self.unrecorded
+                .with_label_values(&[&e.into_inner().name])
+                .inc();
         }
     }
 }
