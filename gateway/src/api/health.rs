@@ -136,6 +136,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics
         .audit_queue_depth
         .set(state.proxy.audit.queued() as i64);
+    for (replica, age) in state.change_feed.freshness().ages() {
+        metrics
+            .cluster
+            .replicated_state_age
+            .with_label_values(&[replica.label()])
+            .set(age.as_secs_f64());
+    }
     (
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         state.metrics.render(),

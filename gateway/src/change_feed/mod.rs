@@ -7,7 +7,10 @@
 //! the follower at once ([`wake`]); a poll backs it up (and is all SQLite has, whose
 //! instances share a file on one host).
 
+pub mod freshness;
 mod wake;
+
+use freshness::{Freshness, Replica};
 
 use crate::chaos_rules::ChaosRules;
 use crate::metrics::Metrics;
@@ -61,6 +64,8 @@ pub struct ChangeFeed {
     metrics: Arc<Metrics>,
     /// The last position applied; the lock makes catch-ups take turns.
     applied: tokio::sync::Mutex<i64>,
+    /// When each copy was last known current.
+    freshness: Freshness,
 }
 
 impl ChangeFeed {
@@ -73,7 +78,13 @@ impl ChangeFeed {
             targets,
             metrics,
             applied: tokio::sync::Mutex::new(applied),
+            freshness: Freshness::new(),
         })
+    }
+
+    /// When each copy was last known current.
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     /// How long the follower waits between polls when nothing wakes it.
@@ -89,8 +100,10 @@ impl ChangeFeed {
     pub async fn catch_up(&self) -> Result<(), FeedError> {
         let mut applied = self.applied.lock().await;
         loop {
+            let read_at = Instant::now();
             let batch = self.store.changes_after(*applied, BATCH).await?;
             let Some(last) = batch.last().map(|c| c.seq) else {
+                self.freshness.all_current(read_at);
                 return Ok(());
             };
             if batch[0].seq > *applied + 1 && self.lost_track(*applied).await? {
@@ -100,7 +113,7 @@ impl ChangeFeed {
                 );
                 self.reload_everything().await?;
             } else {
-                self.apply(&batch).await?;
+                self.apply(&batch, read_at).await?;
             }
             *applied = last;
             self.metrics.cluster.change_feed_position.set(last);
@@ -109,6 +122,7 @@ impl ChangeFeed {
                 .change_feed_applied
                 .inc_by(batch.len() as u64);
             if (batch.len() as i64) < BATCH {
+                self.freshness.all_current(read_at);
                 return Ok(());
             }
         }
@@ -124,7 +138,9 @@ impl ChangeFeed {
             .is_some_and(|oldest| oldest > applied + 1 && applied > 0))
     }
 
-    async fn apply(&self, batch: &[Change]) -> Result<(), FeedError> {
+    /// Applies a batch read at `read_at`; each copy it refreshed is current as of then,
+    /// even when a later step fails (the ages then tell which copy cannot be refreshed).
+    async fn apply(&self, batch: &[Change], read_at: Instant) -> Result<(), FeedError> {
         let subjects = |topic: &str| -> Vec<&str> {
             let unique: BTreeSet<&str> = batch
                 .iter()
@@ -140,18 +156,23 @@ impl ChangeFeed {
             t.mirror
                 .apply_changes(&self.store, &agents, &tokens)
                 .await?;
+            self.freshness.current(Replica::Access, read_at);
         }
         if touched("policy") {
             t.policies.sync(&self.store).await?;
+            self.freshness.current(Replica::Policies, read_at);
         }
         if touched("credential") {
             t.credentials.refresh(&self.store).await?;
+            self.freshness.current(Replica::Credentials, read_at);
         }
         if touched("chaos") {
             t.chaos.load(&self.store).await?;
+            self.freshness.current(Replica::Chaos, read_at);
         }
         if touched("plugin") {
             t.plugins.sync_uploads().await?;
+            self.freshness.current(Replica::Plugins, read_at);
         }
         Ok(())
     }

@@ -222,6 +222,9 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("unique process collector");
+        registry
+            .register(Box::new(crate::store::errors::DATABASE_ERRORS.clone()))
+            .expect("unique database error family");
         let proxy = proxy::ProxyMetrics::register(&registry);
         let server = server::ServerMetrics::register(&registry);
         let cluster = cluster::ClusterMetrics::register(&registry);

@@ -10,6 +10,7 @@ mod audit_batch;
 pub mod changes;
 pub mod chaos_rules;
 pub mod credentials;
+pub mod errors;
 pub mod plugin_shadows;
 pub mod plugin_uploads;
 pub mod policies;
@@ -37,9 +38,9 @@ pub enum StoreError {
     /// Could not create the SQLite file's folder.
     #[error("cannot create the database folder: {0}")]
     Folder(#[from] std::io::Error),
-    /// A query or connection failed.
+    /// A query or connection failed (counted in `gateway_database_errors_total`).
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Applying migrations failed.
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -51,6 +52,14 @@ pub enum StoreError {
         /// What did not parse.
         detail: String,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let error = StoreError::Database(e);
+        errors::count(error.is_unavailable());
+        error
+    }
 }
 
 impl StoreError {

@@ -1,8 +1,9 @@
 //! Outages of the shared dependencies, made with servers of the test's own: a Redis killed
 //! or frozen leaves proxying working (limits per instance, no cache), `/ready` degraded and
 //! everything back when it returns; a PostgreSQL stopped under load leaves proxying working,
-//! management calls answering 503 `store_unavailable`, and every acknowledged request with
-//! its audit row once it is back; and the request deadline bounds a step stuck on Redis.
+//! management calls answering 503 `store_unavailable` (counted as database errors, with the
+//! replicated state's age growing until the database is back), and every acknowledged
+//! request with its audit row once it is back; and the request deadline bounds a step stuck on Redis.
 
 use crate::common::cluster::{
     wait_until, Cluster, Instance, InstanceEnv, ThrowawayPostgres, ThrowawayRedis,
@@ -123,8 +124,24 @@ async fn postgres_stopped_under_load_keeps_proxying_and_loses_no_audit_row() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "store_unavailable");
+    let unavailable = "gateway_database_errors_total{kind=\"unavailable\"}";
+    let metrics = cluster[0].metrics().await;
+    assert!(
+        metric_value(&metrics, unavailable) > 0.0,
+        "the outage is counted:\n{metrics}"
+    );
+    // The copies stop being refreshed: their age grows past any poll interval.
+    let access_age = "gateway_replicated_state_age_seconds{state=\"access\"}";
+    wait_until("the access copy ages on the second instance", || async {
+        metric_value(&cluster[1].metrics().await, access_age) >= 3.0
+    })
+    .await;
 
     postgres.resume();
+    wait_until("the access copy current again", || async {
+        metric_value(&cluster[1].metrics().await, access_age) < 3.0
+    })
+    .await;
     let acknowledged = 2 * (10 + 40);
     wait_until("every acknowledged request's audit row written", || async {
         let (status, logs) = cluster[0]
