@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A tool that agents call through the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolName {
     /// Web search API.
@@ -55,7 +55,7 @@ impl FromStr for ToolName {
 }
 
 /// What a token allows its holder to do with a tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// Actions that only read (search, fetch, chat, profile).

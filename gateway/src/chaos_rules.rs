@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 const MAX_DELAY_MS: u32 = 60_000;
 
 /// One rule, as the plugin reads it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChaosRule {
     /// `timeout`, `500`, `jitter` or `mock503`.
     pub mode: String,

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const MAX_NAME_CHARS: usize = 128;
@@ -23,7 +23,7 @@ const MAX_ROLE_CHARS: usize = 64;
 const MAX_PAGE: i64 = 1000;
 
 /// Body of `POST /api/create-agent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentRequest {
     name: Option<String>,
@@ -35,7 +35,7 @@ pub struct CreateAgentRequest {
 }
 
 /// Reply of `POST /api/create-agent`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreateAgentResponse {
     agent_id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +44,7 @@ pub struct CreateAgentResponse {
 }
 
 /// An agent as listed (camelCase, as the original gateway lists stored entities).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentView {
     id: Uuid,
@@ -88,9 +88,9 @@ impl From<Agent> for AgentView {
     path = "/api/create-agent",
     tag = "agents",
     description = "Register an agent; answers its id and (unless it sent its own public key) a new private key, shown once. Error codes: missing_fields, validation_failed, malformed_json, invalid_body.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"name": "scout", "created_by": "ops", "role": "scraper"})),
+    request_body(content = CreateAgentRequest, content_type = "application/json", example = json!({"name": "scout", "created_by": "ops", "role": "scraper"})),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = CreateAgentResponse),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -188,19 +188,39 @@ pub struct ListAgentsQuery {
     tag = "agents",
     description = "List agents (`limit`, `offset`). Error codes: invalid_query.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = AgentList),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListAgentsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentList>, ApiError> {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let offset = query.offset.unwrap_or(0).max(0);
     let agents = state.store.list_agents(limit, offset).await?;
-    let agents: Vec<AgentView> = agents.into_iter().map(AgentView::from).collect();
-    Ok(Json(json!({ "agents": agents })))
+    let agents = agents.into_iter().map(AgentView::from).collect();
+    Ok(Json(AgentList { agents }))
+}
+
+/// Reply of `GET /api/agents`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    agents: Vec<AgentView>,
+}
+
+/// Reply of `GET /api/agents/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentOne {
+    agent: AgentView,
+}
+
+/// Reply of `PATCH /api/agents/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentUpdated {
+    agent: AgentView,
+    /// How many tokens the change revoked (a suspension revokes them all).
+    tokens_revoked: usize,
 }
 
 /// `GET /api/agents/:id`.
@@ -210,25 +230,28 @@ pub async fn list(
     tag = "agents",
     description = "One agent. Error codes: agent_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = AgentOne),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
     PathText(id): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentOne>, ApiError> {
     let agent = find(&state, &id).await?;
-    Ok(Json(json!({ "agent": AgentView::from(agent) })))
+    Ok(Json(AgentOne {
+        agent: AgentView::from(agent),
+    }))
 }
 
 /// Body of `PATCH /api/agents/:id`: at least one of the fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgentRequest {
     status: Option<AgentStatus>,
     /// A new maximum token scope; `null` returns to the role's.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<MintScope>)]
     max_scope: Option<Option<MintScope>>,
 }
 
@@ -255,9 +278,9 @@ where
     path = "/api/agents/{id}",
     tag = "agents",
     description = "Suspend or reactivate an agent; suspending revokes its tokens. Error codes: agent_not_found, validation_failed.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"status": "suspended"})),
+    request_body(content = UpdateAgentRequest, content_type = "application/json", example = json!({"status": "suspended"})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = AgentUpdated),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -265,7 +288,7 @@ pub async fn update(
     State(state): State<AppState>,
     PathText(id): PathText,
     JsonBody(body): JsonBody<UpdateAgentRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentUpdated>, ApiError> {
     if body.status.is_none() && body.max_scope.is_none() {
         return Err(ApiError::bad_request(
             "missing_fields",
@@ -306,10 +329,10 @@ pub async fn update(
     state.mirror.record_agent(&agent);
     tracing::info!(agent_id = %agent.id, status = agent.status.as_str(),
         tokens_revoked = revoked.len(), scope_changed = body.max_scope.is_some(), "agent changed");
-    Ok(Json(json!({
-        "agent": AgentView::from(agent),
-        "tokens_revoked": revoked.len(),
-    })))
+    Ok(Json(AgentUpdated {
+        agent: AgentView::from(agent),
+        tokens_revoked: revoked.len(),
+    }))
 }
 
 /// Loads an agent by its id as given in a path or body; unknown or malformed ids are 404.

@@ -10,18 +10,61 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Body of `POST /api/admin/chaos/tool`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetChaosRequest {
+    /// A tool, or `*` for every tool.
     tool: String,
+    /// `timeout`, `500`, `jitter` or `mock503`.
     mode: String,
+    /// Share of calls hit, 0–100.
     pct: f64,
     min_ms: Option<u32>,
     max_ms: Option<u32>,
+}
+
+/// The rules in force, as `[[tool, rule], …]` (the original's `activeChaos` shape).
+type ActiveChaos = Vec<(String, ChaosRule)>;
+
+/// Reply of `GET /api/admin/chaos`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChaosList {
+    /// The rules in force, as `[[tool, rule], …]`.
+    #[serde(rename = "activeChaos")]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    active_chaos: ActiveChaos,
+}
+
+/// Reply of `POST /api/admin/chaos/tool`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChaosSet {
+    message: String,
+    tool: String,
+    #[serde(flatten)]
+    rule: ChaosRule,
+    /// The rules in force, as `[[tool, rule], …]`.
+    #[serde(rename = "activeChaos")]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    active_chaos: ActiveChaos,
+}
+
+/// Reply of `DELETE /api/admin/chaos/tool/{tool}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChaosCleared {
+    message: String,
+    tool: String,
+    /// The rules in force, as `[[tool, rule], …]`.
+    #[serde(rename = "activeChaos")]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    active_chaos: ActiveChaos,
+}
+
+fn active(state: &AppState) -> ActiveChaos {
+    state.chaos_rules.active()
 }
 
 fn refuse_in_production(state: &AppState) -> Result<(), ApiError> {
@@ -49,17 +92,17 @@ fn check_tool(tool: &str) -> Result<(), ApiError> {
     post,
     path = "/api/admin/chaos/tool",
     tag = "chaos",
-    description = "Set a tool's chaos rule (refused in production). Error codes: validation_failed, chaos_disabled_in_production.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"tool": "serpapi", "mode": "error", "pct": 10})),
+    description = "Set a tool's chaos rule (refused in production). Error codes: validation_failed, chaos_not_allowed.",
+    request_body(content = SetChaosRequest, content_type = "application/json", example = json!({"tool": "serpapi", "mode": "error", "pct": 10})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = ChaosSet),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn set(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SetChaosRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChaosSet>, ApiError> {
     refuse_in_production(&state)?;
     check_tool(&body.tool)?;
     let default = ChaosRule::feature_flag_default();
@@ -73,15 +116,12 @@ pub async fn set(
     state.store.put_chaos_rule(&body.tool, &rule, false).await?;
     state.chaos_rules.load(&state.store).await?;
     tracing::warn!(tool = %body.tool, mode = %rule.mode, pct = rule.pct, "chaos rule set");
-    Ok(Json(json!({
-        "message": format!("Chaos enabled for {}", body.tool),
-        "tool": body.tool,
-        "mode": rule.mode,
-        "pct": rule.pct,
-        "min_ms": rule.min_ms,
-        "max_ms": rule.max_ms,
-        "activeChaos": state.chaos_rules.active(),
-    })))
+    Ok(Json(ChaosSet {
+        message: format!("Chaos enabled for {}", body.tool),
+        tool: body.tool,
+        rule,
+        active_chaos: active(&state),
+    }))
 }
 
 /// `DELETE /api/admin/chaos/tool/{tool}`.
@@ -89,26 +129,26 @@ pub async fn set(
     delete,
     path = "/api/admin/chaos/tool/{tool}",
     tag = "chaos",
-    description = "Clear a tool's chaos rule (refused in production). Error codes: chaos_disabled_in_production.",
+    description = "Clear a tool's chaos rule (refused in production). Error codes: chaos_not_allowed.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = ChaosCleared),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn clear(
     State(state): State<AppState>,
     PathText(tool): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChaosCleared>, ApiError> {
     refuse_in_production(&state)?;
     check_tool(&tool)?;
     let removed = state.store.delete_chaos_rule(&tool).await?;
     state.chaos_rules.load(&state.store).await?;
     tracing::warn!(%tool, removed, "chaos rule cleared");
-    Ok(Json(json!({
-        "message": format!("Chaos cleared for {tool}"),
-        "tool": tool,
-        "activeChaos": state.chaos_rules.active(),
-    })))
+    Ok(Json(ChaosCleared {
+        message: format!("Chaos cleared for {tool}"),
+        active_chaos: active(&state),
+        tool,
+    }))
 }
 
 /// `GET /api/admin/chaos` (allowed in production too).
@@ -118,10 +158,12 @@ pub async fn clear(
     tag = "chaos",
     description = "The chaos rules.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = ChaosList),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "activeChaos": state.chaos_rules.active() }))
+pub async fn list(State(state): State<AppState>) -> Json<ChaosList> {
+    Json(ChaosList {
+        active_chaos: active(&state),
+    })
 }

@@ -4,6 +4,7 @@
 
 use super::json::JsonBody;
 use super::time::iso_ms;
+use crate::api::message::Message;
 use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
 use crate::error::ApiError;
@@ -13,37 +14,78 @@ use crate::store::now_ms;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Body of `POST /api/admin/creds/set`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRequest {
+    /// `serpapi`, `openai` or `gmail_send`.
     tool: String,
+    /// A name for this credential, unique per tool (1–64 characters).
     version: String,
+    /// The secret (1–8192 characters); sealed before it is stored, never returned.
     credential: String,
+    /// Settings that go with it (an object), sealed too.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
 /// Body of `POST /api/admin/creds/activate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
+    /// The credential's id, as `set` answered it.
     id: String,
 }
 
-fn view(r: &CredentialRow) -> Value {
-    json!({
-        "id": r.id,
-        "tool": r.tool,
-        "version": r.version,
-        "isActive": r.is_active == 1,
-        "createdAt": iso_ms(r.created_at),
-        "activatedAt": r.activated_at.map(iso_ms),
-        "deactivatedAt": r.deactivated_at.map(iso_ms),
-    })
+/// A credential record as listed (never the secret).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView {
+    id: String,
+    tool: String,
+    version: String,
+    is_active: bool,
+    created_at: String,
+    activated_at: Option<String>,
+    deactivated_at: Option<String>,
+}
+
+impl From<&CredentialRow> for CredentialView {
+    fn from(r: &CredentialRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            tool: r.tool.clone(),
+            version: r.version.clone(),
+            is_active: r.is_active == 1,
+            created_at: iso_ms(r.created_at),
+            activated_at: r.activated_at.map(iso_ms),
+            deactivated_at: r.deactivated_at.map(iso_ms),
+        }
+    }
+}
+
+/// Reply of `POST /api/admin/creds/set`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialStored {
+    message: String,
+    id: String,
+    tool: String,
+    version: String,
+    is_active: bool,
+}
+
+/// Reply of `POST /api/admin/creds/activate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialActivated {
+    message: String,
+    #[serde(flatten)]
+    credential: CredentialView,
 }
 
 /// Tools that take a credential (`http_fetch` needs none).
@@ -61,16 +103,17 @@ fn credential_tool(tool: &str) -> Result<ToolName, ApiError> {
     post,
     path = "/api/admin/creds/set",
     tag = "credentials",
-    description = "Store a tool credential, sealed at rest. Error codes: validation_failed.",
+    description = "Store a tool credential, sealed at rest. Error codes: validation_failed, credential_exists.",
+    request_body(content = SetRequest, content_type = "application/json", example = json!({"tool": "serpapi", "version": "v2", "credential": "sk-example"})),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = CredentialStored),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn set(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SetRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CredentialStored>), ApiError> {
     let tool = credential_tool(&body.tool)?;
     let mut problems = Vec::new();
     if body.version.is_empty() || body.version.len() > 64 {
@@ -117,13 +160,13 @@ pub async fn set(
     }
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "message": "Credential stored",
-            "id": row.id,
-            "tool": row.tool,
-            "version": row.version,
-            "isActive": false,
-        })),
+        Json(CredentialStored {
+            message: "Credential stored".into(),
+            id: row.id,
+            tool: row.tool,
+            version: row.version,
+            is_active: false,
+        }),
     ))
 }
 
@@ -133,15 +176,16 @@ pub async fn set(
     path = "/api/admin/creds/activate",
     tag = "credentials",
     description = "Make a stored credential its tool's active one. Error codes: credential_not_found.",
+    request_body(content = ActivateRequest, content_type = "application/json", example = json!({"id": "00000000-0000-4000-8000-000000000000"})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = CredentialActivated),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn activate(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ActivateRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialActivated>, ApiError> {
     let row = state
         .store
         .activate_credential(&body.id, now_ms())
@@ -153,9 +197,10 @@ pub async fn activate(
         .refresh(&state.store)
         .await
         .map_err(|e| ApiError::internal("loading the activated credential", &e))?;
-    let mut out = view(&row);
-    out["message"] = json!("Credential activated");
-    Ok(Json(out))
+    Ok(Json(CredentialActivated {
+        message: "Credential activated".into(),
+        credential: CredentialView::from(&row),
+    }))
 }
 
 /// `GET /api/admin/creds`: every credential (never the secret).
@@ -165,13 +210,13 @@ pub async fn activate(
     tag = "credentials",
     description = "Credential records (never the secrets).",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Vec<CredentialView>),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CredentialView>>, ApiError> {
     let rows = state.store.list_credentials(None).await?;
-    Ok(Json(Value::Array(rows.iter().map(view).collect())))
+    Ok(Json(rows.iter().map(CredentialView::from).collect()))
 }
 
 /// `GET /api/admin/creds/{tool}`: the tool's active credential.
@@ -181,19 +226,19 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     tag = "credentials",
     description = "A tool's active credential record. Error codes: credential_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = CredentialView),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn active(
     State(state): State<AppState>,
     PathText(tool): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialView>, ApiError> {
     let tool = credential_tool(&tool)?;
     let rows = state.store.list_credentials(Some(tool.as_str())).await?;
     rows.iter()
         .find(|r| r.is_active == 1)
-        .map(|r| Json(view(r)))
+        .map(|r| Json(CredentialView::from(r)))
         .ok_or_else(|| {
             ApiError::not_found(
                 "credential_not_found",
@@ -209,17 +254,17 @@ pub async fn active(
     tag = "credentials",
     description = "Every credential record of a tool.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Vec<CredentialView>),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn versions(
     State(state): State<AppState>,
     PathText(tool): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<CredentialView>>, ApiError> {
     let tool = credential_tool(&tool)?;
     let rows = state.store.list_credentials(Some(tool.as_str())).await?;
-    Ok(Json(Value::Array(rows.iter().map(view).collect())))
+    Ok(Json(rows.iter().map(CredentialView::from).collect()))
 }
 
 /// `DELETE /api/admin/creds/{id}`.
@@ -229,14 +274,14 @@ pub async fn versions(
     tag = "credentials",
     description = "Delete a credential record. Error codes: credential_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Message),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn delete(
     State(state): State<AppState>,
     PathText(id): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Message>, ApiError> {
     if !state.store.delete_credential(&id).await? {
         return Err(not_found());
     }
@@ -246,7 +291,7 @@ pub async fn delete(
         .refresh(&state.store)
         .await
         .map_err(|e| ApiError::internal("reloading credentials", &e))?;
-    Ok(Json(json!({ "message": "Credential deleted" })))
+    Ok(Json(Message::new("Credential deleted")))
 }
 
 fn not_found() -> ApiError {

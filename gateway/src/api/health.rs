@@ -6,8 +6,46 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
+
+/// Reply of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy`: the process answers.
+    status: &'static str,
+    /// The gateway's version.
+    version: &'static str,
+    /// Seconds since the process started.
+    uptime: f64,
+    timestamp: String,
+}
+
+/// Each dependency's state: `ok`, `failing`, `timeout` or `not_configured`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    database: &'static str,
+    redis: &'static str,
+}
+
+/// Reply of `GET /ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// False only while the instance drains for shutdown.
+    ready: bool,
+    /// `ok`, `degraded` (a dependency fails; serving goes on) or `draining`.
+    status: &'static str,
+    /// Present while draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    draining: Option<bool>,
+    /// Absent while draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<ReadinessChecks>,
+    /// The failing dependencies (or `draining`).
+    failing: Vec<&'static str>,
+    timestamp: String,
+}
 
 /// How long a readiness check may wait on a dependency.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -19,17 +57,17 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
     tag = "health",
     description = "Liveness: status, version, uptime.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Health),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime": state.started_at.elapsed().as_secs_f64(),
-        "timestamp": iso(chrono::Utc::now()),
-    }))
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "healthy",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime: state.started_at.elapsed().as_secs_f64(),
+        timestamp: iso(chrono::Utc::now()),
+    })
 }
 
 #[utoipa::path(
@@ -38,11 +76,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     tag = "health",
     description = "Liveness (the same as /health).",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Health),
     )
 )]
 /// `GET /api/health`: the same as `/health`.
-pub async fn api_health(state: State<AppState>) -> Json<Value> {
+pub async fn api_health(state: State<AppState>) -> Json<Health> {
     health(state).await
 }
 
@@ -57,21 +95,22 @@ pub async fn api_health(state: State<AppState>) -> Json<Value> {
     tag = "health",
     description = "Readiness: 200 while the instance can serve (`degraded` naming a failing dependency), 503 while it drains.",
     responses(
-        (status = 200, description = "OK"),
-        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+        (status = 200, description = "Serving (`ok` or `degraded`)", body = Readiness),
+        (status = 503, description = "Draining for shutdown", body = Readiness),
     )
 )]
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     if state.draining.is_draining() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "ready": false,
-                "status": "draining",
-                "draining": true,
-                "failing": ["draining"],
-                "timestamp": iso(chrono::Utc::now()),
-            })),
+            Json(Readiness {
+                ready: false,
+                status: "draining",
+                draining: Some(true),
+                checks: None,
+                failing: vec!["draining"],
+                timestamp: iso(chrono::Utc::now()),
+            }),
         );
     }
     let database = async {
@@ -100,13 +139,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let status = if failing.is_empty() { "ok" } else { "degraded" };
     (
         StatusCode::OK,
-        Json(json!({
-            "ready": true,
-            "status": status,
-            "checks": { "database": database, "redis": redis },
-            "failing": failing,
-            "timestamp": iso(chrono::Utc::now()),
-        })),
+        Json(Readiness {
+            ready: true,
+            status,
+            draining: None,
+            checks: Some(ReadinessChecks { database, redis }),
+            failing,
+            timestamp: iso(chrono::Utc::now()),
+        }),
     )
 }
 
@@ -117,8 +157,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     tag = "health",
     description = "Prometheus text format.",
     responses(
-        (status = 200, description = "OK"),
-        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String),
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

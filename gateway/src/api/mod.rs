@@ -7,6 +7,7 @@ pub mod creds;
 pub mod fallback;
 pub mod health;
 pub mod json;
+pub mod message;
 pub mod nul_guard;
 pub mod openapi;
 pub mod path_text;

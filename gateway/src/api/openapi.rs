@@ -19,6 +19,15 @@ pub struct ErrorBody {
     code: String,
     /// Specifics, where useful (the fields that failed validation, …).
     details: Option<Value>,
+    /// Seconds to wait before trying again (`rate_limited`, `breaker_open`, …; also the
+    /// `Retry-After` header).
+    retry_after: Option<u64>,
+    /// Which limit refused the call (`rate_limited`): `agent`, `agent_tool`, `tool`, `global`.
+    scope: Option<String>,
+    /// Why a policy refused the call (`policy_denied`).
+    reason: Option<String>,
+    /// The policy rule that refused it (`policy_denied`).
+    rule: Option<String>,
 }
 
 /// Routes anyone may call; every other one takes the admin key.

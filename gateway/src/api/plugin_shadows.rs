@@ -16,8 +16,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Share of calls a candidate judges unless the upload says otherwise, in percent.
 const DEFAULT_PERCENT: f64 = 10.0;
@@ -26,7 +29,7 @@ const DEFAULT_LISTED: i64 = 100;
 const MAX_LISTED: i64 = 1_000;
 
 /// Body of `PUT /api/admin/plugins/{name}/shadow`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowUpload {
     /// The candidate component, base64.
@@ -36,7 +39,76 @@ pub struct ShadowUpload {
     percent: Option<f64>,
     /// The detached signature `gateway plugin sign` wrote for the component.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     signature: Option<Value>,
+}
+
+/// Reply of `PUT /api/admin/plugins/{name}/shadow`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShadowStored {
+    name: String,
+    sha256: String,
+    /// The version the candidate reports.
+    version: String,
+    /// Percent of the binding's calls it judges.
+    percent: f64,
+}
+
+/// A shadow candidate as it runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateView {
+    sha256: String,
+    version: String,
+    /// The component's size in bytes.
+    size: u64,
+    percent: f64,
+}
+
+/// One decision on which the candidate and the live version differed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisagreementView {
+    at: String,
+    correlation_id: String,
+    agent_id: String,
+    tool: String,
+    action: String,
+    /// The live version's decision (`allow`, `deny`, `error`) and denial code.
+    live: DecisionView,
+    /// The candidate's.
+    candidate: DecisionView,
+    candidate_sha256: String,
+}
+
+/// A decision and its denial code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    decision: String,
+    code: Option<String>,
+}
+
+/// Reply of `GET /api/admin/plugins/{name}/shadow`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShadowReport {
+    name: String,
+    /// The candidate, if the binding has one.
+    candidate: Option<CandidateView>,
+    /// This instance's evaluations by outcome: agree, disagree, error, skipped.
+    evaluations: BTreeMap<&'static str, u64>,
+    /// The stored disagreements, newest first.
+    disagreements: Vec<DisagreementView>,
+    /// How many disagreements are stored in all.
+    stored: i64,
+}
+
+/// Reply of `POST /api/admin/plugins/{name}/shadow/promote`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Promoted {
+    name: String,
+    /// The upload version the candidate became.
+    version: i64,
+    /// The version it replaced (what `rollback` brings back).
+    previous_version: Option<i64>,
+    sha256: String,
 }
 
 /// Query of `GET /api/admin/plugins/{name}/shadow`.
@@ -78,8 +150,9 @@ fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiErr
     path = "/api/admin/plugins/{name}/shadow",
     tag = "plugins",
     description = "Give an uploaded policy a shadow candidate, judged on a share of calls and never enforced. Error codes: validation_failed, plugin_not_found, binding_from_file, plugin_invalid.",
+    request_body(content = ShadowUpload, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = ShadowStored),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -87,7 +160,7 @@ pub async fn put(
     State(state): State<AppState>,
     PathText(name): PathText,
     JsonBody(body): JsonBody<ShadowUpload>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ShadowStored>), ApiError> {
     check_plugin_name(&name)?;
     let percent = body.percent.unwrap_or(DEFAULT_PERCENT);
     if !(percent > 0.0 && percent <= 100.0) {
@@ -129,12 +202,12 @@ pub async fn put(
     tracing::info!(plugin = %name, sha256 = %candidate.sha256, percent, "shadow candidate uploaded");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "name": name,
-            "sha256": candidate.sha256,
-            "version": candidate.info.version,
-            "percent": percent,
-        })),
+        Json(ShadowStored {
+            name,
+            sha256: candidate.sha256.clone(),
+            version: candidate.info.version.clone(),
+            percent,
+        }),
     ))
 }
 
@@ -147,7 +220,7 @@ pub async fn put(
     tag = "plugins",
     description = "The candidate, this instance's counts and the stored disagreements. Error codes: plugin_not_found, validation_failed.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = ShadowReport),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -155,7 +228,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathText(name): PathText,
     QueryParams(query): QueryParams<ShadowQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ShadowReport>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LISTED);
     if !(1..=MAX_LISTED).contains(&limit) {
         return Err(ApiError::validation(vec![format!(
@@ -168,46 +241,48 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
     let candidate = binding.shadow.as_ref().map(|shadow| {
         let plugin = &shadow.invoker.plugin;
-        json!({
-            "sha256": plugin.sha256,
-            "version": plugin.info.version,
-            "size": plugin.size,
-            "percent": shadow.percent(),
-        })
+        CandidateView {
+            sha256: plugin.sha256.clone(),
+            version: plugin.info.version.clone(),
+            size: plugin.size as u64,
+            percent: shadow.percent(),
+        }
     });
-    let count = |outcome: &str| {
-        state
+    let evaluations = ["agree", "disagree", "error", "skipped"].map(|outcome| {
+        let count = state
             .metrics
             .plugin_shadow_evaluations
             .with_label_values(&[&binding.name, outcome])
-            .get()
-    };
+            .get();
+        (outcome, count)
+    });
     let (rows, stored) = state.store.shadow_disagreements(&name, limit).await?;
-    let disagreements: Vec<Value> = rows
+    let disagreements = rows
         .into_iter()
-        .map(|row| {
-            json!({
-                "at": iso_ms(row.created_at),
-                "correlation_id": row.correlation_id,
-                "agent_id": row.agent_id,
-                "tool": row.tool,
-                "action": row.action,
-                "live": {"decision": row.live, "code": row.live_code},
-                "candidate": {"decision": row.candidate, "code": row.candidate_code},
-                "candidate_sha256": row.candidate_sha256,
-            })
+        .map(|row| DisagreementView {
+            at: iso_ms(row.created_at),
+            correlation_id: row.correlation_id,
+            agent_id: row.agent_id,
+            tool: row.tool,
+            action: row.action,
+            live: DecisionView {
+                decision: row.live,
+                code: row.live_code,
+            },
+            candidate: DecisionView {
+                decision: row.candidate,
+                code: row.candidate_code,
+            },
+            candidate_sha256: row.candidate_sha256,
         })
         .collect();
-    Ok(Json(json!({
-        "name": binding.name,
-        "candidate": candidate,
-        "evaluations": {
-            "agree": count("agree"), "disagree": count("disagree"),
-            "error": count("error"), "skipped": count("skipped"),
-        },
-        "disagreements": disagreements,
-        "stored": stored,
-    })))
+    Ok(Json(ShadowReport {
+        name: binding.name.clone(),
+        candidate,
+        evaluations: evaluations.into_iter().collect(),
+        disagreements,
+        stored,
+    }))
 }
 
 /// `POST /api/admin/plugins/{name}/shadow/promote`: the candidate becomes the live version
@@ -219,14 +294,14 @@ pub async fn get(
     tag = "plugins",
     description = "Make the candidate the live version (the replaced one stays for rollback). Error codes: no_shadow, plugin_not_found, binding_from_file.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Promoted),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn promote(
     State(state): State<AppState>,
     PathText(name): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Promoted>, ApiError> {
     let binding = uploaded_binding(&state, &name)?;
     let Some(shadow) = &binding.shadow else {
         return Err(no_shadow());
@@ -250,12 +325,12 @@ pub async fn promote(
         return Err(plugin_invalid(e.to_string()));
     }
     tracing::info!(plugin = %name, version, previous, %sha256, "shadow candidate promoted");
-    Ok(Json(json!({
-        "name": name,
-        "version": version,
-        "previous_version": previous,
-        "sha256": sha256,
-    })))
+    Ok(Json(Promoted {
+        name,
+        version,
+        previous_version: previous,
+        sha256,
+    }))
 }
 
 /// `DELETE /api/admin/plugins/{name}/shadow`: discards the candidate and its disagreements.

@@ -10,13 +10,16 @@ use crate::plugins::manifest::FailMode;
 use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::record::{fault_json, RequestRecord};
 use crate::plugins::registry::PolicyOutcome;
+use crate::plugins::registry::ReloadFailure;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// `GET /api/admin/plugins`.
 #[utoipa::path(
@@ -25,70 +28,119 @@ use std::sync::Arc;
     tag = "plugins",
     description = "Loaded plugins with their counters and the last reload error.",
     responses(
-        (status = 200, description = "OK"),
-        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+        (status = 200, description = "OK", body = PluginList),
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
+pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
     let set = state.plugins.current();
     let metrics = &state.metrics;
-    let plugins: Vec<Value> = set
+    let plugins: Vec<PluginView> = set
         .bindings
         .iter()
         .map(|b| {
             let p = &b.invoker.plugin;
-            let count = |outcome: &str| {
-                metrics
-                    .plugin_evaluations
-                    .with_label_values(&[&b.name, outcome])
-                    .get()
-            };
-            let failures = |kind: &str| {
-                metrics
+            let counters =
+                ["allow", "deny", "filtered", "fault", "none", "failure"].map(|outcome| {
+                    let count = metrics
+                        .plugin_evaluations
+                        .with_label_values(&[&b.name, outcome])
+                        .get();
+                    (outcome, count)
+                });
+            let failures = ["trap", "timeout", "memory", "invalid"].map(|kind| {
+                let count = metrics
                     .plugin_failures
                     .with_label_values(&[&b.name, kind])
-                    .get()
-            };
+                    .get();
+                (kind, count)
+            });
             let limits = b.spec.limits();
             let (source, version) = match b.source {
                 crate::plugins::registry::Source::File => ("file", None),
                 crate::plugins::registry::Source::Upload(v) => ("upload", Some(v)),
             };
-            json!({
-                "name": b.name,
-                "source": source,
-                "upload_version": version,
-                "file": b.spec.plugin,
-                "world": p.world.as_str(),
-                "version": p.info.version,
-                "contract": crate::plugins::plugin::CONTRACT_VERSION,
-                "sha256": p.sha256,
-                "size": p.size,
-                "tools": b.spec.tools,
-                "roles": b.spec.roles,
-                "timeout_ms": limits.timeout.as_millis() as u64,
-                "memory_mb": limits.memory_bytes >> 20,
-                "fail": if b.fail == FailMode::Closed { "closed" } else { "open" },
-                "reuse_instances": b.invoker.reuses_instances(),
-                "loaded_at": iso(set.loaded_at),
-                "counters": {
-                    "allow": count("allow"), "deny": count("deny"), "filtered": count("filtered"),
-                    "fault": count("fault"), "none": count("none"), "failure": count("failure"),
+            PluginView {
+                name: b.name.clone(),
+                source,
+                upload_version: version,
+                file: b.spec.plugin.clone(),
+                world: p.world.as_str(),
+                version: p.info.version.clone(),
+                contract: crate::plugins::plugin::CONTRACT_VERSION,
+                sha256: p.sha256.clone(),
+                size: p.size as u64,
+                tools: b.spec.tools.clone(),
+                roles: b.spec.roles.clone(),
+                timeout_ms: limits.timeout.as_millis() as u64,
+                memory_mb: (limits.memory_bytes >> 20) as u64,
+                fail: if b.fail == FailMode::Closed {
+                    "closed"
+                } else {
+                    "open"
                 },
-                "failures": {
-                    "trap": failures("trap"), "timeout": failures("timeout"),
-                    "memory": failures("memory"), "invalid": failures("invalid"),
-                },
-            })
+                reuse_instances: b.invoker.reuses_instances(),
+                loaded_at: iso(set.loaded_at),
+                counters: counters.into_iter().collect(),
+                failures: failures.into_iter().collect(),
+            }
         })
         .collect();
-    Json(json!({
-        "dir": state.plugins.dir().display().to_string(),
-        "loaded_at": iso(set.loaded_at),
-        "plugins": plugins,
-        "last_error": state.plugins.last_error(),
-        "last_quarantine": state.plugins.last_quarantine(),
-    }))
+    Json(PluginList {
+        dir: state.plugins.dir().display().to_string(),
+        loaded_at: iso(set.loaded_at),
+        plugins,
+        last_error: state.plugins.last_error(),
+        last_quarantine: state.plugins.last_quarantine(),
+    })
+}
+
+/// Reply of `GET /api/admin/plugins`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginList {
+    /// The plugin directory.
+    dir: String,
+    /// When the live set was loaded.
+    loaded_at: String,
+    plugins: Vec<PluginView>,
+    /// The last reload that failed (the set before it stayed live).
+    last_error: Option<ReloadFailure>,
+    /// The last plugin taken out of service for failing too often.
+    last_quarantine: Option<ReloadFailure>,
+}
+
+/// A live binding: its plugin, limits and counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginView {
+    name: String,
+    /// `file` (from `plugins.toml`) or `upload` (through the API).
+    source: &'static str,
+    /// The uploaded version in force (uploads only).
+    upload_version: Option<i64>,
+    /// The component's file name.
+    file: String,
+    /// `policy` or `chaos`.
+    world: &'static str,
+    /// The version the plugin reports.
+    version: String,
+    /// The plugin contract the host speaks.
+    contract: &'static str,
+    sha256: String,
+    /// The component's size in bytes.
+    size: u64,
+    /// Tools it applies to (`*`: every tool).
+    tools: Vec<String>,
+    /// Roles it applies to (empty: every role).
+    roles: Vec<String>,
+    timeout_ms: u64,
+    memory_mb: u64,
+    /// What a failure means: `closed` (refuse) or `open` (let through).
+    fail: &'static str,
+    reuse_instances: bool,
+    loaded_at: String,
+    /// Evaluations by outcome: allow, deny, filtered, fault, none, failure.
+    counters: BTreeMap<&'static str, u64>,
+    /// Failures by kind: trap, timeout, memory, invalid.
+    failures: BTreeMap<&'static str, u64>,
 }
 
 /// `POST /api/admin/plugins/reload`: re-reads the plugin directory now.
@@ -98,11 +150,11 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     tag = "plugins",
     description = "Re-read the plugin directory now. Error codes: plugin_invalid.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Reloaded),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
-pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
     match state.plugins.reload().await {
         Ok(()) => {
             let names: Vec<String> = state
@@ -112,7 +164,10 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
                 .iter()
                 .map(|b| b.name.clone())
                 .collect();
-            Ok(Json(json!({ "reloaded": true, "plugins": names })))
+            Ok(Json(Reloaded {
+                reloaded: true,
+                plugins: names,
+            }))
         }
         Err(e) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,6 +178,28 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
+/// Reply of `POST /api/admin/plugins/reload`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reloaded {
+    reloaded: bool,
+    /// The live bindings' names.
+    plugins: Vec<String>,
+}
+
+/// Reply of `POST /api/admin/plugins/evaluate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Evaluation {
+    /// `{decision: allow}`, `{decision: deny, plugin, code, reason}` or
+    /// `{decision: error, plugin, code: policy_error, failure}`.
+    #[schema(value_type = Object)]
+    policy: Value,
+    /// `{fault: none|delay|error|timeout|delay_then_error, ms?, status?, message?}`.
+    #[schema(value_type = Object)]
+    chaos: Value,
+    /// The seed the chaos rules drew from.
+    seed: u64,
+}
+
 /// `POST /api/admin/plugins/evaluate`: what the live policies and chaos rules would do with
 /// a request. A dry run: quotas are read as they stand, and nothing is consumed.
 #[utoipa::path(
@@ -130,16 +207,16 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     path = "/api/admin/plugins/evaluate",
     tag = "plugins",
     description = "Dry run of a request record through the live policies and chaos rules. Error codes: invalid_body.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
+    request_body(content = RequestRecord, content_type = "application/json", example = json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Evaluation),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn evaluate(
     State(state): State<AppState>,
     JsonBody(record): JsonBody<RequestRecord>,
-) -> Json<Value> {
+) -> Json<Evaluation> {
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let call = Arc::new(record.into_call(now_ms, rand::random()));
     let set = state.plugins.current();
@@ -169,16 +246,21 @@ pub async fn evaluate(
             .await
             .unwrap_or(Fault::None),
     );
-    Json(json!({ "policy": decision, "chaos": fault, "seed": call.seed }))
+    Json(Evaluation {
+        policy: decision,
+        chaos: fault,
+        seed: call.seed,
+    })
 }
 
 /// Body of `PUT /api/admin/plugins/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
     /// The component, base64.
     wasm_base64: String,
     /// The binding: the `plugins.toml` keys except `plugin` and `name`.
+    #[schema(value_type = Object)]
     binding: Value,
     /// A request record the new version must answer (allow, deny, a fault: anything but a
     /// failure) before it is stored; run with the binding's limits and configuration.
@@ -187,7 +269,30 @@ pub struct UploadRequest {
     /// The detached signature `gateway plugin sign` wrote for the component (its JSON
     /// object): checked against `PLUGIN_TRUSTED_KEYS` (required in production).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     signature: Option<Value>,
+}
+
+/// Reply of `PUT /api/admin/plugins/{name}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    name: String,
+    /// The new version's number.
+    version: i64,
+    sha256: String,
+    /// `policy` or `chaos`.
+    world: &'static str,
+    /// The plugin's answer to the sample request, when one was sent.
+    #[schema(value_type = Option<Object>)]
+    sample: Option<Value>,
+}
+
+/// Reply of `POST /api/admin/plugins/{name}/rollback`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolledBack {
+    name: String,
+    /// The version now live.
+    version: i64,
 }
 
 /// Largest upload body (a 32 MiB plugin in base64, plus its binding).
@@ -229,8 +334,9 @@ pub(crate) fn plugin_invalid(detail: String) -> ApiError {
     path = "/api/admin/plugins/{name}",
     tag = "plugins",
     description = "Upload a plugin as a new version of the binding `name`, live on every instance. Error codes: validation_failed, plugin_invalid, name_conflict.",
+    request_body(content = UploadRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = Uploaded),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -238,7 +344,7 @@ pub async fn upload(
     State(state): State<AppState>,
     PathText(name): PathText,
     JsonBody(body): JsonBody<UploadRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     check_plugin_name(&name)?;
     let wasm = decode_wasm(&body.wasm_base64)?;
     let binding_json = body.binding.to_string();
@@ -315,13 +421,13 @@ pub async fn upload(
     tracing::info!(plugin = %name, version, sha256 = %plugin.sha256, "plugin uploaded");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "name": name,
-            "version": version,
-            "sha256": plugin.sha256,
-            "world": plugin.world.as_str(),
-            "sample": sample_answer,
-        })),
+        Json(Uploaded {
+            name,
+            version,
+            sha256: plugin.sha256.clone(),
+            world: plugin.world.as_str(),
+            sample: sample_answer,
+        }),
     ))
 }
 
@@ -365,14 +471,14 @@ pub(crate) fn decode_wasm(wasm_base64: &str) -> Result<Vec<u8>, ApiError> {
     tag = "plugins",
     description = "Bring back the version before the live upload. Error codes: no_previous_version, plugin_invalid.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = RolledBack),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn rollback(
     State(state): State<AppState>,
     PathText(name): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RolledBack>, ApiError> {
     let version = state
         .store
         .rollback_plugin_upload(&name, None)
@@ -390,7 +496,7 @@ pub async fn rollback(
         .await
         .map_err(|e| plugin_invalid(e.to_string()))?;
     tracing::info!(plugin = %name, version, "plugin rolled back");
-    Ok(Json(json!({ "name": name, "version": version })))
+    Ok(Json(RolledBack { name, version }))
 }
 
 /// `DELETE /api/admin/plugins/{name}`: removes an uploaded plugin (every version).

@@ -14,15 +14,19 @@ use crate::store::policies::{new_policy_id, PolicyFilter, PolicyLogRow, PolicyRo
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// Body of `POST /api/policies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreatePolicyRequest {
     name: Option<String>,
     description: Option<String>,
+    /// The PolicySpec document.
+    #[schema(value_type = Object)]
     spec: Option<Value>,
     agent_id: Option<String>,
     role: Option<String>,
@@ -30,24 +34,45 @@ pub struct CreatePolicyRequest {
 
 /// The wire form of a policy; `spec_as_string` reproduces the original's create reply, where
 /// `spec` is a JSON string.
-fn view(p: &PolicyRow, spec_as_string: bool) -> Value {
+/// A stored policy.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    id: String,
+    name: String,
+    description: Option<String>,
+    /// The agent it applies to (or `role`).
+    agent_id: Option<String>,
+    /// The role it applies to (or `agentId`).
+    role: Option<String>,
+    /// The PolicySpec document: an object, except in the reply to `POST /api/policies`,
+    /// which gives its JSON text (as the original gateway did).
+    spec: Value,
+    /// SHA-256 of the normalised spec.
+    spec_hash: String,
+    active: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+fn view(p: &PolicyRow, spec_as_string: bool) -> PolicyView {
     let spec = if spec_as_string {
         Value::String(p.spec.clone())
     } else {
         serde_json::from_str(&p.spec).unwrap_or(Value::Null)
     };
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "agentId": p.agent_id,
-        "role": p.role,
-        "spec": spec,
-        "specHash": p.spec_hash,
-        "active": p.active != 0,
-        "createdAt": iso_ms(p.created_at),
-        "updatedAt": iso_ms(p.updated_at),
-    })
+    PolicyView {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        agent_id: p.agent_id.clone(),
+        role: p.role.clone(),
+        spec,
+        spec_hash: p.spec_hash.clone(),
+        active: p.active != 0,
+        created_at: iso_ms(p.created_at),
+        updated_at: iso_ms(p.updated_at),
+    }
 }
 
 fn policy_not_found() -> ApiError {
@@ -66,16 +91,16 @@ async fn refresh(state: &AppState) {
     path = "/api/policies",
     tag = "policies",
     description = "Store a PolicySpec document for an agent (`agentId`) or a role. Error codes: missing_fields, validation_failed, policy_validator_failed.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"name": "scout-scopes", "role": "scraper", "spec": {"scopes": ["serpapi:search"]}})),
+    request_body(content = CreatePolicyRequest, content_type = "application/json", example = json!({"name": "scout-scopes", "role": "scraper", "spec": {"scopes": ["serpapi:search"]}})),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = PolicyView),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreatePolicyRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
     let name = body
         .name
         .map(|n| n.trim().to_string())
@@ -138,14 +163,14 @@ pub struct ListPoliciesQuery {
     tag = "policies",
     description = "Stored policies (`agentId`, `role`, `active`). Error codes: invalid_query.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Vec<PolicyView>),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ListPoliciesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<PolicyView>>, ApiError> {
     let rows = state
         .store
         .list_policies(&PolicyFilter {
@@ -154,9 +179,7 @@ pub async fn list(
             active: q.active,
         })
         .await?;
-    Ok(Json(Value::Array(
-        rows.iter().map(|p| view(p, false)).collect(),
-    )))
+    Ok(Json(rows.iter().map(|p| view(p, false)).collect()))
 }
 
 /// `GET /api/policies/{id}`.
@@ -166,14 +189,14 @@ pub async fn list(
     tag = "policies",
     description = "One policy. Error codes: policy_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = PolicyView),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
     PathText(id): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyView>, ApiError> {
     let policy = state
         .store
         .policy(&id)
@@ -183,11 +206,13 @@ pub async fn get(
 }
 
 /// Body of `PATCH /api/policies/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicyRequest {
     name: Option<String>,
     description: Option<String>,
+    /// A new PolicySpec document; replaces the whole spec.
+    #[schema(value_type = Option<Object>)]
     spec: Option<Value>,
     active: Option<bool>,
 }
@@ -198,8 +223,9 @@ pub struct UpdatePolicyRequest {
     path = "/api/policies/{id}",
     tag = "policies",
     description = "Change a policy; a new `spec` replaces the whole spec. Error codes: policy_not_found, validation_failed.",
+    request_body(content = UpdatePolicyRequest, content_type = "application/json", example = json!({"active": false})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = PolicyView),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -207,7 +233,7 @@ pub async fn update(
     State(state): State<AppState>,
     PathText(id): PathText,
     JsonBody(body): JsonBody<UpdatePolicyRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyView>, ApiError> {
     let mut policy = state
         .store
         .policy(&id)
@@ -269,23 +295,70 @@ pub async fn delete(
     tag = "policies",
     description = "The policy an agent's calls are judged by: its role's and its own, merged. Error codes: agent_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = MergedPolicy),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn merged(
     State(state): State<AppState>,
     PathText(agent_id): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MergedPolicy>, ApiError> {
     let agent = find_agent(&state, &agent_id).await?;
     let merged = state.policies.merged(&agent.id.to_string(), &agent.role);
     let effective = crate::policies::effective(&state, &merged, &agent.role).await?;
-    Ok(Json(json!({
-        "agentId": agent.id,
-        "agentRole": agent.role,
-        "mergedSpec": effective,
-        "sourcePolicies": merged.sources,
-    })))
+    Ok(Json(MergedPolicy {
+        agent_id: agent.id,
+        agent_role: agent.role,
+        merged_spec: effective,
+        source_policies: merged.sources.clone(),
+    }))
+}
+
+/// Reply of `GET /api/policies/merged/{agent_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MergedPolicy {
+    agent_id: Uuid,
+    agent_role: String,
+    /// The PolicySpec the agent's calls are judged by.
+    #[schema(value_type = Object)]
+    merged_spec: Value,
+    /// The ids of the policies merged, role's first.
+    source_policies: Vec<String>,
+}
+
+/// A policy decision as listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyLogView {
+    id: String,
+    policy_id: Option<String>,
+    agent_id: String,
+    tool: String,
+    action: String,
+    /// `allow` or `deny`.
+    decision: String,
+    reason: Option<String>,
+    request_data: Option<String>,
+    response_data: Option<String>,
+    created_at: String,
+}
+
+impl From<&PolicyLogRow> for PolicyLogView {
+    fn from(r: &PolicyLogRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            policy_id: r.policy_id.clone(),
+            agent_id: r.agent_id.clone(),
+            tool: r.tool.clone(),
+            action: r.action.clone(),
+            decision: r.decision.clone(),
+            reason: r.reason.clone(),
+            request_data: r.request_data.clone(),
+            response_data: r.response_data.clone(),
+            created_at: iso_ms(r.created_at),
+        }
+    }
 }
 
 /// Query of `GET /api/policy-logs`.
@@ -304,14 +377,14 @@ pub struct PolicyLogsQuery {
     tag = "policies",
     description = "Policy decisions, newest first (`policyId`, `agentId`, `limit`). Error codes: invalid_query.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Vec<PolicyLogView>),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn logs(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PolicyLogsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<PolicyLogView>>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation(vec!["limit: 1 to 100".into()]));
@@ -321,13 +394,5 @@ pub async fn logs(
         .store
         .list_policy_logs(q.policy_id.as_deref(), q.agent_id.as_deref(), limit)
         .await?;
-    let view = |r: &PolicyLogRow| {
-        json!({
-            "id": r.id, "policyId": r.policy_id, "agentId": r.agent_id, "tool": r.tool,
-            "action": r.action, "decision": r.decision, "reason": r.reason,
-            "requestData": r.request_data, "responseData": r.response_data,
-            "createdAt": iso_ms(r.created_at),
-        })
-    };
-    Ok(Json(Value::Array(rows.iter().map(view).collect())))
+    Ok(Json(rows.iter().map(PolicyLogView::from).collect()))
 }

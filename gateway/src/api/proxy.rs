@@ -12,8 +12,27 @@ use crate::tools::actions;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Body of `POST /api/proxy-request` (for the document: the pipeline reads it itself, so
+/// that each problem gets its own code).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProxyRequestBody {
+    /// The agent token, unless sent as a bearer token.
+    agent_token: Option<String>,
+    /// `serpapi`, `openai`, `gmail_send` or `http_fetch`.
+    tool: String,
+    /// One of the tool's actions (see `GET /api/proxy/status`).
+    action: String,
+    /// The action's parameters.
+    #[schema(value_type = Object)]
+    params: serde_json::Value,
+    /// What the agent means to do, for policies that read it.
+    intent: Option<String>,
+}
 
 /// `POST /api/proxy-request`.
 #[utoipa::path(
@@ -21,9 +40,9 @@ use serde_json::{json, Map, Value};
     path = "/api/proxy-request",
     tag = "proxy",
     description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: missing_fields, invalid_params, invalid_token, token_expired, token_revoked, agent_not_active, tool_not_granted, permission_not_granted, rate_limited, policy_denied, policy_error, breaker_open, upstream_error, upstream_timeout, deadline_exceeded.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
+    request_body(content = ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "The tool's answer", body = crate::pipeline::Success),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -46,35 +65,56 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
     tag = "proxy",
     description = "Mode, configured tools, actions, breaker states.",
     responses(
-        (status = 200, description = "OK"),
-        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
+        (status = 200, description = "OK", body = ProxyStatus),
     )
 )]
-pub async fn status(State(state): State<AppState>) -> Json<Value> {
+pub async fn status(State(state): State<AppState>) -> Json<ProxyStatus> {
     let proxy = &state.proxy;
-    let mut configured = Map::new();
-    let mut available = Map::new();
-    let mut breakers = Map::new();
+    let mut configured = BTreeMap::new();
+    let mut available = BTreeMap::new();
+    let mut breakers = BTreeMap::new();
     for tool in ToolName::ALL {
-        configured.insert(tool.as_str().into(), json!(proxy.tools.is_configured(tool)));
-        available.insert(tool.as_str().into(), json!(actions::names_of(tool)));
-        breakers.insert(
-            tool.as_str().into(),
-            json!(proxy.breakers.get(tool).state().as_str()),
-        );
+        configured.insert(tool.as_str(), proxy.tools.is_configured(tool));
+        available.insert(tool.as_str(), actions::names_of(tool));
+        breakers.insert(tool.as_str(), proxy.breakers.get(tool).state().as_str());
     }
-    Json(json!({
-        "status": if proxy.is_shutting_down() { "shutting_down" } else { "operational" },
-        "timestamp": iso(chrono::Utc::now()),
-        "mode": format!("{:?}", proxy.tools.mode()).to_lowercase(),
-        "configured_tools": configured,
-        "available_actions": available,
-        "breakers": breakers,
-        "policies_enabled": proxy.settings.policies_enabled,
-        "chaos_rules": state.chaos_rules.active().len(),
-        "signing_secret": true,
-        "kek_configured": true,
-    }))
+    Json(ProxyStatus {
+        status: if proxy.is_shutting_down() {
+            "shutting_down"
+        } else {
+            "operational"
+        },
+        timestamp: iso(chrono::Utc::now()),
+        mode: format!("{:?}", proxy.tools.mode()).to_lowercase(),
+        configured_tools: configured,
+        available_actions: available,
+        breakers,
+        policies_enabled: proxy.settings.policies_enabled,
+        chaos_rules: state.chaos_rules.active().len(),
+        signing_secret: true,
+        kek_configured: true,
+    })
+}
+
+/// Reply of `GET /api/proxy/status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProxyStatus {
+    /// `operational`, or `shutting_down` while it drains.
+    status: &'static str,
+    timestamp: String,
+    /// `mock` or `live` upstreams.
+    mode: String,
+    /// Per tool: whether it has what it needs to be called.
+    configured_tools: BTreeMap<&'static str, bool>,
+    /// Per tool: its actions.
+    available_actions: BTreeMap<&'static str, Vec<&'static str>>,
+    /// Per tool: its breaker's state (`closed`, `open`, `half_open`).
+    breakers: BTreeMap<&'static str, &'static str>,
+    policies_enabled: bool,
+    /// How many chaos rules are set.
+    chaos_rules: usize,
+    signing_secret: bool,
+    kek_configured: bool,
 }
 
 /// Query of `GET /api/proxy/logs`.
@@ -92,14 +132,14 @@ pub struct LogsQuery {
     tag = "proxy",
     description = "The request audit log, newest first (`limit`). Error codes: invalid_query.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = RequestLogPage),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn logs(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<LogsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestLogPage>, ApiError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation(vec!["limit: 1 to 1000".into()]));
@@ -107,27 +147,59 @@ pub async fn logs(
     state.proxy.audit.flush().await;
     let rows = state.store.list_request_logs(limit).await?;
     let total = state.store.request_log_total().await?;
-    Ok(Json(json!({
-        "logs": rows.iter().map(view).collect::<Vec<_>>(),
-        "total": total,
-        "timestamp": iso(chrono::Utc::now()),
-    })))
+    Ok(Json(RequestLogPage {
+        logs: rows.iter().map(RequestLogView::from).collect(),
+        total,
+        timestamp: iso(chrono::Utc::now()),
+    }))
 }
 
-fn view(r: &RequestLogRow) -> Value {
-    json!({
-        "id": r.id,
-        "corrId": r.correlation_id,
-        "agentId": r.agent_id,
-        "tool": r.tool,
-        "action": r.action,
-        "statusCode": r.status_code,
-        "success": r.success == 1,
-        "errorCode": r.error_code,
-        "responseTime": r.response_time_ms,
-        "cached": r.cached == 1,
-        "policyDecision": r.policy_decision,
-        "chaosFault": r.chaos_fault,
-        "createdAt": iso_ms(r.created_at),
-    })
+/// Reply of `GET /api/proxy/logs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestLogPage {
+    logs: Vec<RequestLogView>,
+    /// Rows stored in all.
+    total: i64,
+    timestamp: String,
+}
+
+/// One proxied call as audited.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestLogView {
+    id: String,
+    /// The call's correlation id (its `X-Correlation-ID`).
+    corr_id: String,
+    agent_id: Option<String>,
+    tool: String,
+    action: String,
+    status_code: i64,
+    success: bool,
+    error_code: Option<String>,
+    /// Milliseconds the gateway took.
+    response_time: f64,
+    cached: bool,
+    policy_decision: Option<String>,
+    chaos_fault: Option<String>,
+    created_at: String,
+}
+
+impl From<&RequestLogRow> for RequestLogView {
+    fn from(r: &RequestLogRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            corr_id: r.correlation_id.clone(),
+            agent_id: r.agent_id.clone(),
+            tool: r.tool.clone(),
+            action: r.action.clone(),
+            status_code: r.status_code,
+            success: r.success == 1,
+            error_code: r.error_code.clone(),
+            response_time: r.response_time_ms,
+            cached: r.cached == 1,
+            policy_decision: r.policy_decision.clone(),
+            chaos_fault: r.chaos_fault.clone(),
+            created_at: iso_ms(r.created_at),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::api::agents::find as find_agent;
 use crate::api::json::{parse_json, read_body, JsonBody};
+use crate::api::message::Message;
 use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
 use crate::api::time::{iso, iso_ms};
@@ -20,6 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::str::FromStr;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Path of the mint endpoint (also part of the message an agent signs).
@@ -28,20 +30,27 @@ pub const GENERATE_TOKEN_PATH: &str = "/api/generate-token";
 const MAX_PAGE: i64 = 1000;
 
 /// Body of `POST /api/generate-token`. Loosely typed so each problem gets its own message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateTokenRequest {
+    /// The agent the token is for.
     agent_id: Option<String>,
+    /// Tools the token grants: `serpapi`, `openai`, `gmail_send`, `http_fetch`.
+    #[schema(value_type = Vec<String>)]
     tools: Option<Value>,
+    /// What it may do with them.
+    #[schema(value_type = Vec<String>)]
     permissions: Option<Value>,
+    /// When it expires (ISO 8601); or give `ttl_minutes`.
     expires_at: Option<String>,
+    /// Its lifetime in minutes; or give `expires_at`.
     ttl_minutes: Option<i64>,
     /// Admin only: mint beyond the agent's maximum scope, on purpose.
     beyond_agent_scope: Option<bool>,
 }
 
 /// Reply of `POST /api/generate-token`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GenerateTokenResponse {
     agent_token: String,
     token_id: Uuid,
@@ -55,9 +64,9 @@ pub struct GenerateTokenResponse {
     path = "/api/generate-token",
     tag = "tokens",
     description = "Mint a token: with the admin key, or signed by the agent itself (X-Agent-Id, X-Agent-Timestamp, X-Agent-Signature). Error codes: missing_fields, invalid_scope, ttl_too_long, agent_not_found, agent_not_active, scope_not_allowed, invalid_signature, replayed_signature.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_id": "00000000-0000-4000-8000-000000000000", "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 15})),
+    request_body(content = GenerateTokenRequest, content_type = "application/json", example = json!({"agent_id": "00000000-0000-4000-8000-000000000000", "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 15})),
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, description = "Created", body = GenerateTokenResponse),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
@@ -250,7 +259,7 @@ fn expiry(
 }
 
 /// Body of `POST /api/admin/tokens/introspect`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
     agent_token: String,
@@ -262,32 +271,66 @@ pub struct IntrospectRequest {
     path = "/api/admin/tokens/introspect",
     tag = "tokens",
     description = "Whether a token is active, and its claims. Error codes: missing_fields.",
-    request_body(content = serde_json::Value, content_type = "application/json", example = json!({"agent_token": "gw1.example"})),
+    request_body(content = IntrospectRequest, content_type = "application/json", example = json!({"agent_token": "gw1.example"})),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Introspection),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn introspect(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<IntrospectRequest>,
-) -> Json<Value> {
+) -> Json<Introspection> {
     let now = Utc::now();
     match state.tokens.validate(&body.agent_token, now).await {
-        Ok(c) => Json(json!({
-            "active": true,
-            "token_id": c.jti,
-            "agent_id": c.sub,
-            "agent_name": c.name,
-            "agent_role": c.role,
-            "tools": c.tools,
-            "permissions": c.permissions,
-            "issued_at": iso_ms(c.iat * 1000),
-            "expires_at": iso_ms(c.exp * 1000),
-            "rotation_recommended": rotation_recommended(&c, now),
-        })),
-        Err(rejection) => Json(json!({ "active": false, "reason": rejection.public_reason() })),
+        Ok(c) => Json(Introspection {
+            active: true,
+            reason: None,
+            token_id: Some(c.jti),
+            agent_id: Some(c.sub),
+            agent_name: Some(c.name.clone()),
+            agent_role: Some(c.role.clone()),
+            tools: Some(c.tools.clone()),
+            permissions: Some(c.permissions.clone()),
+            issued_at: Some(iso_ms(c.iat * 1000)),
+            expires_at: Some(iso_ms(c.exp * 1000)),
+            rotation_recommended: Some(rotation_recommended(&c, now)),
+        }),
+        Err(rejection) => Json(Introspection {
+            reason: Some(rejection.public_reason()),
+            ..Introspection::default()
+        }),
     }
+}
+
+/// Reply of `POST /api/admin/tokens/introspect`: `active`, then the claims when active or
+/// the reason when not.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Introspection {
+    active: bool,
+    /// Why the token is refused (inactive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_role: Option<String>,
+    /// Tools the token grants (active only, as the rest below).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<ToolName>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<Permission>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    /// Whether the holder should mint a fresh one now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_recommended: Option<bool>,
 }
 
 /// `POST /api/admin/tokens/:token_id/revoke`. Revoking twice keeps the first time.
@@ -297,14 +340,14 @@ pub async fn introspect(
     tag = "tokens",
     description = "Revoke a token, on every instance within about a second. Error codes: token_not_found.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = TokenRevoked),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn revoke(
     State(state): State<AppState>,
     PathText(token_id): PathText,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenRevoked>, ApiError> {
     let not_found = || ApiError::not_found("token_not_found", "Token not found");
     let token_id = Uuid::parse_str(token_id.trim()).map_err(|_| not_found())?;
     let record = state
@@ -313,11 +356,22 @@ pub async fn revoke(
         .await?
         .ok_or_else(not_found)?;
     tracing::info!(token_id = %token_id, agent_id = %record.agent_id, "token revoked");
-    Ok(Json(json!({
-        "message": "Token revoked successfully",
-        "tokenId": record.token_id,
-        "revokedAt": record.revoked_at.map(iso_ms),
-    })))
+    Ok(Json(TokenRevoked {
+        message: Message::new("Token revoked successfully"),
+        token_id: record.token_id,
+        revoked_at: record.revoked_at.map(iso_ms),
+    }))
+}
+
+/// Reply of `POST /api/admin/tokens/{token_id}/revoke`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRevoked {
+    #[serde(flatten)]
+    message: Message,
+    token_id: Uuid,
+    /// When it was first revoked (revoking twice keeps the first time).
+    revoked_at: Option<String>,
 }
 
 /// Query of `GET /api/admin/tokens`.
@@ -329,9 +383,9 @@ pub struct ListTokensQuery {
 }
 
 /// A token as listed: never the token string, only its record.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenView {
+pub struct TokenView {
     id: Uuid,
     token_id: Uuid,
     agent_id: Uuid,
@@ -366,16 +420,15 @@ impl From<TokenRecord> for TokenView {
     tag = "tokens",
     description = "Token records, newest first (never the tokens). Error codes: invalid_query.",
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "OK", body = Vec<TokenView>),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListTokensQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<TokenView>>, ApiError> {
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let records = state.store.list_tokens(query.agent_id, limit).await?;
-    let views: Vec<TokenView> = records.into_iter().map(TokenView::from).collect();
-    Ok(Json(json!(views)))
+    Ok(Json(records.into_iter().map(TokenView::from).collect()))
 }

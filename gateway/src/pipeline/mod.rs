@@ -388,16 +388,19 @@ async fn run(
 
 /// The body of a successful proxy request, serialised straight from the tool's answer
 /// (no copy of it into a new JSON tree).
-#[derive(serde::Serialize)]
-struct Success<'a> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Success<'a> {
+    /// Always true.
     success: bool,
+    /// The tool's answer (after any response filter).
+    #[schema(value_type = Object)]
     data: &'a Value,
     metadata: SuccessMetadata<'a>,
 }
 
 /// `metadata` of a successful proxy request.
-#[derive(serde::Serialize)]
-struct SuccessMetadata<'a> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SuccessMetadata<'a> {
     agent_id: uuid::Uuid,
     agent_name: &'a str,
     tool: &'a str,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// A request record; `params` may be JSON text or an object.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestRecord {
     #[serde(default)]
@@ -22,6 +22,7 @@ pub struct RequestRecord {
     tool: String,
     action: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     params: Value,
     #[serde(default)]
     intent: Option<String>,

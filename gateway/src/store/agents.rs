@@ -7,7 +7,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 /// Whether an agent may obtain and use tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
     /// May obtain and use tokens.

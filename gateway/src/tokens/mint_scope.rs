@@ -6,7 +6,7 @@ use crate::catalog::{Permission, ToolName};
 use serde::{Deserialize, Serialize};
 
 /// An agent's maximum token scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintScope {
     /// Tools its tokens may grant.

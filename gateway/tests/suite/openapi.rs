@@ -231,3 +231,426 @@ async fn the_docs_page_lists_every_operation_in_a_browser() {
         .collect();
     assert_eq!(listed, documented, "the page as rendered:\n{dom}");
 }
+
+/// The schema the document gives for `method path` answering `status` (its own, else the
+/// operation's `default`), made strict: an
+/// object may hold no property its schema does not name, so an answer with a field the
+/// document leaves out fails as surely as one missing a required field.
+fn response_validator(doc: &Value, method: &str, path: &str, status: u16) -> jsonschema::Validator {
+    let responses = &doc["paths"][path][method]["responses"];
+    let response = match &responses[status.to_string()] {
+        Value::Null => &responses["default"],
+        own => own,
+    };
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} documents no JSON schema for {status}: {responses}"
+    );
+    let mut root =
+        serde_json::json!({ "components": doc["components"].clone(), "allOf": [schema] });
+    forbid_unnamed_properties(&mut root);
+    jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|e| panic!("{method} {path} {status}: the schema does not compile: {e}"))
+}
+
+/// Adds `unevaluatedProperties: false` to every object schema that names its properties
+/// (it sees through the `allOf` that flattened structs become), except the parts of such an
+/// `allOf`: each part sees only its own properties, so the whole is what must be closed.
+fn forbid_unnamed_properties(root: &mut Value) {
+    let mut parts = BTreeSet::new();
+    collect_all_of_parts(root, &mut parts);
+    close_objects(root, &parts, "#", false);
+}
+
+/// The `$ref`s that appear as parts of an `allOf`.
+fn collect_all_of_parts(value: &Value, parts: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(all)) = map.get("allOf") {
+                parts.extend(
+                    all.iter()
+                        .filter_map(|p| p["$ref"].as_str().map(String::from)),
+                );
+            }
+            map.values().for_each(|v| collect_all_of_parts(v, parts));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_all_of_parts(v, parts)),
+        _ => {}
+    }
+}
+
+/// Closes the object schemas under `value`; `part` says `value` is itself a part of an
+/// `allOf` (left open: its whole is closed instead).
+fn close_objects(value: &mut Value, parts: &BTreeSet<String>, pointer: &str, part: bool) {
+    match value {
+        Value::Object(map) => {
+            let names_properties = map.contains_key("properties") || map.contains_key("allOf");
+            if names_properties
+                && !part
+                && !parts.contains(pointer)
+                && !map.contains_key("additionalProperties")
+            {
+                map.insert("unevaluatedProperties".into(), Value::Bool(false));
+            }
+            for (key, child) in map.iter_mut() {
+                let pointer = format!("{pointer}/{key}");
+                if key == "allOf" {
+                    if let Value::Array(items) = child {
+                        for (i, item) in items.iter_mut().enumerate() {
+                            close_objects(item, parts, &format!("{pointer}/{i}"), true);
+                        }
+                    }
+                } else {
+                    close_objects(child, parts, &pointer, false);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                close_objects(child, parts, &format!("{pointer}/{i}"), false);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Calls each operation for real, as a user would in a walkthrough, and checks each answer
+/// against the schema the document gives for its status; every documented success that has
+/// a JSON body is checked at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_matches_its_documented_schema() {
+    use serde_json::json;
+    // Development: the chaos routes answer (production refuses them).
+    let f = Fixture::with_default_plugins_and(Backend::Sqlite, |s| {
+        s.environment = gateway::config::Environment::Development
+    })
+    .await;
+    let gw = &f.gateway;
+    let doc = document(&f).await;
+    let mut checked: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut check = |method: &str, template: &str, status: StatusCode, body: &Value| {
+        let validator = response_validator(&doc, method, template, status.as_u16());
+        let problems: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            problems.is_empty(),
+            "{method} {template} answered {status} with a body its schema refuses:\n{}\n{body:#}",
+            problems.join("\n")
+        );
+        checked.insert((method.to_string(), template.to_string()));
+    };
+    macro_rules! step {
+        ($method:ident, $template:expr, $path:expr, $body:expr, $status:expr) => {{
+            let (status, body) = gw.admin(Method::$method, &$path, $body).await;
+            assert_eq!(status, $status, "{} {}: {body}", stringify!($method), $path);
+            check(
+                &stringify!($method).to_lowercase(),
+                $template,
+                status,
+                &body,
+            );
+            body
+        }};
+    }
+
+    for path in ["/health", "/api/health", "/ready"] {
+        step!(GET, path, path, None, StatusCode::OK);
+    }
+    let created = step!(GET, "/api/agents", "/api/agents", None, StatusCode::OK);
+    assert!(created["agents"].is_array());
+    let agent = step!(
+        POST,
+        "/api/create-agent",
+        "/api/create-agent",
+        Some(json!({"name": "scout", "created_by": "ops", "role": "scraper"})),
+        StatusCode::CREATED
+    );
+    let agent_id = agent["agent_id"].as_str().unwrap().to_string();
+    step!(
+        GET,
+        "/api/agents/{id}",
+        format!("/api/agents/{agent_id}"),
+        None,
+        StatusCode::OK
+    );
+    step!(
+        PATCH,
+        "/api/agents/{id}",
+        format!("/api/agents/{agent_id}"),
+        Some(
+            json!({"max_scope": {"tools": ["serpapi"], "permissions": ["read"], "max_ttl_minutes": 30}})
+        ),
+        StatusCode::OK
+    );
+    let minted = step!(
+        POST,
+        "/api/generate-token",
+        "/api/generate-token",
+        Some(
+            json!({"agent_id": agent_id, "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 15})
+        ),
+        StatusCode::CREATED
+    );
+    let token = minted["agent_token"].as_str().unwrap().to_string();
+    let token_id = minted["token_id"].as_str().unwrap().to_string();
+    step!(
+        POST,
+        "/api/admin/tokens/introspect",
+        "/api/admin/tokens/introspect",
+        Some(json!({"agent_token": token})),
+        StatusCode::OK
+    );
+    step!(
+        POST,
+        "/api/admin/tokens/introspect",
+        "/api/admin/tokens/introspect",
+        Some(json!({"agent_token": "gw1.not-a-token"})),
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/admin/tokens",
+        "/api/admin/tokens",
+        None,
+        StatusCode::OK
+    );
+
+    let (status, _, body) = crate::common::proxy(
+        gw,
+        json!({"agent_token": token, "tool": "serpapi",
+        "action": "search", "params": {"q": "rust"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    check("post", "/api/proxy-request", status, &body);
+    step!(
+        GET,
+        "/api/proxy/status",
+        "/api/proxy/status",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/proxy/logs",
+        "/api/proxy/logs",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        POST,
+        "/api/admin/tokens/{token_id}/revoke",
+        format!("/api/admin/tokens/{token_id}/revoke"),
+        None,
+        StatusCode::OK
+    );
+
+    let policy = step!(
+        POST,
+        "/api/policies",
+        "/api/policies",
+        Some(
+            json!({"name": "scout-scopes", "role": "scraper", "spec": {"scopes": ["serpapi:search"]}})
+        ),
+        StatusCode::CREATED
+    );
+    let policy_id = policy["id"].as_str().unwrap().to_string();
+    step!(GET, "/api/policies", "/api/policies", None, StatusCode::OK);
+    step!(
+        GET,
+        "/api/policies/{id}",
+        format!("/api/policies/{policy_id}"),
+        None,
+        StatusCode::OK
+    );
+    step!(
+        PATCH,
+        "/api/policies/{id}",
+        format!("/api/policies/{policy_id}"),
+        Some(json!({"description": "searches only"})),
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/policies/merged/{agent_id}",
+        format!("/api/policies/merged/{agent_id}"),
+        None,
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/policy-logs",
+        "/api/policy-logs",
+        None,
+        StatusCode::OK
+    );
+
+    let stored = step!(
+        POST,
+        "/api/admin/creds/set",
+        "/api/admin/creds/set",
+        Some(json!({"tool": "serpapi", "version": "v2", "credential": "sk-example"})),
+        StatusCode::CREATED
+    );
+    let credential = stored["id"].as_str().unwrap().to_string();
+    step!(
+        POST,
+        "/api/admin/creds/activate",
+        "/api/admin/creds/activate",
+        Some(json!({"id": credential})),
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/admin/creds",
+        "/api/admin/creds",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/admin/creds/{key}",
+        "/api/admin/creds/serpapi",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/admin/creds/{tool}/versions",
+        "/api/admin/creds/serpapi/versions",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        DELETE,
+        "/api/admin/creds/{key}",
+        format!("/api/admin/creds/{credential}"),
+        None,
+        StatusCode::OK
+    );
+
+    step!(
+        POST,
+        "/api/admin/chaos/tool",
+        "/api/admin/chaos/tool",
+        Some(json!({"tool": "serpapi", "mode": "jitter", "pct": 10})),
+        StatusCode::OK
+    );
+    step!(
+        GET,
+        "/api/admin/chaos",
+        "/api/admin/chaos",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        DELETE,
+        "/api/admin/chaos/tool/{tool}",
+        "/api/admin/chaos/tool/serpapi",
+        None,
+        StatusCode::OK
+    );
+
+    step!(
+        GET,
+        "/api/admin/plugins",
+        "/api/admin/plugins",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        POST,
+        "/api/admin/plugins/reload",
+        "/api/admin/plugins/reload",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        POST,
+        "/api/admin/plugins/evaluate",
+        "/api/admin/plugins/evaluate",
+        Some(json!({"agent_role": "scraper", "tool": "serpapi", "action": "search", "params": {}})),
+        StatusCode::OK
+    );
+    let deny_all = crate::common::wasm_base64("target/plugin-fixtures", "deny-all");
+    let spec_policy = crate::common::wasm_base64("policies-wasm", "spec-policy");
+    let binding = json!({"tools": ["serpapi"], "config": {"scopes": ["serpapi:search"]}});
+    step!(
+        PUT,
+        "/api/admin/plugins/{name}",
+        "/api/admin/plugins/guard",
+        Some(json!({"wasm_base64": spec_policy, "binding": binding})),
+        StatusCode::CREATED
+    );
+    step!(
+        PUT,
+        "/api/admin/plugins/{name}",
+        "/api/admin/plugins/guard",
+        Some(json!({"wasm_base64": spec_policy, "binding": binding,
+            "sample": {"agent_role": "scraper", "tool": "serpapi", "action": "search"}})),
+        StatusCode::CREATED
+    );
+    step!(
+        POST,
+        "/api/admin/plugins/{name}/rollback",
+        "/api/admin/plugins/guard/rollback",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        PUT,
+        "/api/admin/plugins/{name}/shadow",
+        "/api/admin/plugins/guard/shadow",
+        Some(json!({"wasm_base64": deny_all, "percent": 100})),
+        StatusCode::CREATED
+    );
+    step!(
+        GET,
+        "/api/admin/plugins/{name}/shadow",
+        "/api/admin/plugins/guard/shadow",
+        None,
+        StatusCode::OK
+    );
+    step!(
+        POST,
+        "/api/admin/plugins/{name}/shadow/promote",
+        "/api/admin/plugins/guard/shadow/promote",
+        None,
+        StatusCode::OK
+    );
+
+    step!(
+        GET,
+        "/api/agents/{id}",
+        "/api/agents/unknown",
+        None,
+        StatusCode::NOT_FOUND
+    );
+    step!(
+        POST,
+        "/api/generate-token",
+        "/api/generate-token",
+        Some(json!({"agent_id": agent_id})),
+        StatusCode::BAD_REQUEST
+    );
+
+    let mut unchecked = Vec::new();
+    for (method, path) in operations(&doc) {
+        let responses = doc["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap();
+        let has_json_success = responses.iter().any(|(status, response)| {
+            status.starts_with('2') && response["content"]["application/json"].is_object()
+        });
+        if has_json_success && !checked.contains(&(method.clone(), path.clone())) {
+            unchecked.push(format!("{method} {path}"));
+        }
+    }
+    assert!(
+        unchecked.is_empty(),
+        "documented successes never checked: {unchecked:?}"
+    );
+}

@@ -108,9 +108,10 @@ pub enum PolicyOutcome {
 }
 
 /// The last reload error, for the admin API.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ReloadFailure {
     /// When it happened.
+    #[schema(value_type = String)]
     pub at: DateTime<Utc>,
     /// What went wrong.
     pub error: String,
