@@ -24,6 +24,7 @@
 //! (idle and slowloris connections, stuck plugin calls) and reads resident memory while an
 //! agent fetches JSON bombs.
 
+mod audit_size;
 mod cluster;
 mod flatness;
 mod hostile;
@@ -69,6 +70,9 @@ enum Command {
     /// A database outage under a steady load: every acknowledged request's audit row is
     /// written once the database is back.
     Outage(outage::Args),
+    /// What the audit log costs on disk per proxied request, table by table and index by
+    /// index, on SQLite and PostgreSQL.
+    AuditSize(audit_size::Args),
     /// A child of `hostile`: holds connections to the gateway until killed.
     #[command(hide = true)]
     AttackConnections(hostile::AttackArgs),
@@ -84,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Hostile(args) => hostile::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Outage(args) => outage::run(args),
+        Command::AuditSize(args) => audit_size::run(args),
         Command::AttackConnections(args) => hostile::attack(args),
     }
 }

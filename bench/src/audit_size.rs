@@ -1,0 +1,123 @@
+//! `bench audit-size`: what the audit log costs on disk per proxied request. The gateway
+//! (default plugins, one agent calling `openai.chat`, every request through the whole
+//! pipeline) serves a fixed number of requests on SQLite and on a throwaway PostgreSQL;
+//! then each audit table and index is measured (SQLite's `dbstat`, PostgreSQL's relation
+//! sizes) and divided by the number of requests.
+
+use anyhow::{bail, Context};
+use bench::gateway_under_test::{self, Options};
+use gateway::store::audit_size::ObjectSize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Options of `bench audit-size`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Proxied requests per database.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..))]
+    requests: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// Measure on SQLite only (no throwaway PostgreSQL server is started).
+    #[arg(long)]
+    sqlite_only: bool,
+    /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
+    #[arg(long, default_value = "policies-wasm")]
+    plugins_dir: PathBuf,
+}
+
+/// Runs the requests on each database and prints a table of bytes per request.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "audit log on disk after {} proxied requests (openai.chat, mock, default policies)",
+        args.requests
+    );
+    let data_dir = gateway_under_test::temp_data_dir("audit-size")?;
+    let sqlite = runtime.block_on(measure(&args, &data_dir, None));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    print_sizes("SQLite", &sqlite?, args.requests);
+    if !args.sqlite_only {
+        let postgres = testkit::ThrowawayPostgres::start();
+        let data_dir = gateway_under_test::temp_data_dir("audit-size-pg")?;
+        let sizes = runtime.block_on(measure(&args, &data_dir, Some(postgres.url())));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        print_sizes("PostgreSQL", &sizes?, args.requests);
+    }
+    Ok(())
+}
+
+async fn measure(
+    args: &Args,
+    data_dir: &Path,
+    database_url: Option<String>,
+) -> anyhow::Result<Vec<ObjectSize>> {
+    let mut options = Options::throughput(args.plugins_dir.clone(), true);
+    options.database_url = database_url;
+    let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
+    let client = reqwest::Client::new();
+    let body = gateway_under_test::openai_chat_body(&client, &url).await?;
+    // The set-up requests (waiting for the policy) are audited too; measured after them.
+    state.proxy.audit.flush().await;
+    let before = state.store.audit_object_sizes().await?;
+    let sent = Arc::new(AtomicU32::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, body, sent) = (client.clone(), body.clone(), Arc::clone(&sent));
+        let target = format!("{url}/api/proxy-request");
+        let total = args.requests;
+        workers.push(tokio::spawn(async move {
+            while sent.fetch_add(1, Ordering::Relaxed) < total {
+                let response = client
+                    .post(&target)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("refused: {} {}", response.status(), response.text().await?);
+                }
+            }
+            Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await.context("a request worker")??;
+    }
+    state.proxy.audit.flush().await;
+    let after = state.store.audit_object_sizes().await?;
+    Ok(after
+        .into_iter()
+        .map(|mut object| {
+            let earlier = before
+                .iter()
+                .find(|b| b.object == object.object)
+                .map_or(0, |b| b.bytes);
+            object.bytes -= earlier;
+            object
+        })
+        .collect())
+}
+
+fn print_sizes(database: &str, sizes: &[ObjectSize], requests: u32) {
+    let total: i64 = sizes.iter().map(|s| s.bytes).sum();
+    println!();
+    println!(
+        "{database}: {:.0} bytes per request",
+        total as f64 / requests as f64
+    );
+    println!("| table | object | bytes per request |");
+    println!("|---|---|---:|");
+    for size in sizes {
+        println!(
+            "| {} | {} | {:.1} |",
+            size.table,
+            size.object,
+            size.bytes as f64 / requests as f64
+        );
+    }
+}
