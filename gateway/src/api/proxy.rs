@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;
 use crate::tools::actions;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,7 +50,17 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
     let headers = request.headers().clone();
     let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
     match read_body(request, &state).await {
-        Ok(body) => crate::pipeline::handle(&state, client, &headers, &body).await,
+        // Once its body is read, a call runs to its end (bounded by its deadline) even if
+        // the client leaves: the tool may already have acted, and its audit row must say so.
+        Ok(body) => {
+            let call = tokio::spawn(async move {
+                crate::pipeline::handle(&state, client, &headers, &body).await
+            });
+            match call.await {
+                Ok(response) => response,
+                Err(e) => ApiError::internal("the proxy call's task", &e).into_response(),
+            }
+        }
         Err(e) => {
             let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
             crate::pipeline::handle_unreadable(&state, &headers, failure).await

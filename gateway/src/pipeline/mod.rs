@@ -261,7 +261,12 @@ async fn run(
                 filters: Vec::new(),
             },
         };
-        audit_policy(state, &subject, &outcome).await;
+        // An allow is folded into the request's own audit row (`policy_decision`), which
+        // says everything its row would: no policy row for it (the listing of decisions
+        // reads it from there).
+        if !matches!(outcome, PolicyOutcome::Allow { .. }) {
+            audit_policy(state, &subject, &outcome).await;
+        }
         match outcome {
             PolicyOutcome::Allow { filters: asked } => {
                 trail.policy_decision = Some("allow");

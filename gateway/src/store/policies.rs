@@ -200,8 +200,41 @@ impl Store {
         if let Some((_, value)) = filter {
             query = query.bind(value);
         }
-        Ok(query.bind(limit).fetch_all(self.pool()).await?)
+        let mut rows: Vec<PolicyLogRow> = query.bind(limit).fetch_all(self.pool()).await?;
+        // Allows name no policy: none when listing one policy's decisions.
+        if policy_id.is_none() {
+            let sql = folded_allows_sql(agent_id.is_some());
+            let mut query = sqlx::query_as(&sql);
+            if let Some(agent) = agent_id {
+                query = query.bind(agent);
+            }
+            let allows: Vec<PolicyLogRow> = query.bind(limit).fetch_all(self.pool()).await?;
+            rows.extend(allows);
+            rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            rows.truncate(limit.max(0) as usize);
+        }
+        Ok(rows)
     }
+}
+
+/// The allow decisions folded into request rows (`policy_decision = 'allow'`), shaped as
+/// policy log rows: the row's id, no policy, the call's correlation id as `request_data`
+/// (as the policy row said it). Correlation ids hold only `[A-Za-z0-9._-]`, so the JSON
+/// needs no escaping. Filtered on the agent (`$1`) when `by_agent`.
+fn folded_allows_sql(by_agent: bool) -> String {
+    let (filter, limit) = if by_agent {
+        ("AND agent_id = $1 ", "$2")
+    } else {
+        ("", "$1")
+    };
+    format!(
+        "SELECT id, CAST(NULL AS TEXT) AS policy_id, COALESCE(agent_id, '') AS agent_id, tool, \
+         action, 'allow' AS decision, CAST(NULL AS TEXT) AS reason, \
+         '{{\"correlation_id\":\"' || correlation_id || '\"}}' AS request_data, \
+         CAST(NULL AS TEXT) AS response_data, created_at \
+         FROM request_logs WHERE policy_decision = 'allow' {filter}\
+         ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    )
 }
 
 /// The listing of policy decisions, filtered on `column` (`$1`) when there is one, with the

@@ -67,7 +67,7 @@ impl Store {
     /// The newest `limit` rows, newest first.
     pub async fn list_request_logs(&self, limit: i64) -> Result<Vec<RequestLogRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM request_logs ORDER BY created_at DESC, id LIMIT $1"
+            "SELECT {COLUMNS} FROM request_logs ORDER BY created_at DESC, id DESC LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(self.pool())
@@ -122,7 +122,8 @@ impl Store {
 }
 
 /// Deletes up to `batch` rows of `table` older than `before_ms`, oldest first; returns how
-/// many went.
+/// many went. Rows are named by `(created_at, id)`, the request log's primary key (it has
+/// no index on `id` alone).
 pub(super) async fn delete_older<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     table: &str,
@@ -130,8 +131,8 @@ pub(super) async fn delete_older<'e>(
     batch: i64,
 ) -> Result<u64, StoreError> {
     let result = sqlx::query(&format!(
-        "DELETE FROM {table} WHERE id IN \
-         (SELECT id FROM {table} WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+        "DELETE FROM {table} WHERE (created_at, id) IN \
+         (SELECT created_at, id FROM {table} WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
     ))
     .bind(before_ms)
     .bind(batch)

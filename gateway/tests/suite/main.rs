@@ -10,6 +10,7 @@ mod access_control;
 mod admin_cli;
 mod agent_client;
 mod agents;
+mod audit_log;
 mod auth_failures;
 mod bad_input;
 mod cluster;
