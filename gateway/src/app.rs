@@ -190,13 +190,17 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )
     .context("building the proxy pipeline")?;
     tasks.extend(crate::store::wal_checkpoints::spawn(store.clone()));
-    if config.settings.proxy.audit_retention_hours > 0 {
-        let hours = u64::from(config.settings.proxy.audit_retention_hours);
-        tasks.push(crate::audit::spawn_pruning(
-            store.clone(),
-            Duration::from_secs(hours * 3600),
-        ));
-    }
+    let proxy_settings = &config.settings.proxy;
+    let audit_bounds = crate::audit::Bounds {
+        retention: (proxy_settings.audit_retention_hours > 0)
+            .then(|| Duration::from_secs(u64::from(proxy_settings.audit_retention_hours) * 3600)),
+        max_rows: (proxy_settings.audit_max_rows > 0).then_some(proxy_settings.audit_max_rows),
+    };
+    tasks.push(crate::audit::spawn_pruning(
+        store.clone(),
+        audit_bounds,
+        Arc::clone(&metrics),
+    ));
     let auth_failures = crate::auth::failure_limit::AuthFailures::new(
         config.settings.auth_failures_per_minute,
         metrics.auth_failures_limited.clone(),

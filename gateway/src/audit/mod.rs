@@ -9,6 +9,9 @@
 //! shutdown.
 
 mod backlog;
+pub mod pruning;
+
+pub use pruning::{prune, spawn_pruning, Bounds};
 
 use crate::metrics::Metrics;
 use crate::resilience::retry::RetryPolicy;
@@ -29,8 +32,6 @@ use tokio::task::JoinHandle;
 /// rows each) made ~240 commits a second, each rewriting the last pages of every table and
 /// index, and SQLite's log grew by ~1,050 bytes a request; at 4,096, ~670.
 const BATCH: usize = 4096;
-/// Most rows deleted by one pruning statement (per table).
-const PRUNE_BATCH: i64 = 10_000;
 /// How long the writer lets a batch fill before writing it. Every transaction rewrites the
 /// last page of each table and index, so a few large batches cost far less than many small
 /// ones. Rows become visible, and a `flush` (the log endpoints, shutdown) returns, at most
@@ -54,8 +55,6 @@ const OUTAGE_RETRY: RetryPolicy = RetryPolicy {
     base_delay: Duration::from_millis(100),
     max_delay: Duration::from_secs(1),
 };
-/// How often old rows are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 enum Message {
     Request(RequestLogRow),
@@ -169,41 +168,6 @@ impl Audit {
             let _ = writer.await;
         }
     }
-}
-
-/// Deletes rows older than `retention` now, in batches; returns how many went.
-pub async fn prune(store: &Store, retention: Duration) -> Result<u64, crate::store::StoreError> {
-    let before = crate::store::now_ms() - retention.as_millis().min(i64::MAX as u128) as i64;
-    let mut total = 0;
-    loop {
-        let deleted = store.prune_audit(before, PRUNE_BATCH).await?;
-        total += deleted;
-        if deleted < PRUNE_BATCH as u64 {
-            // Shadow disagreements are bounded per binding; their age follows the audit's.
-            return Ok(total
-                + store
-                    .prune_shadow_disagreements(before, PRUNE_BATCH)
-                    .await?);
-        }
-        // Let the writer in between batches.
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Prunes rows older than `retention` every minute until aborted.
-pub fn spawn_pruning(store: Store, retention: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(PRUNE_EVERY);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match prune(&store, retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "pruned audit rows past their retention"),
-                Err(e) => tracing::warn!(error = %e, "pruning audit rows failed; will retry"),
-            }
-        }
-    })
 }
 
 /// Lets rows accumulate for [`LINGER`] and adds them to `messages` (up to a batch), unless

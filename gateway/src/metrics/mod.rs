@@ -3,6 +3,7 @@
 //! No label takes values that grow with the number of agents or tokens: routes are the
 //! matched route templates, never raw paths.
 
+pub mod audit;
 pub mod cluster;
 pub mod proxy;
 pub mod server;
@@ -70,6 +71,8 @@ pub struct Metrics {
     pub server: server::ServerMetrics,
     /// The shared dependencies' families (change feed, Redis fallbacks).
     pub cluster: cluster::ClusterMetrics,
+    /// The audit log's storage families.
+    pub audit: audit::AuditMetrics,
 }
 
 /// Plugin call duration buckets in seconds, from 1 µs to 100 ms.
@@ -228,8 +231,10 @@ impl Metrics {
         let proxy = proxy::ProxyMetrics::register(&registry);
         let server = server::ServerMetrics::register(&registry);
         let cluster = cluster::ClusterMetrics::register(&registry);
+        let audit = audit::AuditMetrics::register(&registry);
         Self {
             registry,
+            audit,
             proxy,
             server,
             cluster,

@@ -7,6 +7,7 @@
 
 pub mod agents;
 mod audit_batch;
+pub mod audit_bounds;
 pub mod audit_size;
 pub mod changes;
 pub mod chaos_rules;

@@ -1,6 +1,7 @@
 //! The audit log's shape: a call's allow decision lives in its request row and is listed
 //! among the policy decisions from there (no second row), the request log lists newest
-//! first, and a call whose client leaves before the answer still gets its row.
+//! first, a call whose client leaves before the answer still gets its row, and the row
+//! bound keeps the newest rows.
 
 use crate::common::cluster::wait_until;
 use crate::common::{Backend, Fixture};
@@ -118,7 +119,99 @@ async fn a_call_whose_client_leaves_still_gets_its_row(backend: Backend) {
     .await;
 }
 
+fn request_row(n: i64, at: i64) -> gateway::store::request_logs::RequestLogRow {
+    gateway::store::request_logs::RequestLogRow {
+        id: format!("r{n:05}"),
+        correlation_id: format!("corr-{n}"),
+        agent_id: Some("agent".into()),
+        tool: "serpapi".into(),
+        action: "search".into(),
+        status_code: 200,
+        success: 1,
+        error_code: None,
+        response_time_ms: 1.0,
+        cached: 0,
+        policy_decision: Some("allow".into()),
+        chaos_fault: None,
+        created_at: at,
+    }
+}
+
+fn denial_row(id: &str, at: i64) -> gateway::store::policies::PolicyLogRow {
+    gateway::store::policies::PolicyLogRow {
+        id: id.into(),
+        policy_id: Some("guard".into()),
+        agent_id: "agent".into(),
+        tool: "serpapi".into(),
+        action: "search".into(),
+        decision: "deny".into(),
+        reason: Some("no".into()),
+        request_data: None,
+        response_data: None,
+        created_at: at,
+    }
+}
+
+/// 5,000 request rows, one a millisecond, an hour old (well inside the retention); a bound
+/// of 1,000 keeps the newest 1,000 (in several batches) and the denials among them.
+async fn the_row_bound_keeps_the_newest_rows(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let (store, metrics) = (&f.gateway.state.store, &f.gateway.state.metrics);
+    let start = gateway::store::now_ms() - 3_600_000;
+    let rows: Vec<_> = (0..5_000).map(|n| request_row(n, start + n)).collect();
+    let denials = [
+        denial_row("old", start + 10),
+        denial_row("kept", start + 4_500),
+    ];
+    store.insert_audit_batch(&rows, &denials).await.unwrap();
+    let bounds = gateway::audit::Bounds {
+        retention: Some(Duration::from_secs(7 * 24 * 3600)),
+        max_rows: Some(1_000),
+    };
+
+    let outcome = gateway::audit::pruning::pass(store, bounds, metrics)
+        .await
+        .unwrap();
+    assert_eq!((outcome.by_age, outcome.by_rows), (0, 4_000 + 1));
+    assert_eq!(store.request_log_total().await.unwrap(), 1_000);
+    assert_eq!(store.count_request_logs().await.unwrap(), 1_000);
+    let kept = store.list_request_logs(1_000).await.unwrap();
+    assert_eq!(kept.first().map(|r| r.id.as_str()), Some("r04999"));
+    assert_eq!(kept.last().map(|r| r.id.as_str()), Some("r04000"));
+    let denials = store
+        .list_policy_logs(Some("guard"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        denials.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
+
+    let text = metrics.render();
+    assert_eq!(
+        crate::common::metric_value(&text, "gateway_audit_rows"),
+        1_000.0
+    );
+    assert_eq!(
+        crate::common::metric_value(&text, "gateway_audit_pruned_rows_total{reason=\"rows\"}"),
+        4_001.0
+    );
+    assert!(
+        crate::common::metric_value(&text, "gateway_audit_bytes") > 0.0,
+        "{text}"
+    );
+    let age = crate::common::metric_value(&text, "gateway_audit_oldest_row_age_seconds");
+    assert!(age >= 3_595.0, "the oldest row kept is ~1 h old: {age}");
+
+    // Within the bound: nothing more goes.
+    let again = gateway::audit::pruning::pass(store, bounds, metrics)
+        .await
+        .unwrap();
+    assert_eq!((again.by_age, again.by_rows), (0, 0));
+}
+
 crate::on_both_backends!(
     allows_are_listed_from_the_request_rows,
-    a_call_whose_client_leaves_still_gets_its_row
+    a_call_whose_client_leaves_still_gets_its_row,
+    the_row_bound_keeps_the_newest_rows
 );

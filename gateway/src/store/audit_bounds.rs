@@ -1,0 +1,83 @@
+//! What keeps the audit log bounded by rows as well as by age, and the cheap readings that
+//! show it: rows kept, the oldest row's time, and the bytes the audit occupies. None of
+//! them scans the tables (the row total is kept by the writes; the oldest row is the first
+//! of the primary key; sizes come from the database's page counts or relation sizes).
+
+use super::request_logs::delete_older;
+use super::{Backend, Store, StoreError};
+
+/// What one pruning pass by row count removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Request rows deleted.
+    pub requests: u64,
+    /// Policy rows deleted (those older than the oldest request row kept).
+    pub decisions: u64,
+}
+
+impl Store {
+    /// Deletes the oldest request rows past `max_rows`, at most `batch` of them in one
+    /// transaction (with the row total), then the policy rows older than the oldest request
+    /// row kept (at most `batch`), so both tables cover the same span of time.
+    pub async fn prune_audit_over(&self, max_rows: i64, batch: i64) -> Result<Pruned, StoreError> {
+        let excess = (self.request_log_total().await? - max_rows).min(batch);
+        let mut pruned = Pruned::default();
+        if excess > 0 {
+            let mut tx = self.begin_write().await?;
+            let deleted = sqlx::query(
+                "DELETE FROM request_logs WHERE (created_at, id) IN \
+                 (SELECT created_at, id FROM request_logs ORDER BY created_at, id LIMIT $1)",
+            )
+            .bind(excess)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            Self::add_to_request_log_total_in(&mut tx, -(deleted as i64)).await?;
+            tx.commit().await?;
+            pruned.requests = deleted;
+        }
+        if let Some(oldest) = self.oldest_request_log_ms().await? {
+            pruned.decisions = delete_older(self.pool(), "policy_logs", oldest, batch).await?;
+        }
+        Ok(pruned)
+    }
+
+    /// When the oldest request row was written (unix ms), if there is one.
+    pub async fn oldest_request_log_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT created_at FROM request_logs ORDER BY created_at, id LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(at,)| at))
+    }
+
+    /// Bytes the audit occupies, read cheaply: on SQLite the database's pages in use (the
+    /// audit log is nearly all of it; freed pages are not counted), on PostgreSQL the audit
+    /// tables' relation sizes with their indexes (space freed by deletes is reused by later
+    /// rows, not returned to the system, until a `VACUUM FULL`).
+    pub async fn audit_bytes(&self) -> Result<i64, StoreError> {
+        match self.backend() {
+            Backend::Sqlite => {
+                let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+                    .fetch_one(self.pool())
+                    .await?;
+                let (free,): (i64,) = sqlx::query_as("PRAGMA freelist_count")
+                    .fetch_one(self.pool())
+                    .await?;
+                let (page_size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+                    .fetch_one(self.pool())
+                    .await?;
+                Ok((pages - free) * page_size)
+            }
+            Backend::Postgres => {
+                let (bytes,): (i64,) = sqlx::query_as(
+                    "SELECT (COALESCE(pg_total_relation_size(to_regclass('request_logs')), 0) \
+                     + COALESCE(pg_total_relation_size(to_regclass('policy_logs')), 0))::bigint",
+                )
+                .fetch_one(self.pool())
+                .await?;
+                Ok(bytes)
+            }
+        }
+    }
+}
