@@ -169,6 +169,7 @@ fn audit_batch(c: &mut Criterion) {
                     cached: 0,
                     policy_decision: Some("allow".into()),
                     chaos_fault: None,
+                    sample_rate: None,
                     created_at: now,
                 };
                 let decision = PolicyLogRow {

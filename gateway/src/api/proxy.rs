@@ -191,6 +191,9 @@ pub struct RequestLogView {
     cached: bool,
     policy_decision: Option<String>,
     chaos_fault: Option<String>,
+    /// The share of such calls the row was kept from: 1 when it stands for itself alone,
+    /// 0.1 when it stands for about ten allowed, successful calls (`AUDIT_SAMPLE_ALLOWED`).
+    sample_rate: f64,
     created_at: String,
 }
 
@@ -209,6 +212,7 @@ impl From<&RequestLogRow> for RequestLogView {
             cached: r.cached == 1,
             policy_decision: r.policy_decision.clone(),
             chaos_fault: r.chaos_fault.clone(),
+            sample_rate: r.sample_rate.unwrap_or(1.0),
             created_at: iso_ms(r.created_at),
         }
     }

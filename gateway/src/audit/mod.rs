@@ -10,6 +10,7 @@
 
 mod backlog;
 pub mod pruning;
+pub mod sampling;
 
 pub use pruning::{prune, spawn_pruning, Bounds};
 
@@ -330,6 +331,7 @@ fn sample_row(id: &str) -> RequestLogRow {
         cached: 0,
         policy_decision: None,
         chaos_fault: None,
+        sample_rate: None,
         created_at: 0,
     }
 }

@@ -176,6 +176,13 @@ pub struct ProxySettings {
     /// rows is ~1.8 GB on SQLite.
     #[arg(long, env = "AUDIT_MAX_ROWS", default_value_t = 0)]
     pub audit_max_rows: u64,
+
+    /// Share of allowed, successful calls whose audit row is written (0.1: one in ten, each
+    /// row recording the rate so counts can be scaled back). Refused, failed and denied
+    /// calls and chaos faults are always written. 1: every call.
+    #[arg(long, env = "AUDIT_SAMPLE_ALLOWED", default_value = "1",
+          value_parser = crate::audit::sampling::parse_rate)]
+    pub audit_sample_allowed: f64,
 }
 
 impl Default for ProxySettings {
@@ -214,6 +221,7 @@ impl Default for ProxySettings {
             audit_outage_buffer_rows: 262_144,
             audit_retention_hours: 168,
             audit_max_rows: 0,
+            audit_sample_allowed: 1.0,
         }
     }
 }

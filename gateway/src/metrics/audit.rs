@@ -1,6 +1,6 @@
 //! Metric families of the audit log's storage: its size, its rows, the age of its oldest
-//! row and what pruning removed. Read by the pruning task on each pass (never at scrape:
-//! they ask the database).
+//! row (read by the pruning task on each pass, never at scrape: they ask the database),
+//! what pruning removed, and the rows sampling left out.
 
 use super::{counter_vec, registered};
 use prometheus::{Gauge, IntCounterVec, IntGauge, Registry};
@@ -20,6 +20,8 @@ pub struct AuditMetrics {
     /// Rows pruned, by reason (`age`: past `AUDIT_RETENTION_HOURS`; `rows`: past
     /// `AUDIT_MAX_ROWS`).
     pub pruned: IntCounterVec,
+    /// Allowed, successful calls whose row sampling left out (`AUDIT_SAMPLE_ALLOWED`).
+    pub sampled_out: prometheus::IntCounter,
 }
 
 impl AuditMetrics {
@@ -45,6 +47,14 @@ impl AuditMetrics {
                 Gauge::new(
                     "gateway_audit_oldest_row_age_seconds",
                     "Seconds since the oldest request row kept was written, read on each pruning pass.",
+                )
+                .expect("valid metric name"),
+            ),
+            sampled_out: registered(
+                registry,
+                prometheus::IntCounter::new(
+                    "gateway_audit_sampled_out_total",
+                    "Allowed, successful calls whose audit row sampling left out (AUDIT_SAMPLE_ALLOWED).",
                 )
                 .expect("valid metric name"),
             ),

@@ -18,6 +18,7 @@ mod redirect_policy;
 pub mod services;
 mod upstream_call;
 
+use crate::audit::sampling::Keep;
 use crate::catalog::ToolName;
 use crate::crypto::token::Claims;
 use crate::error::ApiError;
@@ -739,6 +740,20 @@ async fn record(
     started: Instant,
 ) {
     let elapsed_ms = count(state, trail, status, started);
+    let call = crate::audit::sampling::Call {
+        success: status.is_success(),
+        policy_refused: matches!(trail.policy_decision, Some("deny" | "error")),
+        chaos_fault: trail.chaos_fault.is_some(),
+    };
+    let rate = state.proxy.settings.audit_sample_allowed;
+    let sample_rate = match crate::audit::sampling::decide(rate, call, rand::random::<f64>()) {
+        Keep::Always => None,
+        Keep::Sampled(rate) => Some(rate),
+        Keep::Skipped => {
+            state.metrics.audit.sampled_out.inc();
+            return;
+        }
+    };
     state
         .proxy
         .audit
@@ -755,6 +770,7 @@ async fn record(
             cached: i64::from(trail.cached),
             policy_decision: trail.policy_decision.map(str::to_string),
             chaos_fault: trail.chaos_fault.map(str::to_string),
+            sample_rate,
             created_at: Utc::now().timestamp_millis(),
         })
         .await;

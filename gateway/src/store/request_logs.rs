@@ -31,12 +31,16 @@ pub struct RequestLogRow {
     pub policy_decision: Option<String>,
     /// Chaos fault injected, when one was.
     pub chaos_fault: Option<String>,
+    /// The share of calls like this one kept (`AUDIT_SAMPLE_ALLOWED`) when the row was
+    /// sampled: it stands for about `1 / sample_rate` calls. `None`: every such call is kept.
+    pub sample_rate: Option<f64>,
     /// Time, unix ms.
     pub created_at: i64,
 }
 
 const COLUMNS: &str = "id, correlation_id, agent_id, tool, action, status_code, success, \
-                       error_code, response_time_ms, cached, policy_decision, chaos_fault, created_at";
+                       error_code, response_time_ms, cached, policy_decision, chaos_fault, \
+                       sample_rate, created_at";
 
 impl Store {
     /// Writes rows inside the transaction `tx`, many rows per statement (the audit batch,
@@ -59,6 +63,7 @@ impl Store {
             a.add(r.cached)?;
             a.add(r.policy_decision.as_deref())?;
             a.add(r.chaos_fault.as_deref())?;
+            a.add(r.sample_rate)?;
             a.add(r.created_at)
         })
         .await

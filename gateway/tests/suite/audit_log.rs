@@ -1,7 +1,8 @@
 //! The audit log's shape: a call's allow decision lives in its request row and is listed
 //! among the policy decisions from there (no second row), the request log lists newest
-//! first, a call whose client leaves before the answer still gets its row, and the row
-//! bound keeps the newest rows.
+//! first, a call whose client leaves before the answer still gets its row, the row bound
+//! keeps the newest rows, and sampling leaves out only allowed successes and records its
+//! rate.
 
 use crate::common::cluster::wait_until;
 use crate::common::{Backend, Fixture};
@@ -133,6 +134,7 @@ fn request_row(n: i64, at: i64) -> gateway::store::request_logs::RequestLogRow {
         cached: 0,
         policy_decision: Some("allow".into()),
         chaos_fault: None,
+        sample_rate: None,
         created_at: at,
     }
 }
@@ -210,8 +212,102 @@ async fn the_row_bound_keeps_the_newest_rows(backend: Backend) {
     assert_eq!((again.by_age, again.by_rows), (0, 0));
 }
 
+async fn sampled(backend: Backend, rate: f64) -> Fixture {
+    Fixture::with_default_plugins_and(backend, |s| {
+        s.environment = Environment::Development;
+        s.proxy.audit_sample_allowed = rate;
+    })
+    .await
+}
+
+async fn proxy_logs(f: &Fixture) -> Vec<Value> {
+    let (status, body) = f
+        .gateway
+        .admin(Method::GET, "/api/proxy/logs?limit=100", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["logs"].as_array().unwrap().clone()
+}
+
+/// At a rate no draw meets, no allowed success is written, while a refusal, a failure and
+/// a chaos fault all are, each standing for itself alone.
+async fn sampling_keeps_every_refusal_failure_and_fault(backend: Backend) {
+    let f = sampled(backend, 1e-15).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("sampled", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let search = |q: &str| json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": q}});
+    for n in 0..5 {
+        let (status, _, body) = crate::common::proxy(gw, search(&format!("ok{n}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _, _) = crate::common::proxy(
+        gw,
+        json!({"agent_token": token, "tool": "openai", "action": "chat", "params": {"input": "x"}}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a tool the token does not grant"
+    );
+    let (status, _, _) = crate::common::proxy(
+        gw,
+        json!({"agent_token": token, "tool": "serpapi", "action": "nope", "params": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    gw.admin(
+        Method::POST,
+        "/api/admin/chaos/tool",
+        Some(json!({"tool": "serpapi", "mode": "500", "pct": 100})),
+    )
+    .await;
+    let (status, _, _) = crate::common::proxy(gw, search("faulted")).await;
+    assert!(status.is_server_error(), "{status}");
+
+    let rows = proxy_logs(&f).await;
+    let statuses: Vec<i64> = rows
+        .iter()
+        .map(|r| r["statusCode"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.len(),
+        3,
+        "only the refusal, the failure and the fault: {rows:?}"
+    );
+    assert!(statuses.iter().all(|s| *s >= 400), "{rows:?}");
+    assert!(rows.iter().any(|r| r["chaosFault"].is_string()), "{rows:?}");
+    assert!(rows.iter().all(|r| r["sampleRate"] == 1.0), "{rows:?}");
+    let metrics = gw.metrics().await;
+    assert_eq!(
+        crate::common::metric_value(&metrics, "gateway_audit_sampled_out_total"),
+        5.0
+    );
+}
+
+/// A sampled row records the rate it was kept at.
+async fn a_sampled_row_records_its_rate(backend: Backend) {
+    let rate = 1.0 - 1e-15;
+    let f = sampled(backend, rate).await;
+    let gw = &f.gateway;
+    let (agent, _) = gw.create_agent("weighted", "scraper").await;
+    let (token, _) = gw.mint(&agent).await;
+    let (status, _, _) = crate::common::proxy(
+        gw,
+        json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "w"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = proxy_logs(&f).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["sampleRate"].as_f64(), Some(rate));
+}
+
 crate::on_both_backends!(
     allows_are_listed_from_the_request_rows,
     a_call_whose_client_leaves_still_gets_its_row,
-    the_row_bound_keeps_the_newest_rows
+    the_row_bound_keeps_the_newest_rows,
+    sampling_keeps_every_refusal_failure_and_fault,
+    a_sampled_row_records_its_rate
 );

@@ -450,6 +450,7 @@ fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLo
         cached: 0,
         policy_decision: Some("allow".into()),
         chaos_fault: None,
+        sample_rate: None,
         created_at: *WRITTEN_AT,
     }
 }

@@ -24,6 +24,7 @@ fn row(n: usize) -> RequestLogRow {
         cached: 0,
         policy_decision: Some("allow".into()),
         chaos_fault: None,
+        sample_rate: None,
         created_at: 1_767_225_600_000 + n as i64,
     }
 }
