@@ -181,8 +181,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         feed_start,
     );
     tasks.push(feed.spawn());
+    let mut proxy_settings = config.settings.proxy.clone();
+    if proxy_settings.audit_jsonl_path.is_none() {
+        proxy_settings.audit_jsonl_path =
+            Some(config.settings.data_dir.join("audit").join("audit.jsonl"));
+    }
     let proxy = ProxyServices::new(
-        &config.settings.proxy,
+        &proxy_settings,
         credentials,
         redis.clone(),
         store.clone(),

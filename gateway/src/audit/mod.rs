@@ -9,6 +9,7 @@
 //! shutdown.
 
 mod backlog;
+pub mod jsonl;
 pub mod pruning;
 pub mod sampling;
 
@@ -74,6 +75,25 @@ pub struct Audit {
     holding: Arc<AtomicBool>,
 }
 
+/// Where the writer sends the rows.
+#[derive(Clone)]
+pub struct Sinks {
+    /// The database (`request_logs`, `policy_logs`): what the log endpoints read.
+    pub database: bool,
+    /// A rotating JSON-lines file for log pipelines.
+    pub jsonl: Option<Arc<jsonl::JsonlSink>>,
+}
+
+impl Sinks {
+    /// The database alone (the default).
+    pub fn database() -> Self {
+        Self {
+            database: true,
+            jsonl: None,
+        }
+    }
+}
+
 impl Audit {
     /// Starts the writer over `store`, with a queue of `capacity` rows; a row finding the
     /// queue full waits up to `max_wait` for room. During a database outage at most
@@ -83,6 +103,25 @@ impl Audit {
         capacity: usize,
         max_wait: Duration,
         outage_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self::start_with(
+            store,
+            capacity,
+            max_wait,
+            outage_rows,
+            Sinks::database(),
+            metrics,
+        )
+    }
+
+    /// As [`Audit::start`], writing to `sinks`.
+    pub fn start_with(
+        store: Store,
+        capacity: usize,
+        max_wait: Duration,
+        outage_rows: usize,
+        sinks: Sinks,
         metrics: Arc<Metrics>,
     ) -> Self {
         let (queue, inbox) = mpsc::channel(capacity.max(1));
@@ -96,6 +135,8 @@ impl Audit {
             ),
             holding: Arc::clone(&holding),
             metrics: Arc::clone(&metrics),
+            sinks,
+            jsonl_failing: false,
         };
         let writer = tokio::spawn(writer.run(inbox));
         Self {
@@ -196,9 +237,42 @@ struct Writer {
     backlog: Backlog,
     holding: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    sinks: Sinks,
+    /// The JSON-lines file refused the last batch (logged once per streak).
+    jsonl_failing: bool,
 }
 
 impl Writer {
+    /// Appends a batch to the JSON-lines file, off the async workers. A batch the file
+    /// refuses is counted as dropped when the file is the only sink.
+    async fn write_jsonl(&mut self, batch: &Batch) {
+        let Some(sink) = self.sinks.jsonl.clone() else {
+            return;
+        };
+        let lines = jsonl::lines(&batch.requests, &batch.policies);
+        let written = tokio::task::spawn_blocking(move || sink.append(&lines))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|written| written);
+        match written {
+            Ok(()) if self.jsonl_failing => {
+                self.jsonl_failing = false;
+                tracing::warn!("the audit JSON-lines file takes rows again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if !self.sinks.database {
+                    self.metrics.proxy.audit_dropped.inc_by(batch.rows() as u64);
+                }
+                if !self.jsonl_failing {
+                    self.jsonl_failing = true;
+                    tracing::error!(error = %e, rows = batch.rows(),
+                        "writing the audit JSON-lines file failed (disk full, permissions?)");
+                }
+            }
+        }
+    }
+
     async fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
         let mut messages = Vec::with_capacity(BATCH);
         let mut outage: Option<(Instant, u32)> = None;
@@ -229,6 +303,16 @@ impl Writer {
                     Message::Policy(row) => batch.policies.push(row),
                     Message::Flush(ack) => acks.push(ack),
                 }
+            }
+            self.write_jsonl(&batch).await;
+            if !self.sinks.database {
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+                if closed {
+                    return;
+                }
+                continue;
             }
             self.backlog.push(batch);
             outage = match (self.write_held().await, outage) {

@@ -7,7 +7,7 @@
 mod proxy;
 mod secrets;
 
-pub use proxy::{ProxySettings, UpstreamMode};
+pub use proxy::{AuditSink, ProxySettings, UpstreamMode};
 pub use secrets::{generate_secret_lines, SecretError, Secrets};
 
 use clap::{Args, ValueEnum};

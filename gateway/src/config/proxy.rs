@@ -183,6 +183,36 @@ pub struct ProxySettings {
     #[arg(long, env = "AUDIT_SAMPLE_ALLOWED", default_value = "1",
           value_parser = crate::audit::sampling::parse_rate)]
     pub audit_sample_allowed: f64,
+
+    /// Where audit rows go: `database` (what the log endpoints read), `jsonl` (a rotating
+    /// JSON-lines file for log pipelines; the endpoints then list nothing), or `both`.
+    #[arg(long, env = "AUDIT_SINK", value_enum, default_value_t = AuditSink::Database)]
+    pub audit_sink: AuditSink,
+
+    /// The JSON-lines file (default: `<DATA_DIR>/audit/audit.jsonl`).
+    #[arg(long, env = "AUDIT_JSONL_PATH")]
+    pub audit_jsonl_path: Option<std::path::PathBuf>,
+
+    /// Size past which the JSON-lines file is rotated (renamed `….1`).
+    #[arg(long, env = "AUDIT_JSONL_MAX_BYTES", default_value_t = 100 << 20,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    pub audit_jsonl_max_bytes: u64,
+
+    /// Rotated JSON-lines files kept (the oldest goes past it).
+    #[arg(long, env = "AUDIT_JSONL_FILES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub audit_jsonl_files: u32,
+}
+
+/// Where audit rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditSink {
+    /// The database only.
+    Database,
+    /// The JSON-lines file only.
+    Jsonl,
+    /// Both.
+    Both,
 }
 
 impl Default for ProxySettings {
@@ -222,6 +252,10 @@ impl Default for ProxySettings {
             audit_retention_hours: 168,
             audit_max_rows: 0,
             audit_sample_allowed: 1.0,
+            audit_sink: AuditSink::Database,
+            audit_jsonl_path: None,
+            audit_jsonl_max_bytes: 100 << 20,
+            audit_jsonl_files: 10,
         }
     }
 }

@@ -112,11 +112,12 @@ impl ProxyServices {
                 max_delay: ms(settings.retry_max_delay_ms),
             },
             cache,
-            audit: Audit::start(
+            audit: Audit::start_with(
                 store,
                 settings.audit_queue_capacity as usize,
                 ms(settings.audit_max_wait_ms),
                 settings.audit_outage_buffer_rows as usize,
+                audit_sinks(settings)?,
                 metrics,
             ),
             settings: settings.clone(),
@@ -192,4 +193,26 @@ fn create_series(metrics: &Metrics) {
     ] {
         proxy.rate_limited.with_label_values(&[scope.as_str()]);
     }
+}
+
+/// The audit sinks the settings name; the JSON-lines file is opened now, so that a path that
+/// cannot be written stops the start with its reason.
+fn audit_sinks(settings: &ProxySettings) -> anyhow::Result<crate::audit::Sinks> {
+    use crate::config::AuditSink;
+    let jsonl = match (settings.audit_sink, &settings.audit_jsonl_path) {
+        (AuditSink::Database, _) => None,
+        (_, None) => anyhow::bail!("AUDIT_SINK writes JSON lines but AUDIT_JSONL_PATH is not set"),
+        (_, Some(path)) => Some(Arc::new(
+            crate::audit::jsonl::JsonlSink::open(
+                path,
+                settings.audit_jsonl_max_bytes,
+                settings.audit_jsonl_files as usize,
+            )
+            .map_err(|e| anyhow::anyhow!("opening AUDIT_JSONL_PATH {}: {e}", path.display()))?,
+        )),
+    };
+    Ok(crate::audit::Sinks {
+        database: settings.audit_sink != AuditSink::Jsonl,
+        jsonl,
+    })
 }

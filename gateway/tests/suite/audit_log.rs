@@ -1,8 +1,8 @@
 //! The audit log's shape: a call's allow decision lives in its request row and is listed
 //! among the policy decisions from there (no second row), the request log lists newest
 //! first, a call whose client leaves before the answer still gets its row, the row bound
-//! keeps the newest rows, and sampling leaves out only allowed successes and records its
-//! rate.
+//! keeps the newest rows, sampling leaves out only allowed successes and records its rate,
+//! and the JSON-lines sink keeps every row across rotations and a SIGTERM.
 
 use crate::common::cluster::wait_until;
 use crate::common::{Backend, Fixture};
@@ -304,10 +304,71 @@ async fn a_sampled_row_records_its_rate(backend: Backend) {
     assert_eq!(rows[0]["sampleRate"].as_f64(), Some(rate));
 }
 
+/// A gateway process writing the database and a JSON-lines file that rotates every 4 KiB:
+/// 300 calls sent 30 at a time, then SIGTERM as soon as the last one is answered (its row
+/// may still be queued). Every call is in the files once, as it is in the database.
+async fn the_jsonl_sink_keeps_every_row_across_rotations_and_sigterm(backend: Backend) {
+    use crate::common::cluster::{Instance, InstanceEnv};
+    const CALLS: usize = 300;
+    let database = crate::common::TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("audit").join("audit.jsonl");
+    let env = InstanceEnv::default()
+        .with("AUDIT_SINK", "both")
+        .with("AUDIT_JSONL_PATH", jsonl.display())
+        .with("AUDIT_JSONL_MAX_BYTES", 4096)
+        .with("AUDIT_JSONL_FILES", 1000);
+    let mut instance = Instance::start(&database.url, dir.path(), &env).await;
+    let (agent, _) = instance.create_agent("shipped", "scraper").await;
+    let (token, _) = instance.mint(&agent).await;
+    for wave in 0..CALLS / 30 {
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..30 {
+            let n = wave * 30 + i;
+            let call = instance
+                .client
+                .post(instance.url("/api/proxy-request"))
+                .header("x-correlation-id", format!("shipped-{n}"))
+                .json(
+                    &json!({"agent_token": token, "tool": "serpapi", "action": "search",
+                              "params": {"q": format!("q{n}")}}),
+                );
+            calls.spawn(async move { call.send().await.map(|r| r.status()) });
+        }
+        while let Some(status) = calls.join_next().await {
+            assert_eq!(status.unwrap().unwrap(), StatusCode::OK);
+        }
+    }
+    instance.terminate();
+    assert_eq!(instance.exited().await, Some(0), "{}", instance.log_text());
+
+    let mut files = 0;
+    let mut shipped = Vec::new();
+    for entry in std::fs::read_dir(jsonl.parent().unwrap()).unwrap() {
+        files += 1;
+        for line in std::fs::read_to_string(entry.unwrap().path())
+            .unwrap()
+            .lines()
+        {
+            let line: Value = serde_json::from_str(line).expect("every line is whole JSON");
+            assert_eq!(line["v"], 1);
+            if line["type"] == "request" {
+                shipped.push(line["correlation_id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(files > 2, "the file rotated ({files} files)");
+    shipped.sort();
+    let mut sent: Vec<String> = (0..CALLS).map(|n| format!("shipped-{n}")).collect();
+    sent.sort();
+    assert_eq!(shipped, sent, "each call once, none lost");
+}
+
 crate::on_both_backends!(
     allows_are_listed_from_the_request_rows,
     a_call_whose_client_leaves_still_gets_its_row,
     the_row_bound_keeps_the_newest_rows,
     sampling_keeps_every_refusal_failure_and_fault,
-    a_sampled_row_records_its_rate
+    a_sampled_row_records_its_rate,
+    the_jsonl_sink_keeps_every_row_across_rotations_and_sigterm
 );
