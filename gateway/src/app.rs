@@ -71,6 +71,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying migrations")?;
+    // Before any audit row is written: a partition attached while a write is routed to the
+    // default partition makes that write fail (the writer would retry it, but need not).
+    store
+        .ensure_partitions(crate::store::now_ms())
+        .await
+        .context("creating the audit log's partitions")?;
     // Read before any copy loads: a change made meanwhile is applied again, never missed.
     let feed_start = store
         .latest_change_seq()

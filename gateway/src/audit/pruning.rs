@@ -1,8 +1,10 @@
 //! Keeps the audit log within its bounds: rows older than `AUDIT_RETENTION_HOURS`, and the
 //! oldest request rows past `AUDIT_MAX_ROWS` (with the policy rows older than the oldest
 //! request row kept), are deleted in the background, a small batch per transaction, so the
-//! audit writer waits at most one batch for the database. Each pass also reads the audit's
-//! size, rows and oldest row into `/metrics`.
+//! audit writer waits at most one batch for the database. On PostgreSQL each pass first
+//! creates the coming days' partitions and drops whole days past the retention (see
+//! `store::partitions`). Each pass also reads the audit's size, rows and oldest row into
+//! `/metrics`.
 
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -36,8 +38,18 @@ pub struct PassOutcome {
 
 /// Deletes rows older than `retention` now, in batches; returns how many went.
 pub async fn prune(store: &Store, retention: Duration) -> Result<u64, StoreError> {
-    let before = crate::store::now_ms() - retention.as_millis().min(i64::MAX as u128) as i64;
-    let mut total = 0;
+    prune_before(store, cutoff(crate::store::now_ms(), retention)).await
+}
+
+/// The time before which rows are past `retention`, at `now_ms`.
+fn cutoff(now_ms: i64, retention: Duration) -> i64 {
+    now_ms - retention.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Deletes rows older than `before` (unix ms): whole daily partitions first (PostgreSQL),
+/// then the rest in batches; returns how many went.
+pub async fn prune_before(store: &Store, before: i64) -> Result<u64, StoreError> {
+    let mut total = store.drop_partitions_before(before).await?;
     loop {
         let deleted = store.prune_audit(before, PRUNE_BATCH).await?;
         total += deleted;
@@ -67,15 +79,27 @@ pub async fn prune_over(store: &Store, max_rows: u64) -> Result<u64, StoreError>
     }
 }
 
-/// One pass: prunes by age, then by rows, then reads the audit's size into the metrics.
+/// One pass now: see [`pass_at`].
 pub async fn pass(
     store: &Store,
     bounds: Bounds,
     metrics: &Metrics,
 ) -> Result<PassOutcome, StoreError> {
+    pass_at(store, bounds, metrics, crate::store::now_ms()).await
+}
+
+/// One pass as at `now_ms` (tests move it forward): creates the coming days' partitions,
+/// prunes by age, then by rows, then reads the audit's size into the metrics.
+pub async fn pass_at(
+    store: &Store,
+    bounds: Bounds,
+    metrics: &Metrics,
+    now_ms: i64,
+) -> Result<PassOutcome, StoreError> {
     let mut outcome = PassOutcome::default();
+    store.ensure_partitions(now_ms).await?;
     if let Some(retention) = bounds.retention {
-        outcome.by_age = prune(store, retention).await?;
+        outcome.by_age = prune_before(store, cutoff(now_ms, retention)).await?;
         metrics
             .audit
             .pruned
@@ -93,7 +117,7 @@ pub async fn pass(
     metrics.audit.rows.set(store.request_log_total().await?);
     metrics.audit.bytes.set(store.audit_bytes().await?);
     let age = match store.oldest_request_log_ms().await? {
-        Some(oldest) => (crate::store::now_ms() - oldest).max(0) as f64 / 1000.0,
+        Some(oldest) => (now_ms - oldest).max(0) as f64 / 1000.0,
         None => 0.0,
     };
     metrics.audit.oldest_row_age.set(age);

@@ -53,8 +53,8 @@ impl Store {
 
     /// Bytes the audit occupies, read cheaply: on SQLite the database's pages in use (the
     /// audit log is nearly all of it; freed pages are not counted), on PostgreSQL the audit
-    /// tables' relation sizes with their indexes (space freed by deletes is reused by later
-    /// rows, not returned to the system, until a `VACUUM FULL`).
+    /// tables' partitions with their indexes (space freed by deletes is reused by later rows,
+    /// not returned to the system, until a `VACUUM FULL` or a dropped partition).
     pub async fn audit_bytes(&self) -> Result<i64, StoreError> {
         match self.backend() {
             Backend::Sqlite => {
@@ -70,9 +70,11 @@ impl Store {
                 Ok((pages - free) * page_size)
             }
             Backend::Postgres => {
+                // Partitioned tables store nothing themselves: their partitions do.
                 let (bytes,): (i64,) = sqlx::query_as(
-                    "SELECT (COALESCE(pg_total_relation_size(to_regclass('request_logs')), 0) \
-                     + COALESCE(pg_total_relation_size(to_regclass('policy_logs')), 0))::bigint",
+                    "SELECT COALESCE(SUM(pg_total_relation_size(t.relid)), 0)::bigint FROM \
+                     (SELECT relid FROM pg_partition_tree('request_logs') \
+                      UNION ALL SELECT relid FROM pg_partition_tree('policy_logs')) t",
                 )
                 .fetch_one(self.pool())
                 .await?;

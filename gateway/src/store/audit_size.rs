@@ -2,7 +2,7 @@
 //! indexes): SQLite's `dbstat` (every page of the object, used or free within it) or
 //! PostgreSQL's relation sizes (a table's size includes its TOAST data and maps). It reads
 //! every page of the objects on SQLite, so it is for measurement and checks, not for a
-//! scrape.
+//! scrape. On PostgreSQL a partitioned table or index counts its partitions.
 
 use super::{Backend, Store, StoreError};
 
@@ -31,13 +31,18 @@ impl Store {
                  WHERE m.tbl_name IN ('request_logs', 'policy_logs') \
                  GROUP BY m.tbl_name, s.name"
             }
+            // A partitioned table or index stores nothing itself: its partitions are summed.
             Backend::Postgres => {
-                "SELECT c.relname::text, c.relname::text, pg_table_size(c.oid)::bigint \
+                "SELECT c.relname::text, c.relname::text, \
+                   (SELECT COALESCE(SUM(pg_table_size(p.relid)), 0) \
+                    FROM pg_partition_tree(c.oid) p)::bigint \
                  FROM pg_class c \
                  WHERE c.relnamespace = current_schema()::regnamespace \
                    AND c.relname IN ('request_logs', 'policy_logs') \
                  UNION ALL \
-                 SELECT t.relname::text, i.relname::text, pg_relation_size(i.oid)::bigint \
+                 SELECT t.relname::text, i.relname::text, \
+                   (SELECT COALESCE(SUM(pg_relation_size(p.relid)), 0) \
+                    FROM pg_partition_tree(i.oid) p)::bigint \
                  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
                    JOIN pg_class t ON t.oid = x.indrelid \
                  WHERE t.relnamespace = current_schema()::regnamespace \

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod chaos_rules;
 pub mod credentials;
 pub mod errors;
+pub mod partitions;
 pub mod plugin_shadows;
 pub mod plugin_uploads;
 pub mod policies;

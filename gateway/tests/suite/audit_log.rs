@@ -372,3 +372,70 @@ crate::on_both_backends!(
     a_sampled_row_records_its_rate,
     the_jsonl_sink_keeps_every_row_across_rotations_and_sigterm
 );
+
+/// PostgreSQL's daily partitions, with time moved forward through the pass's clock: the
+/// coming days' partitions exist, a row dated past them waits in the default partition and
+/// moves into its day's partition when that is created, and ten days later the retention
+/// drops whole days and the row total follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_partitions_are_created_ahead_and_dropped_past_the_retention() {
+    let f = Fixture::start(Backend::Postgres).await;
+    let (store, metrics) = (&f.gateway.state.store, &f.gateway.state.metrics);
+    let now = gateway::store::now_ms();
+    let day = 86_400_000;
+    let week = gateway::audit::Bounds {
+        retention: Some(Duration::from_secs(7 * 86_400)),
+        max_rows: None,
+    };
+    gateway::audit::pruning::pass_at(store, week, metrics, now)
+        .await
+        .unwrap();
+    let names = |partitions: Vec<gateway::store::partitions::DailyPartition>| -> Vec<String> {
+        partitions.into_iter().map(|p| p.name).collect()
+    };
+    let today = names(store.daily_partitions().await.unwrap());
+    assert_eq!(
+        today.len(),
+        6,
+        "today and two days ahead, both tables: {today:?}"
+    );
+
+    // Today, tomorrow, and five days ahead (no partition yet: the default one takes it).
+    let rows = [
+        request_row(1, now),
+        request_row(2, now + day),
+        request_row(3, now + 5 * day),
+    ];
+    store
+        .insert_audit_batch(&rows, &[denial_row("d", now)])
+        .await
+        .unwrap();
+    gateway::audit::pruning::pass_at(store, week, metrics, now + 5 * day)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_request_logs().await.unwrap(),
+        3,
+        "nothing lost moving a row"
+    );
+    let later = names(store.daily_partitions().await.unwrap());
+    assert!(later.len() > today.len(), "{later:?}");
+
+    // Ten days on: every day up to three days after `now` is past a week and goes whole.
+    let outcome = gateway::audit::pruning::pass_at(store, week, metrics, now + 10 * day)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.by_age, 3,
+        "two request rows and the denial, with their days"
+    );
+    assert_eq!(store.count_request_logs().await.unwrap(), 1);
+    assert_eq!(store.request_log_total().await.unwrap(), 1);
+    let remaining = names(store.daily_partitions().await.unwrap());
+    for name in &today {
+        assert!(
+            !remaining.contains(name),
+            "{name} is past the retention: {remaining:?}"
+        );
+    }
+}
