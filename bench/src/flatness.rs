@@ -4,6 +4,11 @@
 //!
 //! The gateway runs in this process as in `bench proxy` (default plugins, SQLite, one agent
 //! calling `openai.chat`), so the resident memory printed is this process's.
+//!
+//! `--connections 1 --threads 1` measures one client's per-request latency (what grows
+//! when each request's work grows with the database), and `--prefill-rows N` starts from
+//! an audit log of N rows (written straight to the database, as N allowed calls of the last
+//! hour would have been), so an empty and a 5-million-row log compare in minutes.
 
 use crate::wrk::{self, WrkResult};
 use anyhow::{bail, Context};
@@ -29,6 +34,9 @@ pub struct Args {
     /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm")]
     plugins_dir: PathBuf,
+    /// Audit rows written before the load (0: an empty log).
+    #[arg(long, default_value_t = 0)]
+    prefill_rows: u64,
 }
 
 /// Runs the load and prints one row per minute, then the verdicts; fails when a request
@@ -55,6 +63,14 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
         connections: args.connections,
         seconds: args.run_seconds,
     };
+    if args.prefill_rows > 0 {
+        prefill(&state.store, args.prefill_rows).await?;
+        println!(
+            "audit log prefilled with {} rows ({:.0} MiB on disk)",
+            args.prefill_rows,
+            folder_mib(data_dir)
+        );
+    }
     let target = format!("{url}/api/proxy-request");
     println!(
         "gateway alone, {} × {} s of wrk -t{} -c{} (openai.chat, mock, default policies, SQLite)",
@@ -65,16 +81,17 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     } else {
         format!("run of {} s", args.run_seconds)
     };
-    println!("| {unit} | req/s | p99 ms | non-2xx | RSS MiB | database MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| {unit} | req/s | p50 ms | p99 ms | non-2xx | RSS MiB | database MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut runs: Vec<(WrkResult, f64)> = Vec::new();
     for n in 1..=args.runs {
         let (script, target) = (script.clone(), target.clone());
         let run = tokio::task::spawn_blocking(move || load.run(&script, &target)).await??;
         let rss = resident_mib()?;
         println!(
-            "| {n} | {:.0} | {:.2} | {} | {rss:.0} | {:.0} |",
+            "| {n} | {:.0} | {:.3} | {:.2} | {} | {rss:.0} | {:.0} |",
             run.requests_per_sec,
+            run.p50_ms,
             run.p99_ms,
             run.non_2xx,
             folder_mib(data_dir)
@@ -119,6 +136,42 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     if refused > 0 {
         let codes = crate::proxy::failure_codes(&url).await?;
         bail!("the gateway refused requests under load: {codes}");
+    }
+    Ok(())
+}
+
+/// Writes `rows` audit rows as allowed `openai.chat` calls spread over the last hour, in
+/// the audit writer's batches (one transaction each), oldest first.
+async fn prefill(store: &gateway::store::Store, rows: u64) -> anyhow::Result<()> {
+    use gateway::store::request_logs::RequestLogRow;
+    const BATCH: u64 = 4_096;
+    let start = gateway::store::now_ms() - 3_600_000;
+    let step = 3_600_000.0 / rows as f64;
+    let mut written = 0;
+    while written < rows {
+        let batch: Vec<RequestLogRow> = (written..(written + BATCH).min(rows))
+            .map(|n| {
+                let id = uuid::Uuid::now_v7().to_string();
+                RequestLogRow {
+                    correlation_id: id.clone(),
+                    id,
+                    agent_id: Some("00000000-0000-4000-8000-000000000000".into()),
+                    tool: "openai".into(),
+                    action: "chat".into(),
+                    status_code: 200,
+                    success: 1,
+                    error_code: None,
+                    response_time_ms: 0.2,
+                    cached: 0,
+                    policy_decision: Some("allow".into()),
+                    chaos_fault: None,
+                    sample_rate: None,
+                    created_at: start + (n as f64 * step) as i64,
+                }
+            })
+            .collect();
+        store.insert_audit_batch(&batch, &[]).await?;
+        written += batch.len() as u64;
     }
     Ok(())
 }
