@@ -181,6 +181,14 @@ fn create_series(metrics: &Metrics) {
             proxy.cache_hits.with_label_values(&labels);
             proxy.cache_misses.with_label_values(&labels);
         }
+        // Only idempotent actions are retried.
+        if spec.idempotent {
+            for reason in crate::tools::RetryReason::ALL {
+                proxy
+                    .retries
+                    .with_label_values(&[labels[0], labels[1], reason.as_str()]);
+            }
+        }
         metrics.policy_denials.with_label_values(&[
             spec.tool.as_str(),
             spec.action,

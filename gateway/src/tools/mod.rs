@@ -81,6 +81,14 @@ pub enum RetryReason {
 }
 
 impl RetryReason {
+    /// Every reason.
+    pub const ALL: [RetryReason; 4] = [
+        RetryReason::Timeout,
+        RetryReason::Network,
+        RetryReason::ServerError,
+        RetryReason::RateLimited,
+    ];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -224,3 +224,39 @@ on_both_backends!(
     health_reports_version_and_uptime,
     every_answer_passes_the_common_layers,
 );
+
+/// Series a rate or an alert reads exist at zero before their first event, so the first
+/// interval of each is never lost: a retry, a binding's evaluations, each Redis fallback, each database error kind, each replicated copy's age, each pruning
+/// reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_exist_at_zero_before_their_first_event() {
+    let f = Fixture::with_default_plugins(Backend::Sqlite).await;
+    let text = f.gateway.metrics().await;
+    assert_lines(
+        &text,
+        &[
+            r#"gateway_retries_total{action="search",reason="timeout",tool="serpapi"} 0"#,
+            r#"gateway_retries_total{action="chat",reason="5xx",tool="openai"} 0"#,
+            r#"gateway_plugin_evaluations_total{outcome="allow",plugin="spec-policy"} 0"#,
+            r#"gateway_plugin_evaluations_total{outcome="fault",plugin="chaos"} 0"#,
+            r#"gateway_redis_fallbacks_total{reason="timeout",use="rate_limit"} 0"#,
+            r#"gateway_audit_pruned_rows_total{reason="rows"} 0"#,
+        ],
+    );
+    // Sending mail is not idempotent: never retried, so no series for it.
+    assert!(
+        !text.contains(r#"gateway_retries_total{action="send""#),
+        "{text}"
+    );
+    // Process-wide (other tests in this process may have counted) or time-valued: present.
+    for series in [
+        r#"gateway_database_errors_total{kind="unavailable"} "#,
+        r#"gateway_replicated_state_age_seconds{state="policies"} "#,
+    ] {
+        assert!(
+            text.contains(series),
+            "{series} missing in
+{text}"
+        );
+    }
+}

@@ -122,7 +122,7 @@ impl PluginRegistry {
         binding.failures_in_a_row.store(0, Ordering::Relaxed);
     }
 
-    fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
+    pub(super) fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
         binding
             .series
             .get_or_init(|| BindingSeries::new(&self.metrics, &binding.name))

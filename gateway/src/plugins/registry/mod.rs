@@ -345,12 +345,15 @@ impl PluginRegistry {
 }
 
 impl PluginRegistry {
-    /// Creates at zero the failure, quarantine and shadow series each binding of `set` can
-    /// count, so that a rate over them reads 0 rather than nothing until the first event.
+    /// Creates at zero the evaluation, failure, quarantine and shadow series each binding of
+    /// `set` can count, so that a rate over them reads 0 rather than nothing until the first
+    /// event.
     fn create_series(&self, set: &PluginSet) {
         let m = &self.metrics;
         for binding in &set.bindings {
             let name = binding.name.as_str();
+            // Its evaluations by outcome, and its duration.
+            self.series(binding);
             for kind in super::FailureKind::ALL {
                 m.plugin_failures.with_label_values(&[name, kind.as_str()]);
             }
