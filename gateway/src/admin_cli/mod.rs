@@ -82,7 +82,7 @@ pub enum TokensCommand {
         /// Tools the token grants, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         tools: Vec<String>,
-        /// Permissions, comma-separated.
+        /// Permissions, comma-separated: read, write, <tool>:<action> or <tool>:*.
         #[arg(long, value_delimiter = ',', default_value = "read")]
         permissions: Vec<String>,
         /// Lifetime in minutes.

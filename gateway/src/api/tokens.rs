@@ -38,7 +38,8 @@ pub struct GenerateTokenRequest {
     /// Tools the token grants: `serpapi`, `openai`, `gmail_send`, `http_fetch`.
     #[schema(value_type = Vec<String>)]
     tools: Option<Value>,
-    /// What it may do with them.
+    /// What it may do with them: `read`, `write`, `<tool>:<action>` (e.g. `serpapi:search`)
+    /// or `<tool>:*`.
     #[schema(value_type = Vec<String>)]
     permissions: Option<Value>,
     /// When it expires (ISO 8601); or give `ttl_minutes`.
@@ -198,10 +199,15 @@ fn parse_names<T: FromStr + PartialEq>(value: &Value, field: &str) -> Result<Vec
         }
     }
     if !unknown.is_empty() {
-        return Err(
-            ApiError::bad_request("invalid_scope", format!("Unknown {field}"))
-                .with_details(json!(unknown)),
-        );
+        let forms = match field {
+            "permissions" => crate::catalog::PERMISSION_FORMS,
+            _ => "serpapi, openai, gmail_send or http_fetch",
+        };
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            format!("Unknown {field}: use {forms}"),
+        )
+        .with_details(json!(unknown)));
     }
     Ok(names)
 }

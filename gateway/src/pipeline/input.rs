@@ -20,6 +20,8 @@ pub struct ProxyInput {
     pub prepared: PreparedCall,
     /// Stated intent (top-level, or inside the parameters).
     pub intent: Option<String>,
+    /// The token id the client says it presents (`token_id`), checked against the token.
+    pub token_id: Option<String>,
 }
 
 /// What step 1 could read even when it failed, for the audit row.
@@ -37,6 +39,8 @@ pub struct Named {
 
 const MISSING: &str =
     "Missing required fields: agent_token, tool, action, and params are required.";
+const PROOF_REQUIRED: &str =
+    "Token provenance validation requires proof_payload when token_id is provided.";
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -92,6 +96,27 @@ pub fn read(
     else {
         return Err(ApiError::bad_request("missing_fields", MISSING).with_details(json!(missing)));
     };
+    // Provenance (the original's step 3): `token_id` binds the request to the token the
+    // client holds, and asks for `proof_payload`, as the original did; `proof_payload`
+    // alone is ignored. The sealed token proves its own integrity, so the payload's content
+    // is not checked; `token_id` is, against the token, once it is opened.
+    let token_id = match body.remove("token_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_token_id",
+                "token_id must be the token's id, a string",
+            ))
+        }
+    };
+    let proof = take_string(&mut body, "proof_payload");
+    if token_id.is_some() && proof.is_none() {
+        return Err(ApiError::bad_request(
+            "proof_payload_required",
+            PROOF_REQUIRED,
+        ));
+    }
     let tool_name: ToolName = named.known_tool.ok_or_else(|| {
         ApiError::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
     })?;
@@ -120,5 +145,6 @@ pub fn read(
         params,
         prepared,
         intent,
+        token_id,
     })
 }

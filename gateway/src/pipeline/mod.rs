@@ -199,6 +199,9 @@ async fn run(
         }
     };
     trail.agent_id = Some(claims.sub.to_string());
+    if let Some(token_id) = &input.token_id {
+        check_provenance(state, &claims, token_id)?;
+    }
     if rotation_recommended(&claims, now) {
         trail.headers.push((
             X_TOKEN_ROTATION_RECOMMENDED,
@@ -212,7 +215,7 @@ async fn run(
     }
 
     // 3. The token's claims must grant the tool and the action's permission.
-    check_claims(&claims, spec.tool, spec.permission)?;
+    check_claims(&claims, spec)?;
     if !proxy.tools.is_configured(spec.tool) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -459,23 +462,42 @@ fn token_failure(rejection: Rejection) -> ApiError {
     }
 }
 
+/// `token_id`, when sent, must name the presented token: another token's id is refused as
+/// a mismatch, or as revoked when that token is.
+fn check_provenance(state: &AppState, claims: &Claims, token_id: &str) -> Result<(), ApiError> {
+    let named = uuid::Uuid::parse_str(token_id.trim()).ok();
+    if named == Some(claims.jti) {
+        return Ok(());
+    }
+    if named.is_some_and(|id| state.mirror.is_revoked(&id)) {
+        return Err(ApiError::forbidden(
+            "token_revoked",
+            "Token has been revoked",
+        ));
+    }
+    Err(ApiError::forbidden(
+        "token_mismatch",
+        "Token proof verification failed",
+    ))
+}
+
 fn check_claims(
     claims: &Claims,
-    tool: ToolName,
-    permission: crate::catalog::Permission,
+    action: &crate::tools::actions::ActionSpec,
 ) -> Result<(), ApiError> {
+    let tool = action.tool;
     if !claims.tools.contains(&tool) {
         return Err(ApiError::forbidden(
             "tool_not_granted",
             format!("Token does not grant the tool {tool}"),
         ));
     }
-    if !claims.permissions.contains(&permission) {
+    if !claims.permissions.iter().any(|p| p.covers(action)) {
         return Err(ApiError::forbidden(
             "permission_not_granted",
             format!(
-                "Token does not grant the {} permission",
-                permission.as_str()
+                "Token does not grant {tool}.{}: it needs {}, {tool}:{} or {tool}:*",
+                action.action, action.permission, action.action
             ),
         ));
     }
@@ -561,11 +583,7 @@ fn plugin_call(
             .iter()
             .map(|t| t.as_str().to_string())
             .collect(),
-        token_permissions: claims
-            .permissions
-            .iter()
-            .map(|p| p.as_str().to_string())
-            .collect(),
+        token_permissions: claims.permissions.iter().map(|p| p.to_string()).collect(),
         now_ms,
         seed: rand::random(),
         ..CallData::default()

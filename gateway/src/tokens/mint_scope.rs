@@ -44,7 +44,7 @@ impl Excess {
             parts.push(format!("tools {}", names.join(", ")));
         }
         if !self.permissions.is_empty() {
-            let names: Vec<&str> = self.permissions.iter().map(|p| p.as_str()).collect();
+            let names: Vec<String> = self.permissions.iter().map(|p| p.to_string()).collect();
             parts.push(format!("permissions {}", names.join(", ")));
         }
         if let Some((asked, allowed)) = self.ttl_minutes {
@@ -88,7 +88,7 @@ impl MintScope {
         tools.sort_by_key(|t| t.as_str());
         tools.dedup();
         let mut permissions = self.permissions.clone();
-        permissions.sort_by_key(|p| p.as_str());
+        permissions.sort_by_key(|p| p.to_string());
         permissions.dedup();
         if repeats(self.tools.len(), tools.len())
             || repeats(self.permissions.len(), permissions.len())
@@ -123,7 +123,7 @@ impl MintScope {
                 .collect(),
             permissions: permissions
                 .iter()
-                .filter(|p| !self.permissions.contains(p))
+                .filter(|p| !self.permissions.iter().any(|m| m.includes(**p)))
                 .copied()
                 .collect(),
             ttl_minutes: (ttl_minutes > i64::from(allowed_ttl))
