@@ -39,6 +39,8 @@ pub struct ProxyMetrics {
     pub audit_write_retries: IntCounter,
     /// Audit rows held in memory because the database is unavailable.
     pub audit_held: IntGauge,
+    /// Proxied calls refused, by stage (`token`, `claims`, `rate_limit`, `policy`) and code.
+    pub refusals: IntCounterVec,
 }
 
 impl ProxyMetrics {
@@ -138,6 +140,11 @@ impl ProxyMetrics {
             audit_waits,
             audit_write_retries,
             audit_held,
+            refusals: counter_vec(
+                "gateway_refusals_total",
+                "Proxied calls refused, by stage (token, claims, rate_limit, policy) and code.",
+                &["stage", "code"],
+            ),
         }
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod input;
 mod redirect_policy;
+pub mod refusals;
 pub mod services;
 mod upstream_call;
 
@@ -758,6 +759,9 @@ async fn record(
     started: Instant,
 ) {
     let elapsed_ms = count(state, trail, status, started);
+    if let Some(code) = code {
+        refusals::count(&state.metrics, code);
+    }
     let call = crate::audit::sampling::Call {
         success: status.is_success(),
         policy_refused: matches!(trail.policy_decision, Some("deny" | "error")),

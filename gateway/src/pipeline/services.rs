@@ -201,6 +201,7 @@ fn create_series(metrics: &Metrics) {
     ] {
         proxy.rate_limited.with_label_values(&[scope.as_str()]);
     }
+    super::refusals::create_series(metrics);
 }
 
 /// The audit sinks the settings name; the JSON-lines file is opened now, so that a path that

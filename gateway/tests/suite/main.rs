@@ -23,6 +23,7 @@ mod monitoring;
 mod multi_instance;
 mod observability;
 mod openapi;
+mod original_wire;
 mod outages;
 mod plugin_cli;
 mod plugin_host;

@@ -226,7 +226,8 @@ on_both_backends!(
 );
 
 /// Series a rate or an alert reads exist at zero before their first event, so the first
-/// interval of each is never lost: a retry, a binding's evaluations, each Redis fallback, each database error kind, each replicated copy's age, each pruning
+/// interval of each is never lost: a retry, a binding's evaluations, each refusal, each
+/// Redis fallback, each database error kind, each replicated copy's age, each pruning
 /// reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_exist_at_zero_before_their_first_event() {
@@ -239,6 +240,8 @@ async fn series_exist_at_zero_before_their_first_event() {
             r#"gateway_retries_total{action="chat",reason="5xx",tool="openai"} 0"#,
             r#"gateway_plugin_evaluations_total{outcome="allow",plugin="spec-policy"} 0"#,
             r#"gateway_plugin_evaluations_total{outcome="fault",plugin="chaos"} 0"#,
+            r#"gateway_refusals_total{code="permission_not_granted",stage="claims"} 0"#,
+            r#"gateway_refusals_total{code="rate_limited",stage="rate_limit"} 0"#,
             r#"gateway_redis_fallbacks_total{reason="timeout",use="rate_limit"} 0"#,
             r#"gateway_audit_pruned_rows_total{reason="rows"} 0"#,
         ],
