@@ -11,6 +11,7 @@ mod admin_cli;
 mod agent_client;
 mod agents;
 mod audit_log;
+mod audit_upgrade;
 mod auth_failures;
 mod bad_input;
 mod cluster;
