@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 /// Body of `POST /api/proxy-request` (for the document: the pipeline reads it itself, so
@@ -53,9 +54,11 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
         // Once its body is read, a call runs to its end (bounded by its deadline) even if
         // the client leaves: the tool may already have acted, and its audit row must say so.
         Ok(body) => {
-            let call = tokio::spawn(async move {
-                crate::pipeline::handle(&state, client, &headers, &body).await
-            });
+            // In the request's span, so that its log lines keep the request id.
+            let call = tokio::spawn(
+                async move { crate::pipeline::handle(&state, client, &headers, &body).await }
+                    .instrument(tracing::Span::current()),
+            );
             match call.await {
                 Ok(response) => response,
                 Err(e) => ApiError::internal("the proxy call's task", &e).into_response(),
