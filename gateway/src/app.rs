@@ -201,7 +201,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )
     .context("building the proxy pipeline")?;
     tasks.extend(crate::store::wal_checkpoints::spawn(store.clone()));
-    let proxy_settings = &config.settings.proxy;
     let audit_bounds = crate::audit::Bounds {
         retention: (proxy_settings.audit_retention_hours > 0)
             .then(|| Duration::from_secs(u64::from(proxy_settings.audit_retention_hours) * 3600)),

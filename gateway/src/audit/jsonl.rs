@@ -15,6 +15,7 @@
 //!   "at","id","policy"|null,"agent_id","tool","action","decision","reason"|null,
 //!   "correlation_id"|null}`.
 
+use crate::api::time::iso_ms;
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
 use file_rotate::compression::Compression;
@@ -87,10 +88,6 @@ fn write_line(out: &mut Vec<u8>, line: &impl Serialize) {
     }
 }
 
-fn at(ms: i64) -> String {
-    crate::api::time::iso_ms(ms)
-}
-
 #[derive(Serialize)]
 struct RequestLine<'a> {
     v: u32,
@@ -117,7 +114,7 @@ impl<'a> From<&'a RequestLogRow> for RequestLine<'a> {
         Self {
             v: FORMAT_VERSION,
             kind: "request",
-            at: at(r.created_at),
+            at: iso_ms(r.created_at),
             id: &r.id,
             correlation_id: &r.correlation_id,
             agent_id: r.agent_id.as_deref(),
@@ -161,7 +158,7 @@ impl<'a> From<&'a PolicyLogRow> for PolicyLine<'a> {
         Self {
             v: FORMAT_VERSION,
             kind: "policy",
-            at: at(r.created_at),
+            at: iso_ms(r.created_at),
             id: &r.id,
             policy: r.policy_id.as_deref(),
             agent_id: &r.agent_id,

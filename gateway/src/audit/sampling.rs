@@ -25,12 +25,14 @@ pub struct Call {
     pub chaos_fault: bool,
 }
 
-/// Decides the row of `call` at `rate` (in (0, 1]), drawing `draw` uniformly from [0, 1).
-pub fn decide(rate: f64, call: Call, draw: f64) -> Keep {
+/// Decides the row of `call` at `rate` (in (0, 1]); `draw` gives a number uniform in
+/// [0, 1), asked for only when the row is sampled (not at the default rate of 1, nor for a
+/// row always kept).
+pub fn decide(rate: f64, call: Call, draw: impl FnOnce() -> f64) -> Keep {
     let low_value = call.success && !call.policy_refused && !call.chaos_fault;
     if !low_value || rate >= 1.0 {
         Keep::Always
-    } else if draw < rate {
+    } else if draw() < rate {
         Keep::Sampled(rate)
     } else {
         Keep::Skipped
@@ -64,9 +66,9 @@ mod tests {
 
     #[test]
     fn only_allowed_successes_are_sampled() {
-        assert_eq!(decide(0.1, ALLOWED, 0.05), Keep::Sampled(0.1));
-        assert_eq!(decide(0.1, ALLOWED, 0.5), Keep::Skipped);
-        assert_eq!(decide(1.0, ALLOWED, 0.99), Keep::Always);
+        assert_eq!(decide(0.1, ALLOWED, || 0.05), Keep::Sampled(0.1));
+        assert_eq!(decide(0.1, ALLOWED, || 0.5), Keep::Skipped);
+        assert_eq!(decide(1.0, ALLOWED, || 0.99), Keep::Always);
         let kept_always = [
             Call {
                 success: false,
@@ -82,7 +84,7 @@ mod tests {
             },
         ];
         for call in kept_always {
-            assert_eq!(decide(0.01, call, 0.99), Keep::Always, "{call:?}");
+            assert_eq!(decide(0.01, call, || 0.99), Keep::Always, "{call:?}");
         }
     }
 

@@ -471,10 +471,7 @@ fn check_provenance(state: &AppState, claims: &Claims, token_id: &str) -> Result
         return Ok(());
     }
     if named.is_some_and(|id| state.mirror.is_revoked(&id)) {
-        return Err(ApiError::forbidden(
-            "token_revoked",
-            "Token has been revoked",
-        ));
+        return Err(token_failure(Rejection::Revoked));
     }
     Err(ApiError::forbidden(
         "token_mismatch",
@@ -768,7 +765,7 @@ async fn record(
         chaos_fault: trail.chaos_fault.is_some(),
     };
     let rate = state.proxy.settings.audit_sample_allowed;
-    let sample_rate = match crate::audit::sampling::decide(rate, call, rand::random::<f64>()) {
+    let sample_rate = match crate::audit::sampling::decide(rate, call, rand::random::<f64>) {
         Keep::Always => None,
         Keep::Sampled(rate) => Some(rate),
         Keep::Skipped => {

@@ -24,14 +24,8 @@ impl Store {
         let mut pruned = Pruned::default();
         if excess > 0 {
             let mut tx = self.begin_write().await?;
-            let deleted = sqlx::query(
-                "DELETE FROM request_logs WHERE (created_at, id) IN \
-                 (SELECT created_at, id FROM request_logs ORDER BY created_at, id LIMIT $1)",
-            )
-            .bind(excess)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            // The oldest `excess` rows, whatever their time.
+            let deleted = delete_older(&mut *tx, "request_logs", i64::MAX, excess).await?;
             Self::add_to_request_log_total_in(&mut tx, -(deleted as i64)).await?;
             tx.commit().await?;
             pruned.requests = deleted;
@@ -58,16 +52,13 @@ impl Store {
     pub async fn audit_bytes(&self) -> Result<i64, StoreError> {
         match self.backend() {
             Backend::Sqlite => {
-                let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
-                    .fetch_one(self.pool())
-                    .await?;
-                let (free,): (i64,) = sqlx::query_as("PRAGMA freelist_count")
-                    .fetch_one(self.pool())
-                    .await?;
-                let (page_size,): (i64,) = sqlx::query_as("PRAGMA page_size")
-                    .fetch_one(self.pool())
-                    .await?;
-                Ok((pages - free) * page_size)
+                let (bytes,): (i64,) = sqlx::query_as(
+                    "SELECT (p.page_count - f.freelist_count) * s.page_size \
+                     FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+                )
+                .fetch_one(self.pool())
+                .await?;
+                Ok(bytes)
             }
             Backend::Postgres => {
                 // Partitioned tables store nothing themselves: their partitions do.
