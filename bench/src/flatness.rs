@@ -9,6 +9,9 @@
 //! when each request's work grows with the database), and `--prefill-rows N` starts from
 //! an audit log of N rows (written straight to the database, as N allowed calls of the last
 //! hour would have been), so an empty and a 5-million-row log compare in minutes.
+//! `--fresh-queries` sends `serpapi.search` with a query no request sent before, so every
+//! call misses the response cache, reaches the (mock) upstream and fills the cache, as a
+//! load of distinct searches does.
 
 use crate::wrk::{self, WrkResult};
 use anyhow::{bail, Context};
@@ -37,6 +40,9 @@ pub struct Args {
     /// Audit rows written before the load (0: an empty log).
     #[arg(long, default_value_t = 0)]
     prefill_rows: u64,
+    /// Send `serpapi.search` with a new query each request instead of `openai.chat`.
+    #[arg(long)]
+    fresh_queries: bool,
 }
 
 /// Runs the load and prints one row per minute, then the verdicts; fails when a request
@@ -56,8 +62,20 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     let options = Options::throughput(args.plugins_dir.clone(), true);
     let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
     let client = reqwest::Client::new();
-    let body = gateway_under_test::openai_chat_body(&client, &url).await?;
-    let script = wrk::post_script(data_dir, &body)?;
+    let call = if args.fresh_queries {
+        gateway_under_test::SERPAPI_SEARCH
+    } else {
+        gateway_under_test::OPENAI_CHAT
+    };
+    let body = gateway_under_test::allowed_call_body(&client, &url, call).await?;
+    let script_of_run = |run: u32| {
+        if args.fresh_queries {
+            let query = gateway_under_test::SEARCH_QUERY;
+            wrk::fresh_post_script(data_dir, &body, query, run)
+        } else {
+            wrk::post_script(data_dir, &body)
+        }
+    };
     let load = wrk::Load {
         threads: args.threads,
         connections: args.connections,
@@ -73,8 +91,18 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     }
     let target = format!("{url}/api/proxy-request");
     println!(
-        "gateway alone, {} × {} s of wrk -t{} -c{} (openai.chat, mock, default policies, SQLite)",
-        args.runs, args.run_seconds, args.threads, args.connections
+        "gateway alone, {} × {} s of wrk -t{} -c{} ({}.{}{}, mock, default policies, SQLite)",
+        args.runs,
+        args.run_seconds,
+        args.threads,
+        args.connections,
+        call.tool,
+        call.action,
+        if args.fresh_queries {
+            ", a new query each request"
+        } else {
+            ""
+        }
     );
     let unit = if args.run_seconds == 60 {
         "minute".to_string()
@@ -85,7 +113,7 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut runs: Vec<(WrkResult, f64)> = Vec::new();
     for n in 1..=args.runs {
-        let (script, target) = (script.clone(), target.clone());
+        let (script, target) = (script_of_run(n)?, target.clone());
         let run = tokio::task::spawn_blocking(move || load.run(&script, &target)).await??;
         let rss = resident_mib()?;
         println!(
@@ -108,7 +136,8 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
         .await?
         .text()
         .await?;
-    let counted = Snapshot::parse(&page)?.sum("gateway_requests_total", &[]) as i64;
+    let metrics = Snapshot::parse(&page)?;
+    let counted = metrics.sum("gateway_requests_total", &[]) as i64;
     let mut rows = 0;
     for _ in 0..2 {
         state.proxy.audit.flush().await;
@@ -128,7 +157,10 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
         last.1 / first.1
     );
     println!(
-        "requests counted by the gateway: {counted}; request_logs rows: {rows}; non-2xx: {refused}"
+        "requests counted by the gateway: {counted}; request_logs rows: {rows}; non-2xx: {refused}; \
+         response cache hits {}, misses {}",
+        metrics.sum("gateway_cache_hits_total", &[]),
+        metrics.sum("gateway_cache_misses_total", &[])
     );
     if rows < counted {
         bail!("audit rows missing: {counted} requests counted, {rows} rows written");

@@ -198,11 +198,50 @@ pub async fn serve_bare() -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// Creates an agent allowed to call `openai.chat` (a policy of its own and a read token) and
-/// returns the body of one such proxy request: not cacheable, so every request takes the
-/// whole pipeline (token, limits, policy plugin, tool, response filter, audit). Waits until
-/// the gateway accepts it.
+/// One tool call the benchmarks send: the agent created for it may call exactly this.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchCall {
+    /// Tool name (`openai`, `serpapi`).
+    pub tool: &'static str,
+    /// Action name (`chat`, `search`).
+    pub action: &'static str,
+    /// Parameters as JSON text.
+    pub params: &'static str,
+}
+
+/// `openai.chat`: not cacheable, so every request takes the whole pipeline (token, limits,
+/// policy plugin, tool, response filter, audit).
+pub const OPENAI_CHAT: BenchCall = BenchCall {
+    tool: "openai",
+    action: "chat",
+    params: r#"{"input": "Summarise the quarterly report in two lines."}"#,
+};
+
+/// The query [`SERPAPI_SEARCH`] sends (the part a fresh-query load makes new).
+pub const SEARCH_QUERY: &str = "rust gateway audit";
+
+/// `serpapi.search` for [`SEARCH_QUERY`]: cacheable, so a repeated query is answered from the cache; the
+/// benchmarks that send it make each query new (see [`crate::wrk`]).
+pub const SERPAPI_SEARCH: BenchCall = BenchCall {
+    tool: "serpapi",
+    action: "search",
+    params: r#"{"q": "rust gateway audit"}"#,
+};
+
+/// Creates an agent allowed to call `openai.chat` and returns the body of one such proxy
+/// request (see [`allowed_call_body`]).
 pub async fn openai_chat_body(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    allowed_call_body(client, base, OPENAI_CHAT).await
+}
+
+/// Creates an agent allowed to make `call` (a policy of its own scoped to it and a read
+/// token for its tool) and returns the body of one such proxy request. Waits until the
+/// gateway accepts it.
+pub async fn allowed_call_body(
+    client: &reqwest::Client,
+    base: &str,
+    call: BenchCall,
+) -> anyhow::Result<String> {
     use crate::load::scenario::AgentSpec;
     use anyhow::bail;
     use serde_json::json;
@@ -210,16 +249,17 @@ pub async fn openai_chat_body(client: &reqwest::Client, base: &str) -> anyhow::R
         key: "bench".into(),
         name: "bench".into(),
         role: "bench".into(),
-        tools: vec!["openai".into()],
+        tools: vec![call.tool.into()],
         permissions: vec!["read".into()],
         ttl_minutes: 240,
-        scopes: vec!["openai:chat".into()],
+        scopes: vec![format!("{}:{}", call.tool, call.action)],
     };
     let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
     let agent = crate::load::setup::create(client, base, ADMIN_KEY, &spec, &run_id, 0).await?;
     let token = agent.token;
-    let body = json!({"agent_token": token, "tool": "openai", "action": "chat",
-                      "params": {"input": "Summarise the quarterly report in two lines."}})
+    let params: serde_json::Value = serde_json::from_str(call.params)?;
+    let body = json!({"agent_token": token, "tool": call.tool, "action": call.action,
+                      "params": params})
     .to_string();
     // The policy reaches the plugins with the next refresh (every second).
     let mut last = String::new();

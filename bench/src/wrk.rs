@@ -53,6 +53,35 @@ pub fn post_script(dir: &Path, body: &str) -> anyhow::Result<PathBuf> {
     Ok(script)
 }
 
+/// Writes a wrk script (into `dir`) that POSTs `body` as JSON with `marker` (a text inside
+/// the body, such as a search query) made new on every request: each request appends
+/// `run`, its wrk thread and its own count to it, so no two requests of a benchmark (nor of
+/// its successive runs) send the same query. Returns its path.
+pub fn fresh_post_script(
+    dir: &Path,
+    body: &str,
+    marker: &str,
+    run: u32,
+) -> anyhow::Result<PathBuf> {
+    let (head, tail) = body
+        .split_once(marker)
+        .context("the marker is not in the body")?;
+    let head = format!("{head}{marker}");
+    let script = dir.join(format!("fresh-{run}.lua"));
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             local threads = 0\n\
+             function setup(thread) threads = threads + 1; thread:set(\"tid\", threads) end\n\
+             local n = 0\n\
+             function request()\n  n = n + 1\n  \
+             return wrk.format(nil, nil, nil, [[{head}]] .. \" r{run}t\" .. tid .. \"n\" .. n .. [[{tail}]])\nend\n"
+        ),
+    )?;
+    Ok(script)
+}
+
 impl Load {
     /// Runs wrk with `script` against `url` and reads its report.
     pub fn run(&self, script: &Path, url: &str) -> anyhow::Result<WrkResult> {
