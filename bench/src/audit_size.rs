@@ -2,11 +2,14 @@
 //! (default plugins, one agent calling `openai.chat`, every request through the whole
 //! pipeline) serves a fixed number of requests on SQLite and on a throwaway PostgreSQL;
 //! then each audit table and index is measured (SQLite's `dbstat`, PostgreSQL's relation
-//! sizes) and divided by the number of requests.
+//! sizes) and divided by the number of requests. Then the same number of calls the agent's
+//! policy denies (`openai.complete`: a request row and a policy row each) are measured the
+//! same way.
 
 use anyhow::{bail, Context};
 use bench::gateway_under_test::{self, Options};
 use gateway::store::audit_size::ObjectSize;
+use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -40,34 +43,79 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data_dir = gateway_under_test::temp_data_dir("audit-size")?;
     let sqlite = runtime.block_on(measure(&args, &data_dir, None));
     let _ = std::fs::remove_dir_all(&data_dir);
-    print_sizes("SQLite", &sqlite?, args.requests);
+    print_phases("SQLite", &sqlite?, args.requests);
     if !args.sqlite_only {
         let postgres = testkit::ThrowawayPostgres::start();
         let data_dir = gateway_under_test::temp_data_dir("audit-size-pg")?;
         let sizes = runtime.block_on(measure(&args, &data_dir, Some(postgres.url())));
         let _ = std::fs::remove_dir_all(&data_dir);
-        print_sizes("PostgreSQL", &sizes?, args.requests);
+        print_phases("PostgreSQL", &sizes?, args.requests);
     }
     Ok(())
+}
+
+/// What the audit log grew by in each phase.
+struct Phases {
+    allowed: Vec<ObjectSize>,
+    denied: Vec<ObjectSize>,
+}
+
+fn print_phases(database: &str, phases: &Phases, requests: u32) {
+    print_sizes(
+        &format!("{database}, allowed calls"),
+        &phases.allowed,
+        requests,
+    );
+    print_sizes(
+        &format!("{database}, denied calls"),
+        &phases.denied,
+        requests,
+    );
 }
 
 async fn measure(
     args: &Args,
     data_dir: &Path,
     database_url: Option<String>,
-) -> anyhow::Result<Vec<ObjectSize>> {
+) -> anyhow::Result<Phases> {
     let mut options = Options::throughput(args.plugins_dir.clone(), true);
     options.database_url = database_url;
     let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
     let client = reqwest::Client::new();
-    let body = gateway_under_test::openai_chat_body(&client, &url).await?;
+    let allowed = gateway_under_test::openai_chat_body(&client, &url).await?;
+    // The same agent and token, an action its policy leaves out: a policy denial.
+    let denied = allowed.replace(r#""action":"chat""#, r#""action":"complete""#);
+    if denied == allowed {
+        bail!("the bench request names no action to change: {allowed}");
+    }
     // The set-up requests (waiting for the policy) are audited too; measured after them.
     state.proxy.audit.flush().await;
-    let before = state.store.audit_object_sizes().await?;
+    let start = state.store.audit_object_sizes().await?;
+    send(&client, &url, &allowed, args, StatusCode::OK).await?;
+    state.proxy.audit.flush().await;
+    let after_allowed = state.store.audit_object_sizes().await?;
+    send(&client, &url, &denied, args, StatusCode::FORBIDDEN).await?;
+    state.proxy.audit.flush().await;
+    let after_denied = state.store.audit_object_sizes().await?;
+    Ok(Phases {
+        allowed: growth(&start, &after_allowed),
+        denied: growth(&after_allowed, &after_denied),
+    })
+}
+
+/// Sends `args.requests` copies of `body`, `args.concurrency` at a time; fails on the first
+/// answer other than `expected`.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    args: &Args,
+    expected: StatusCode,
+) -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU32::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, body, sent) = (client.clone(), body.clone(), Arc::clone(&sent));
+        let (client, body, sent) = (client.clone(), body.to_string(), Arc::clone(&sent));
         let target = format!("{url}/api/proxy-request");
         let total = args.requests;
         workers.push(tokio::spawn(async move {
@@ -78,8 +126,12 @@ async fn measure(
                     .body(body.clone())
                     .send()
                     .await?;
-                if !response.status().is_success() {
-                    bail!("refused: {} {}", response.status(), response.text().await?);
+                if response.status() != expected {
+                    bail!(
+                        "expected {expected}, got {} {}",
+                        response.status(),
+                        response.text().await?
+                    );
                 }
             }
             Ok(())
@@ -88,10 +140,14 @@ async fn measure(
     for worker in workers {
         worker.await.context("a request worker")??;
     }
-    state.proxy.audit.flush().await;
-    let after = state.store.audit_object_sizes().await?;
-    Ok(after
-        .into_iter()
+    Ok(())
+}
+
+/// Each object's size in `after` less its size in `before`.
+fn growth(before: &[ObjectSize], after: &[ObjectSize]) -> Vec<ObjectSize> {
+    after
+        .iter()
+        .cloned()
         .map(|mut object| {
             let earlier = before
                 .iter()
@@ -100,7 +156,7 @@ async fn measure(
             object.bytes -= earlier;
             object
         })
-        .collect())
+        .collect()
 }
 
 fn print_sizes(database: &str, sizes: &[ObjectSize], requests: u32) {
