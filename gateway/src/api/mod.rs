@@ -17,6 +17,7 @@ pub mod policies;
 pub mod proxy;
 pub mod query;
 pub mod readiness_log;
+pub mod run_to_end;
 pub mod time;
 pub mod tokens;
 

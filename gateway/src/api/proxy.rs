@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;
 use crate::tools::actions;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,14 +55,10 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
         // the client leaves: the tool may already have acted, and its audit row must say so.
         Ok(body) => {
             // In the request's span, so that its log lines keep the request id.
-            let call = tokio::spawn(
+            let call =
                 async move { crate::pipeline::handle(&state, client, &headers, &body).await }
-                    .instrument(tracing::Span::current()),
-            );
-            match call.await {
-                Ok(response) => response,
-                Err(e) => ApiError::internal("the proxy call's task", &e).into_response(),
-            }
+                    .instrument(tracing::Span::current());
+            super::run_to_end::RunToEnd::new(call).await
         }
         Err(e) => {
             let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
