@@ -211,6 +211,29 @@ impl Store {
         Ok(())
     }
 
+    /// Applies the migrations up to and including `last_version` only: the schema as an
+    /// older gateway left it, which upgrade tests and `bench audit-upgrade` fill with rows
+    /// before [`Store::migrate`] runs the rest.
+    pub async fn migrate_through(&self, last_version: i64) -> Result<(), StoreError> {
+        let all = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        // sqlx has no "run up to"; its embedded migrator's fields are public for `migrate!`,
+        // and the version is pinned by Cargo.lock.
+        let older = Migrator {
+            migrations: all
+                .iter()
+                .filter(|m| m.version <= last_version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..Migrator::DEFAULT
+        };
+        older.run(&self.pool).await?;
+        Ok(())
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -250,7 +273,9 @@ impl Store {
         self.listen_url.as_deref()
     }
 
-    fn pool(&self) -> &AnyPool {
+    /// The connection pool, for what the store's methods do not write: upgrade tests and
+    /// `bench audit-upgrade` filling an older schema (see [`Store::migrate_through`]).
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }

@@ -1,41 +1,18 @@
 //! The audit log's upgrade (migrations 0014 to 0016) over a database that already holds
-//! rows: the schema as it stood after migration 0013 is built from those files, old-shape
+//! rows: the schema as it stood after migration 0013 is built by those migrations alone, old-shape
 //! rows are written into it, and the gateway's migrations then run to the end. Nothing a
 //! listing showed is lost, the allow rows the request log now answers for go, and on
 //! PostgreSQL today's partition takes today's rows out of the default partition.
 
 use crate::common::{Backend, TestDatabase};
 use gateway::store::Store;
-use std::path::PathBuf;
 
 /// The last migration before the audit log's upgrade.
-const BEFORE_UPGRADE: u32 = 13;
+const BEFORE_UPGRADE: i64 = 13;
 
-async fn schema_before_upgrade(backend: Backend, url: &str) {
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../migrations")
-        .join(folder);
-    let older = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let version: u32 = name[..4].parse().unwrap();
-        if version <= BEFORE_UPGRADE {
-            std::fs::copy(&path, older.path().join(&name)).unwrap();
-        }
-    }
-    sqlx::any::install_default_drivers();
-    let url = match backend {
-        Backend::Sqlite => format!("{url}?mode=rwc"),
-        Backend::Postgres => url.to_string(),
-    };
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let migrator = sqlx::migrate::Migrator::new(older.path()).await.unwrap();
-    migrator.run(&pool).await.unwrap();
+async fn schema_before_upgrade(store: &Store) {
+    store.migrate_through(BEFORE_UPGRADE).await.unwrap();
+    let pool = store.pool();
     let now = gateway::store::now_ms();
     for sql in [
         // Two calls, each with its allow (then a policy row too), and a denial.
@@ -58,16 +35,15 @@ async fn schema_before_upgrade(backend: Backend, url: &str) {
         ),
         "UPDATE audit_totals SET row_count = 3 WHERE table_name = 'request_logs'".to_string(),
     ] {
-        sqlx::query(&sql).execute(&pool).await.unwrap();
+        sqlx::query(&sql).execute(pool).await.unwrap();
     }
-    pool.close().await;
 }
 
 async fn the_audit_upgrade_keeps_what_the_listings_showed(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    schema_before_upgrade(backend, &database.url).await;
-
     let store = Store::connect(&database.url).await.unwrap();
+    schema_before_upgrade(&store).await;
+
     store
         .migrate()
         .await
