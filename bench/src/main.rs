@@ -23,8 +23,13 @@
 //! `bench hostile` times `/health` from a client of its own while the gateway is attacked
 //! (idle and slowloris connections, stuck plugin calls) and reads resident memory while an
 //! agent fetches JSON bombs.
+//!
+//! `bench audit-size` measures the audit log's bytes per allowed and per denied call on SQLite
+//! and PostgreSQL; `bench audit-upgrade` times the audit log's upgrade (migrations 0014 to
+//! 0016) over a log of millions of calls.
 
 mod audit_size;
+mod audit_upgrade;
 mod cluster;
 mod flatness;
 mod hostile;
@@ -73,6 +78,9 @@ enum Command {
     /// What the audit log costs on disk per proxied request, table by table and index by
     /// index, on SQLite and PostgreSQL.
     AuditSize(audit_size::Args),
+    /// How long the audit log's upgrade (migrations 0014–0016) takes over a large log, on
+    /// SQLite and PostgreSQL.
+    AuditUpgrade(audit_upgrade::Args),
     /// A child of `hostile`: holds connections to the gateway until killed.
     #[command(hide = true)]
     AttackConnections(hostile::AttackArgs),
@@ -89,6 +97,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(args) => cluster::run(args),
         Command::Outage(args) => outage::run(args),
         Command::AuditSize(args) => audit_size::run(args),
+        Command::AuditUpgrade(args) => audit_upgrade::run(args),
         Command::AttackConnections(args) => hostile::attack(args),
     }
 }
