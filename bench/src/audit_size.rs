@@ -84,10 +84,9 @@ async fn measure(
     let client = reqwest::Client::new();
     let allowed = gateway_under_test::openai_chat_body(&client, &url).await?;
     // The same agent and token, an action its policy leaves out: a policy denial.
-    let denied = allowed.replace(r#""action":"chat""#, r#""action":"complete""#);
-    if denied == allowed {
-        bail!("the bench request names no action to change: {allowed}");
-    }
+    let mut denied: serde_json::Value = serde_json::from_str(&allowed)?;
+    denied["action"] = "complete".into();
+    let denied = denied.to_string();
     // The set-up requests (waiting for the policy) are audited too; measured after them.
     state.proxy.audit.flush().await;
     let start = state.store.audit_object_sizes().await?;

@@ -123,23 +123,22 @@ async fn measure(url: &str, calls: u64) -> anyhow::Result<Figures> {
 fn fill_sql(backend: Backend, first: u64, last: u64, calls: u64, now: i64) -> [String; 2] {
     let step = SPAN_MS / calls as i64;
     let start = now - SPAN_MS;
-    let (series, random_id, correlation) = match backend {
+    // Each backend's number series, random text id and correlation id of call `i`.
+    let (series, from, random_id, correlation) = match backend {
         Backend::Sqlite => (
             format!(
                 "WITH RECURSIVE n(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM n WHERE i < {last}) "
             ),
+            "FROM n".to_string(),
             "lower(hex(randomblob(18)))",
             "printf('%08x-0000-4000-8000-%012x', i, i)",
         ),
         Backend::Postgres => (
             String::new(),
+            format!("FROM generate_series({first}::bigint, {last}::bigint) AS i"),
             "gen_random_uuid()::text",
             "lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0')",
         ),
-    };
-    let from = match backend {
-        Backend::Sqlite => "FROM n".to_string(),
-        Backend::Postgres => format!("FROM generate_series({first}::bigint, {last}::bigint) AS i"),
     };
     let denied = "i % 100 = 0";
     [

@@ -62,19 +62,18 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
     let options = Options::throughput(args.plugins_dir.clone(), true);
     let (url, state) = gateway_under_test::serve(&options, data_dir).await?;
     let client = reqwest::Client::new();
-    let call = if args.fresh_queries {
-        gateway_under_test::SERPAPI_SEARCH
+    // With fresh queries, the search's query is the text each request makes new.
+    let (call, fresh) = if args.fresh_queries {
+        let call = gateway_under_test::SERPAPI_SEARCH;
+        (call, Some(call.param.1))
     } else {
-        gateway_under_test::OPENAI_CHAT
+        (gateway_under_test::OPENAI_CHAT, None)
     };
     let body = gateway_under_test::allowed_call_body(&client, &url, call).await?;
-    let script_of_run = |run: u32| {
-        if args.fresh_queries {
-            let query = gateway_under_test::SEARCH_QUERY;
-            wrk::fresh_post_script(data_dir, &body, query, run)
-        } else {
-            wrk::post_script(data_dir, &body)
-        }
+    let same_body = wrk::post_script(data_dir, &body)?;
+    let script_of_run = |run: u32| match fresh {
+        Some(query) => wrk::fresh_post_script(data_dir, &body, query, run),
+        None => Ok(same_body.clone()),
     };
     let load = wrk::Load {
         threads: args.threads,
@@ -98,7 +97,7 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
         args.connections,
         call.tool,
         call.action,
-        if args.fresh_queries {
+        if fresh.is_some() {
             ", a new query each request"
         } else {
             ""

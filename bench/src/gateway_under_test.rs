@@ -205,8 +205,8 @@ pub struct BenchCall {
     pub tool: &'static str,
     /// Action name (`chat`, `search`).
     pub action: &'static str,
-    /// Parameters as JSON text.
-    pub params: &'static str,
+    /// Its one parameter: name and text.
+    pub param: (&'static str, &'static str),
 }
 
 /// `openai.chat`: not cacheable, so every request takes the whole pipeline (token, limits,
@@ -214,18 +214,15 @@ pub struct BenchCall {
 pub const OPENAI_CHAT: BenchCall = BenchCall {
     tool: "openai",
     action: "chat",
-    params: r#"{"input": "Summarise the quarterly report in two lines."}"#,
+    param: ("input", "Summarise the quarterly report in two lines."),
 };
 
-/// The query [`SERPAPI_SEARCH`] sends (the part a fresh-query load makes new).
-pub const SEARCH_QUERY: &str = "rust gateway audit";
-
-/// `serpapi.search` for [`SEARCH_QUERY`]: cacheable, so a repeated query is answered from the cache; the
+/// `serpapi.search`: cacheable, so a repeated query is answered from the cache; the
 /// benchmarks that send it make each query new (see [`crate::wrk`]).
 pub const SERPAPI_SEARCH: BenchCall = BenchCall {
     tool: "serpapi",
     action: "search",
-    params: r#"{"q": "rust gateway audit"}"#,
+    param: ("q", "rust gateway audit"),
 };
 
 /// Creates an agent allowed to call `openai.chat` and returns the body of one such proxy
@@ -257,9 +254,9 @@ pub async fn allowed_call_body(
     let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
     let agent = crate::load::setup::create(client, base, ADMIN_KEY, &spec, &run_id, 0).await?;
     let token = agent.token;
-    let params: serde_json::Value = serde_json::from_str(call.params)?;
+    let (name, text) = call.param;
     let body = json!({"agent_token": token, "tool": call.tool, "action": call.action,
-                      "params": params})
+                      "params": {name: text}})
     .to_string();
     // The policy reaches the plugins with the next refresh (every second).
     let mut last = String::new();

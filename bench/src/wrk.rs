@@ -41,15 +41,14 @@ pub fn ensure_installed() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The start of every wrk script here: a POST of JSON.
+const POST_JSON: &str =
+    "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
+
 /// Writes a wrk script (into `dir`) that POSTs `body` as JSON; returns its path.
 pub fn post_script(dir: &Path, body: &str) -> anyhow::Result<PathBuf> {
     let script = dir.join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{body}]]\n"
-        ),
-    )?;
+    std::fs::write(&script, format!("{POST_JSON}wrk.body = [[{body}]]\n"))?;
     Ok(script)
 }
 
@@ -71,8 +70,7 @@ pub fn fresh_post_script(
     std::fs::write(
         &script,
         format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-             local threads = 0\n\
+            "{POST_JSON}local threads = 0\n\
              function setup(thread) threads = threads + 1; thread:set(\"tid\", threads) end\n\
              local n = 0\n\
              function request()\n  n = n + 1\n  \

@@ -204,25 +204,27 @@ impl Store {
 
     /// Applies pending migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
-        }
+        self.migrations().run(&self.pool).await?;
         Ok(())
+    }
+
+    /// This backend's migrations, embedded at build time.
+    fn migrations(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// Applies the migrations up to and including `last_version` only: the schema as an
     /// older gateway left it, which upgrade tests and `bench audit-upgrade` fill with rows
     /// before [`Store::migrate`] runs the rest.
     pub async fn migrate_through(&self, last_version: i64) -> Result<(), StoreError> {
-        let all = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
         // sqlx has no "run up to"; its embedded migrator's fields are public for `migrate!`,
         // and the version is pinned by Cargo.lock.
         let older = Migrator {
-            migrations: all
+            migrations: self
+                .migrations()
                 .iter()
                 .filter(|m| m.version <= last_version)
                 .cloned()

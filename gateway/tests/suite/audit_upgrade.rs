@@ -1,7 +1,7 @@
 //! The audit log's upgrade (migrations 0014 to 0016) over a database that already holds
-//! rows: the schema as it stood after migration 0013 is built by those migrations alone, old-shape
-//! rows are written into it, and the gateway's migrations then run to the end. Nothing a
-//! listing showed is lost, the allow rows the request log now answers for go, and on
+//! rows: the schema as it stood after migration 0013 is built by those migrations alone,
+//! old-shape rows are written into it, and the gateway's migrations then run to the end.
+//! Nothing a listing showed is lost, the allow rows the request log now answers for go, and on
 //! PostgreSQL today's partition takes today's rows out of the default partition.
 
 use crate::common::{Backend, TestDatabase};
