@@ -18,6 +18,30 @@ pub const MAX_LOG_LINES_PER_CALL: u32 = 32;
 /// Longest logged message, in bytes (longer ones are cut).
 pub const MAX_LOG_MESSAGE_BYTES: usize = 1024;
 
+/// What ends a deny reason or fault message that [`cut_message`] shortened.
+pub const CUT_MARKER: &str = " [cut]";
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, ending with
+/// [`CUT_MARKER`] when it was longer; as is otherwise.
+pub fn cut_message(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES - CUT_MARKER.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(CUT_MARKER);
+    message
+}
+
+/// True when `message` is as long as [`cut_message`] leaves a message it shortened, and
+/// ends with its marker.
+pub fn was_cut(message: &str) -> bool {
+    message.ends_with(CUT_MARKER) && message.len() + 4 > MAX_MESSAGE_BYTES
+}
+
 /// True for a valid deny code: 1–64 characters of `[a-z0-9_]`.
 pub fn valid_code(code: &str) -> bool {
     !code.is_empty()
@@ -102,7 +126,7 @@ mod tests {
             assert!(!valid_code(bad), "{bad:?}");
         }
         assert!(std::panic::catch_unwind(|| Decision::deny("Bad Code", "r")).is_err());
-        assert!(std::panic::catch_unwind(|| Decision::deny("ok", "x".repeat(1025))).is_err());
+        assert!(check_denial("ok", &"x".repeat(1025)).is_err());
         assert!(check_fault(&Fault::Delay { ms: 60_001 }).is_err());
         assert!(check_fault(&Fault::Error {
             status: 302,
@@ -110,5 +134,27 @@ mod tests {
         })
         .is_err());
         assert!(check_fault(&Fault::Timeout).is_ok());
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_not_refused() {
+        for filler in ["x", "é", "日本", "🦀"] {
+            let long = filler.repeat(2_000);
+            let Decision::Deny { reason, .. } = Decision::deny("intent_mismatch", long.clone())
+            else {
+                unreachable!()
+            };
+            assert!(
+                reason.len() <= MAX_MESSAGE_BYTES,
+                "{filler}: {}",
+                reason.len()
+            );
+            assert!(was_cut(&reason), "{filler}");
+            assert!(long.starts_with(reason.strip_suffix(CUT_MARKER).unwrap()));
+            assert!(check_denial("intent_mismatch", &reason).is_ok());
+        }
+        let short = "x".repeat(MAX_MESSAGE_BYTES);
+        assert_eq!(cut_message(short.clone()), short);
+        assert!(!was_cut(&short));
     }
 }

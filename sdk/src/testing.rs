@@ -124,7 +124,8 @@ impl<P: Policy> PolicyHarness<P> {
     ///
     /// # Panics
     /// When the decision breaks a rule of the host (a deny code that is not a code, a
-    /// reason too long).
+    /// reason too long). A reason [`Decision::deny`] cut to its limit is taken, with a
+    /// warning on standard error.
     pub fn evaluate(&self, request: &Request) -> Decision {
         self.host.set_now_ms(request.now_ms());
         self.host.begin_call();
@@ -138,6 +139,16 @@ impl<P: Policy> PolicyHarness<P> {
         );
         if let Err(problem) = check_decision(&decision) {
             panic!("the gateway would refuse this decision: {problem}");
+        }
+        if let Decision::Deny { code, reason } = &decision {
+            if crate::rules::was_cut(reason) {
+                // Cut, not refused: the gateway takes it, but the caller reads a shortened
+                // reason; its author should bound what the reason repeats.
+                eprintln!(
+                    "warning: the {code} reason was over {} bytes and was cut",
+                    crate::rules::MAX_MESSAGE_BYTES
+                );
+            }
         }
         decision
     }

@@ -231,17 +231,23 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// A denial with a code and a reason.
+    /// A denial with a code and a reason. A reason over 1024 bytes is cut at a character
+    /// boundary and ends with [`crate::rules::CUT_MARKER`]: reasons often repeat what the
+    /// agent sent (its intent, a domain), and a length the agent chooses must never make the
+    /// plugin fail. The native harness warns when a reason was cut.
     ///
     /// # Panics
-    /// When the code is not 1–64 characters of `[a-z0-9_]` or the reason is over 1024
-    /// bytes: the host would refuse that answer, so it fails where it is written.
+    /// When the code is not 1–64 characters of `[a-z0-9_]`: codes are the author's
+    /// constants, and the host would refuse that answer, so it fails where it is written.
     pub fn deny(code: impl Into<String>, reason: impl Into<String>) -> Self {
-        let (code, reason) = (code.into(), reason.into());
-        if let Err(problem) = crate::rules::check_denial(&code, &reason) {
-            panic!("{problem}");
+        let code = code.into();
+        if !crate::rules::valid_code(&code) {
+            panic!("deny code {code:?} is not 1-64 characters of [a-z0-9_]");
         }
-        Decision::Deny { code, reason }
+        Decision::Deny {
+            code,
+            reason: crate::rules::cut_message(reason.into()),
+        }
     }
 }
 
