@@ -46,13 +46,20 @@ pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decisi
             Some(intent) => Some(intent.to_string()),
             None => request.param("intent"),
         };
-        if let Some(declared) = declared {
-            if declared != required {
+        match declared {
+            Some(declared) if declared != required => {
                 return Decision::deny(
                     "intent_mismatch",
                     format!("Intent '{declared}' does not match this agent's policy"),
                 );
             }
+            None if spec.intent_required == Some(true) => {
+                return Decision::deny(
+                    "intent_required",
+                    "This agent's policy requires an intent: send `intent` with the call",
+                );
+            }
+            _ => {}
         }
     }
     let guards = &spec.guards;

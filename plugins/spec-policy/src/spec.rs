@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 pub struct PolicySpec {
     /// Allowed `tool:action` pairs.
     pub scopes: Vec<String>,
-    /// Required intent, if any.
+    /// Required intent, if any: a call that states another intent is denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
+    /// When true, a call that states no intent at all is denied too (`intent_required`);
+    /// by default, as in the original gateway, only a different intent is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent_required: Option<bool>,
     /// Request guards.
     pub guards: Guards,
     /// Usage quotas.
@@ -251,6 +255,9 @@ pub fn merge(specs: &[PolicySpec]) -> PolicySpec {
         push_unique(&mut merged.scopes, &spec.scopes);
         if spec.intent.is_some() {
             merged.intent.clone_from(&spec.intent);
+        }
+        if spec.intent_required.is_some() {
+            merged.intent_required = spec.intent_required;
         }
         let (g, m) = (&spec.guards, &mut merged.guards);
         if g.max_request_size.is_some() {

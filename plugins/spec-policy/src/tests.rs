@@ -146,6 +146,34 @@ fn intent_mismatch_is_denied_only_when_both_are_given() {
 }
 
 #[test]
+fn a_missing_intent_is_denied_when_the_policy_requires_one() {
+    let spec =
+        json!({"scopes": ["serpapi:search"], "intent": "data_collection", "intentRequired": true});
+    assert_eq!(code(&evaluate(spec.clone(), &search())), "intent_required");
+    let mut r = search();
+    r.intent = Some("data_collection".into());
+    assert_eq!(evaluate(spec.clone(), &r), Decision::Allow);
+    r.intent = Some("outreach".into());
+    assert_eq!(code(&evaluate(spec, &r)), "intent_mismatch");
+    let optional =
+        json!({"scopes": ["serpapi:search"], "intent": "data_collection", "intentRequired": false});
+    assert_eq!(evaluate(optional, &search()), Decision::Allow);
+}
+
+#[test]
+fn an_intent_longer_than_a_reason_is_denied_with_the_reason_cut() {
+    let spec = json!({"scopes": ["serpapi:search"], "intent": "data_collection"});
+    let mut r = search();
+    r.intent = Some("x".repeat(1_100));
+    let Decision::Deny { code, reason } = evaluate(spec, &r) else {
+        panic!("allowed")
+    };
+    assert_eq!(code, "intent_mismatch");
+    assert!(reason.len() <= gateway_sdk::rules::MAX_MESSAGE_BYTES);
+    assert!(gateway_sdk::rules::was_cut(&reason), "{reason}");
+}
+
+#[test]
 fn max_request_size_counts_params_bytes() {
     let spec = json!({"scopes": ["serpapi:search"], "guards": {"maxRequestSize": 20}});
     assert_eq!(evaluate(spec.clone(), &search()), Decision::Allow);
