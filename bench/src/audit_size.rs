@@ -4,7 +4,9 @@
 //! then each audit table and index is measured (SQLite's `dbstat`, PostgreSQL's relation
 //! sizes) and divided by the number of requests. Then the same number of calls the agent's
 //! policy denies (`openai.complete`: a request row and a policy row each) are measured the
-//! same way.
+//! same way. Last, an anonymous flood: the same number of `{}` bodies with no token from one
+//! address, as fast as they are answered; it reports the rows and bytes they wrote, per
+//! request and per second (the address's failure limit answers most of them 429, rowless).
 
 use anyhow::{bail, Context};
 use bench::gateway_under_test::{self, Options};
@@ -58,6 +60,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 struct Phases {
     allowed: Vec<ObjectSize>,
     denied: Vec<ObjectSize>,
+    anonymous: Flood,
+}
+
+/// What the anonymous flood wrote.
+struct Flood {
+    rows: i64,
+    bytes: i64,
+    seconds: f64,
 }
 
 fn print_phases(database: &str, phases: &Phases, requests: u32) {
@@ -70,6 +80,19 @@ fn print_phases(database: &str, phases: &Phases, requests: u32) {
         &format!("{database}, denied calls"),
         &phases.denied,
         requests,
+    );
+    let flood = &phases.anonymous;
+    println!();
+    println!(
+        "{database}, anonymous flood: {requests} requests in {:.1} s wrote {} rows, {} bytes: \
+         {:.3} rows and {:.0} bytes per request, {:.1} rows/s and {:.0} bytes/s",
+        flood.seconds,
+        flood.rows,
+        flood.bytes,
+        flood.rows as f64 / f64::from(requests),
+        flood.bytes as f64 / f64::from(requests),
+        flood.rows as f64 / flood.seconds,
+        flood.bytes as f64 / flood.seconds
     );
 }
 
@@ -90,31 +113,45 @@ async fn measure(
     // The set-up requests (waiting for the policy) are audited too; measured after them.
     state.proxy.audit.flush().await;
     let start = state.store.audit_object_sizes().await?;
-    send(&client, &url, &allowed, args, StatusCode::OK).await?;
+    send(&client, &url, &allowed, args, &[StatusCode::OK]).await?;
     state.proxy.audit.flush().await;
     let after_allowed = state.store.audit_object_sizes().await?;
-    send(&client, &url, &denied, args, StatusCode::FORBIDDEN).await?;
+    send(&client, &url, &denied, args, &[StatusCode::FORBIDDEN]).await?;
     state.proxy.audit.flush().await;
     let after_denied = state.store.audit_object_sizes().await?;
+    let rows_before = state.store.request_log_total().await?;
+    let started = std::time::Instant::now();
+    let refused = [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS];
+    send(&client, &url, "{}", args, &refused).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    state.proxy.audit.flush().await;
+    let after_flood = state.store.audit_object_sizes().await?;
+    let total = |sizes: &[ObjectSize]| sizes.iter().map(|s| s.bytes).sum::<i64>();
     Ok(Phases {
         allowed: growth(&start, &after_allowed),
         denied: growth(&after_allowed, &after_denied),
+        anonymous: Flood {
+            rows: state.store.request_log_total().await? - rows_before,
+            bytes: total(&after_flood) - total(&after_denied),
+            seconds,
+        },
     })
 }
 
 /// Sends `args.requests` copies of `body`, `args.concurrency` at a time; fails on the first
-/// answer other than `expected`.
+/// answer not in `expected`.
 async fn send(
     client: &reqwest::Client,
     url: &str,
     body: &str,
     args: &Args,
-    expected: StatusCode,
+    expected: &[StatusCode],
 ) -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU32::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (client, body, sent) = (client.clone(), body.to_string(), Arc::clone(&sent));
+        let expected = expected.to_vec();
         let target = format!("{url}/api/proxy-request");
         let total = args.requests;
         workers.push(tokio::spawn(async move {
@@ -125,9 +162,9 @@ async fn send(
                     .body(body.clone())
                     .send()
                     .await?;
-                if response.status() != expected {
+                if !expected.contains(&response.status()) {
                     bail!(
-                        "expected {expected}, got {} {}",
+                        "expected {expected:?}, got {} {}",
                         response.status(),
                         response.text().await?
                     );

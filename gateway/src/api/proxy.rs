@@ -62,7 +62,7 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
         }
         Err(e) => {
             let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
-            crate::pipeline::handle_unreadable(&state, &headers, failure).await
+            crate::pipeline::handle_unreadable(&state, client, &headers, failure).await
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Sampling of the audit log's high-volume, low-value part: allowed, successful calls may be
 //! kept at a rate (`AUDIT_SAMPLE_ALLOWED`), each kept row recording that rate so counts can
 //! be scaled back; every other call (refused, failed, denied by a policy, hit by a chaos
-//! fault) is always kept.
+//! fault, or an action that changes something: a `write` permission in the catalog, such as
+//! `gmail_send.send`) is always kept.
 
 /// What sampling decides for one call's row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,13 +24,15 @@ pub struct Call {
     pub policy_refused: bool,
     /// A chaos fault was injected.
     pub chaos_fault: bool,
+    /// The action changes something outside (its catalog permission is `write`).
+    pub writes: bool,
 }
 
 /// Decides the row of `call` at `rate` (in (0, 1]); `draw` gives a number uniform in
 /// [0, 1), asked for only when the row is sampled (not at the default rate of 1, nor for a
 /// row always kept).
 pub fn decide(rate: f64, call: Call, draw: impl FnOnce() -> f64) -> Keep {
-    let low_value = call.success && !call.policy_refused && !call.chaos_fault;
+    let low_value = call.success && !call.policy_refused && !call.chaos_fault && !call.writes;
     if !low_value || rate >= 1.0 {
         Keep::Always
     } else if draw() < rate {
@@ -62,6 +65,7 @@ mod tests {
         success: true,
         policy_refused: false,
         chaos_fault: false,
+        writes: false,
     };
 
     #[test]
@@ -76,6 +80,10 @@ mod tests {
             },
             Call {
                 policy_refused: true,
+                ..ALLOWED
+            },
+            Call {
+                writes: true,
                 ..ALLOWED
             },
             Call {

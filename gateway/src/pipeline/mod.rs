@@ -83,15 +83,7 @@ pub async fn handle(
         // The deadline covers every step (token, limits, plugins, upstream), not only the
         // upstream call, which also knows it and answers in time on its own.
         let deadline = tokio::time::Instant::from_std(started) + state.proxy.deadline();
-        let steps = run(
-            state,
-            client,
-            headers,
-            body,
-            &correlation_id,
-            &mut trail,
-            started,
-        );
+        let steps = run(state, headers, body, &correlation_id, &mut trail, started);
         match tokio::time::timeout_at(deadline, steps).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ApiError::new(
@@ -101,18 +93,21 @@ pub async fn handle(
             )),
         }
     };
-    finish(state, trail, correlation_id, outcome, started).await
+    finish(state, client, trail, correlation_id, outcome, started).await
 }
 
-/// Answers a proxy request whose body could not be read (too large, broken stream).
+/// Answers a proxy request from `client` whose body could not be read (too large, broken
+/// stream).
 pub async fn handle_unreadable(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     failure: ApiError,
 ) -> Response {
     let correlation_id = correlation_id(headers);
     finish(
         state,
+        client,
         Trail::default(),
         correlation_id,
         Err(failure),
@@ -122,18 +117,40 @@ pub async fn handle_unreadable(
 }
 
 /// Adds the trail's headers and the correlation id, then step 10: metrics and audit row.
+///
+/// A refusal before the agent is known (a body that is not a call, a token that does not
+/// open, expired or revoked) is the client's failed authentication: it counts against the
+/// client address's limit (`AUTH_FAILURES_PER_MINUTE`), and past it is answered 429
+/// `too_many_auth_failures` with no audit row, only counters. So an anonymous client
+/// writes at most the limit's burst and then one row a second per address, and those rows
+/// are the first the row bound prunes.
 async fn finish(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     trail: Trail,
     correlation_id: String,
     outcome: Result<Response, ApiError>,
     started: Instant,
 ) -> Response {
+    let outcome = match outcome {
+        Err(failure)
+            if trail.agent_id.is_none()
+                && failure.status().is_client_error()
+                && !failure.is_quiet() =>
+        {
+            match state.auth_failures.record(client, crate::store::now_ms()) {
+                Ok(()) => Err(failure),
+                Err(limited) => Err(limited),
+            }
+        }
+        outcome => outcome,
+    };
     let (mut response, code) = match outcome {
         Ok(response) => (response, None),
         // A refusal the client keeps provoking is counted, not audited one by one.
         Err(failure) if failure.is_quiet() => {
             count(state, &trail, failure.status(), started);
+            refusals::count(&state.metrics, failure.code());
             return failure.into_response();
         }
         Err(failure) => {
@@ -169,7 +186,6 @@ async fn finish(
 /// Steps 1–9.
 async fn run(
     state: &AppState,
-    client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
     correlation_id: &str,
@@ -186,18 +202,9 @@ async fn run(
     // 2. Open the token: seal, expiry, revocation, agent status.
     let claims = match state.tokens.validate(&input.token, now).await {
         Ok(claims) => claims,
-        Err(rejection) => {
-            let failure = token_failure(rejection);
-            // A token that never was one is a failed authentication of the client's.
-            let forged = matches!(
-                rejection,
-                Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey
-            );
-            if forged {
-                state.auth_failures.record(client, now.timestamp_millis())?;
-            }
-            return Err(failure);
-        }
+        // Counted against the client's address in `finish`, as every refusal before the
+        // agent is known.
+        Err(rejection) => return Err(token_failure(rejection)),
     };
     trail.agent_id = Some(claims.sub.to_string());
     if let Some(token_id) = &input.token_id {
@@ -763,6 +770,10 @@ async fn record(
         success: status.is_success(),
         policy_refused: matches!(trail.policy_decision, Some("deny" | "error")),
         chaos_fault: trail.chaos_fault.is_some(),
+        writes: trail
+            .named
+            .known_action
+            .is_some_and(|a| a.permission == crate::catalog::Permission::Write),
     };
     let rate = state.proxy.settings.audit_sample_allowed;
     let sample_rate = match crate::audit::sampling::decide(rate, call, rand::random::<f64>) {

@@ -16,16 +16,34 @@ pub struct Pruned {
 }
 
 impl Store {
-    /// Deletes the oldest request rows past `max_rows`, at most `batch` of them in one
-    /// transaction (with the row total), then the policy rows older than the oldest request
-    /// row kept (at most `batch`), so both tables cover the same span of time.
+    /// Deletes request rows past `max_rows`, at most `batch` of them in one transaction
+    /// (with the row total): the oldest anonymous rows first (calls refused before their agent
+    /// was known), and the oldest authenticated ones only when no anonymous row is left; then
+    /// the policy rows older than the oldest request row kept (at most `batch`), so both
+    /// tables cover the same span of time. So a flood of anonymous refusals, however large,
+    /// never pushes an authenticated call's row out.
     pub async fn prune_audit_over(&self, max_rows: i64, batch: i64) -> Result<Pruned, StoreError> {
         let excess = (self.request_log_total().await? - max_rows).min(batch);
         let mut pruned = Pruned::default();
         if excess > 0 {
             let mut tx = self.begin_write().await?;
-            // The oldest `excess` rows, whatever their time.
-            let deleted = delete_older(&mut *tx, "request_logs", i64::MAX, excess).await?;
+            let anonymous = sqlx::query(
+                "DELETE FROM request_logs WHERE (created_at, id) IN \
+                 (SELECT created_at, id FROM request_logs WHERE agent_id IS NULL \
+                  ORDER BY created_at LIMIT $1)",
+            )
+            .bind(excess)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let rest = excess - anonymous as i64;
+            let authenticated = if rest > 0 {
+                // The oldest rows left, whatever their time.
+                delete_older(&mut *tx, "request_logs", i64::MAX, rest).await?
+            } else {
+                0
+            };
+            let deleted = anonymous + authenticated;
             Self::add_to_request_log_total_in(&mut tx, -(deleted as i64)).await?;
             tx.commit().await?;
             pruned.requests = deleted;

@@ -120,7 +120,7 @@ async fn a_call_whose_client_leaves_still_gets_its_row(backend: Backend) {
     .await;
 }
 
-fn request_row(n: i64, at: i64) -> gateway::store::request_logs::RequestLogRow {
+pub(crate) fn request_row(n: i64, at: i64) -> gateway::store::request_logs::RequestLogRow {
     gateway::store::request_logs::RequestLogRow {
         id: format!("r{n:05}"),
         correlation_id: format!("corr-{n}"),

@@ -10,6 +10,7 @@ mod access_control;
 mod admin_cli;
 mod agent_client;
 mod agents;
+mod audit_evidence;
 mod audit_log;
 mod audit_upgrade;
 mod auth_failures;
