@@ -10,7 +10,7 @@ CARGO ?= cargo
 # fixtures to target/plugin-fixtures/. Each is built alone: a plugin enables exactly one
 # world feature of the SDK, and cargo would merge features across packages built together.
 DEFAULT_PLUGINS := spec-policy chaos
-FIXTURE_PLUGINS := deny-all loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files spec-policy-plus blocked-tools
+FIXTURE_PLUGINS := deny-all deny-all-next loop-forever sleep-forever grow-memory always-trap bad-answer quota-thief broken-filter clock-and-random reads-files spec-policy-plus blocked-tools
 WASM_OUT := $(or $(CARGO_TARGET_DIR),target)/wasm32-wasip2/release
 
 help: ## List the targets

@@ -53,6 +53,15 @@ pub struct Args {
     /// the run's own). Redis's CPU time is not in the "CPU µs per request" column.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Give the default policy a shadow candidate judging every call (100 %): a fixture of
+    /// `--fixtures-dir` by name (`loop-forever`, `always-trap`, `grow-memory`,
+    /// `sleep-forever`). The baseline is then the same gateway without a shadow, in place of
+    /// the bare handler, and the ratio is what the shadow leaves of live throughput.
+    #[arg(long, value_name = "FIXTURE")]
+    shadow: Option<String>,
+    /// Folder of the built test fixtures, for `--shadow`.
+    #[arg(long, default_value = "target/plugin-fixtures")]
+    fixtures_dir: PathBuf,
 }
 
 /// Runs the comparison and prints the table.
@@ -71,8 +80,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let database_url = postgres.as_ref().map(|db| db.url.clone());
     let (gateway_url, bare_url, body) =
-        runtime.block_on(start_targets(&args, &data_dir, database_url))?;
+        runtime.block_on(start_targets(&args, &data_dir, database_url.clone()))?;
     let script = wrk::post_script(&data_dir, &body)?;
+    // With a shadow, the gateway above is the one with it and the baseline another without.
+    let (bare_url, bare_script, bare_label) = match &args.shadow {
+        None => (
+            bare_url,
+            script.clone(),
+            "bare axum JSON handler".to_string(),
+        ),
+        Some(_) => {
+            let plain_dir = gateway_under_test::temp_data_dir("proxy-plain")?;
+            let options = Options {
+                database_url: None,
+                redis_url: args.redis.clone(),
+                ..Options::throughput(args.plugins_dir.clone(), !args.no_policies)
+            };
+            let (url, body) = runtime.block_on(async {
+                let (url, _state) = gateway_under_test::serve(&options, &plain_dir).await?;
+                let body =
+                    gateway_under_test::openai_chat_body(&reqwest::Client::new(), &url).await?;
+                anyhow::Ok((url, body))
+            })?;
+            let script = wrk::post_script(&plain_dir, &body)?;
+            (
+                format!("{url}/api/proxy-request"),
+                script,
+                "gateway without a shadow".to_string(),
+            )
+        }
+    };
     let mut bare = Vec::new();
     let mut gateway = Vec::new();
     for round in 1..=args.rounds {
@@ -81,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             connections: args.connections,
             seconds: args.duration,
         };
-        let b = load.run(&script, &bare_url)?;
+        let b = load.run(&bare_script, &bare_url)?;
         let g = load.run(&script, &format!("{gateway_url}/api/proxy-request"))?;
         println!(
             "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
@@ -111,18 +148,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         median(&gateway, |r| r.cpu_us_per_request),
     );
     println!(
-        "| bare axum JSON handler | {b_rps:.0} | {:.2} | {:.2} | {b_cpu:.1} |",
+        "| {bare_label} | {b_rps:.0} | {:.2} | {:.2} | {b_cpu:.1} |",
         median(&bare, |r| r.p50_ms),
         median(&bare, |r| r.p99_ms)
     );
+    let shadowed = match &args.shadow {
+        Some(fixture) => format!(", shadow {fixture} at 100 %"),
+        None => String::new(),
+    };
     println!(
-        "| gateway proxy-request (openai.chat, mock, {}) | {g_rps:.0} | {:.2} | {:.2} | {g_cpu:.1} |",
+        "| gateway proxy-request (openai.chat, mock, {}{shadowed}) | {g_rps:.0} | {:.2} | {:.2} | {g_cpu:.1} |",
         storage_label(&args),
         median(&gateway, |r| r.p50_ms),
         median(&gateway, |r| r.p99_ms)
     );
-    println!("\ngateway / bare throughput: {:.2}", g_rps / b_rps);
-    println!("gateway / bare CPU per request: {:.2}", g_cpu / b_cpu);
+    let pair = if args.shadow.is_some() {
+        "with shadow / without"
+    } else {
+        "gateway / bare"
+    };
+    println!("\n{pair} throughput: {:.2}", g_rps / b_rps);
+    println!("{pair} CPU per request: {:.2}", g_cpu / b_cpu);
     if gateway.iter().any(|g| g.non_2xx > 0) {
         let codes = runtime.block_on(failure_codes(&gateway_url))?;
         bail!("the gateway answered non-2xx responses under load: {codes}");
@@ -167,13 +213,53 @@ async fn start_targets(
     data_dir: &std::path::Path,
     database_url: Option<String>,
 ) -> anyhow::Result<(String, String, String)> {
+    let plugins_dir = match &args.shadow {
+        Some(fixture) => with_shadow(&args.plugins_dir, &args.fixtures_dir, fixture, data_dir)?,
+        None => args.plugins_dir.clone(),
+    };
     let options = Options {
         database_url,
         redis_url: args.redis.clone(),
-        ..Options::throughput(args.plugins_dir.clone(), !args.no_policies)
+        ..Options::throughput(plugins_dir, !args.no_policies)
     };
     let (gateway_url, _state) = gateway_under_test::serve(&options, data_dir).await?;
     let bare_url = gateway_under_test::serve_bare().await?;
     let body = gateway_under_test::openai_chat_body(&reqwest::Client::new(), &gateway_url).await?;
     Ok((gateway_url, bare_url, body))
+}
+
+/// A copy of `plugins_dir` in `data_dir` whose first binding (the default policy) has
+/// `fixture` as its shadow candidate at 100 %.
+fn with_shadow(
+    plugins_dir: &std::path::Path,
+    fixtures_dir: &std::path::Path,
+    fixture: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join("plugins-with-shadow");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(plugins_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))?;
+        }
+    }
+    let candidate = format!("{fixture}.wasm");
+    std::fs::copy(fixtures_dir.join(&candidate), dir.join(&candidate))
+        .map_err(|e| anyhow::anyhow!("{candidate}: {e} (run `make plugins`)"))?;
+    let manifest = std::fs::read_to_string(plugins_dir.join("plugins.toml"))?;
+    let Some(second) = manifest
+        .match_indices("[[binding]]")
+        .nth(1)
+        .map(|(at, _)| at)
+    else {
+        bail!("plugins.toml: expected the policy binding, then another");
+    };
+    let shadowed = format!(
+        "{}shadow = \"{candidate}\"\nshadow_percent = 100\n\n{}",
+        &manifest[..second],
+        &manifest[second..]
+    );
+    std::fs::write(dir.join("plugins.toml"), shadowed)?;
+    Ok(dir)
 }

@@ -135,6 +135,17 @@ enum PluginCommand {
         /// Where to write the signature (default: FILE.wasm.sig).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Allow only bindings of this name (repeat for several; default: any). A gateway
+        /// refuses the plugin under another binding name.
+        #[arg(long = "binding", value_name = "NAME")]
+        bindings: Vec<String>,
+        /// Allow only bindings to these tools (comma-separated, `*` for a binding to every
+        /// tool; default: any).
+        #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
+        tools: Vec<String>,
+        /// Allow only bindings with this failure mode (default: any).
+        #[arg(long, value_enum)]
+        fail: Option<gateway::plugins::manifest::FailMode>,
     },
     /// Run a plugin once on a request; exit 0 when it answered, 2 when it failed.
     Test {
@@ -335,9 +346,24 @@ async fn plugin_command(command: PluginCommand) -> ExitCode {
                 }
             }
         }
-        PluginCommand::Sign { file, key, out } => print_report(
-            tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref())).await,
-        ),
+        PluginCommand::Sign {
+            file,
+            key,
+            out,
+            bindings,
+            tools,
+            fail,
+        } => {
+            let scope = gateway::plugins::signing::SignedScope {
+                bindings,
+                tools,
+                fail,
+            };
+            print_report(
+                tokio::task::spawn_blocking(move || cli::sign(&file, &key, out.as_deref(), scope))
+                    .await,
+            )
+        }
         PluginCommand::Check { file, trusted_keys } => print_report(
             tokio::task::spawn_blocking(move || cli::check(&file, &trusted_keys)).await,
         ),

@@ -11,6 +11,7 @@ pub mod message;
 pub mod nul_guard;
 pub mod openapi;
 pub mod path_text;
+pub mod plugin_admission;
 pub mod plugin_shadows;
 pub mod plugins;
 pub mod policies;

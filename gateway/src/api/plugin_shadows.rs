@@ -176,7 +176,7 @@ pub async fn put(
         ));
     }
     let signature = body.signature.as_ref().map(Value::to_string);
-    let candidate = admit(&state, &name, &wasm, signature.clone()).await?;
+    let (candidate, _) = admit(&state, &name, &wasm, signature.clone()).await?;
     if candidate.world != World::Policy {
         return Err(plugin_invalid(format!(
             "the candidate implements {}, the binding is a policy",
@@ -319,7 +319,7 @@ pub async fn promote(
     if let Err(e) = state.plugins.reload().await {
         let _ = state
             .store
-            .rollback_plugin_upload(&name, Some(version))
+            .rollback_plugin_upload(&name, Some(version), None)
             .await;
         let _ = state.plugins.reload().await;
         return Err(plugin_invalid(e.to_string()));

@@ -3,6 +3,8 @@
 
 use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
+use crate::api::plugin_admission::refuse_downgrade;
+pub(crate) use crate::api::plugin_admission::{admit, decode_wasm};
 use crate::api::time::iso;
 use crate::error::ApiError;
 use crate::plugins::bindings::Fault;
@@ -333,7 +335,7 @@ pub(crate) fn plugin_invalid(detail: String) -> ApiError {
     put,
     path = "/api/admin/plugins/{name}",
     tag = "plugins",
-    description = "Upload a plugin as a new version of the binding `name`, live on every instance. Error codes: validation_failed, plugin_invalid, name_conflict.",
+    description = "Upload a plugin as a new version of the binding `name`, live on every instance. Error codes: validation_failed, plugin_invalid, plugin_downgrade, name_conflict.",
     request_body(content = UploadRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = Uploaded),
@@ -363,7 +365,21 @@ pub async fn upload(
         ));
     }
     let signature = body.signature.as_ref().map(Value::to_string);
-    let plugin = admit(&state, &name, &wasm, signature.clone()).await?;
+    let (plugin, vouched) = admit(&state, &name, &wasm, signature.clone()).await?;
+    state
+        .plugins
+        .signatures()
+        .check_use(
+            &name,
+            vouched.as_ref(),
+            &name,
+            &spec.tools,
+            spec.fail_mode(plugin.world),
+        )
+        .map_err(|e| plugin_invalid(e.to_string()))?;
+    if let Some(vouched) = &vouched {
+        refuse_downgrade(&state, &name, &plugin.info.name, vouched, &spec).await?;
+    }
     if let Some(expected) = spec.world {
         if expected != plugin.world {
             return Err(plugin_invalid(format!(
@@ -410,7 +426,7 @@ pub async fn upload(
         // Keep the stored set loadable for every instance: undo this version.
         let _ = state
             .store
-            .rollback_plugin_upload(&name, Some(version))
+            .rollback_plugin_upload(&name, Some(version), None)
             .await;
         if version == 1 {
             let _ = state.store.delete_plugin_uploads(&name).await;
@@ -431,39 +447,6 @@ pub async fn upload(
     ))
 }
 
-/// Compiles an uploaded component under the signature policy: unvouched bytes are not
-/// compiled when signatures are required. Compiling is blocking work, so the whole admission
-/// runs off the workers.
-pub(crate) async fn admit(
-    state: &AppState,
-    name: &str,
-    wasm: &[u8],
-    signature: Option<String>,
-) -> Result<crate::plugins::Plugin, ApiError> {
-    let policy = state.plugins.signatures().clone();
-    let (name, bytes) = (name.to_string(), wasm.to_vec());
-    tokio::task::spawn_blocking(move || {
-        policy.admit(
-            &name,
-            signature.as_deref(),
-            &bytes,
-            || crate::plugins::Plugin::load(&name, &bytes).map_err(|e| e.to_string()),
-            |e| e.to_string(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal("plugin validation task", &e))?
-    .map_err(plugin_invalid)
-}
-
-/// The component of an upload body, decoded.
-pub(crate) fn decode_wasm(wasm_base64: &str) -> Result<Vec<u8>, ApiError> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(wasm_base64.trim())
-        .map_err(|_| ApiError::validation(vec!["wasm_base64: not valid base64".into()]))
-}
-
 /// `POST /api/admin/plugins/{name}/rollback`: the previous uploaded version goes live again.
 #[utoipa::path(
     post,
@@ -481,7 +464,7 @@ pub async fn rollback(
 ) -> Result<Json<RolledBack>, ApiError> {
     let version = state
         .store
-        .rollback_plugin_upload(&name, None)
+        .rollback_plugin_upload(&name, None, None)
         .await?
         .ok_or_else(|| {
             ApiError::new(

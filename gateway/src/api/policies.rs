@@ -336,7 +336,8 @@ pub struct PolicyLogView {
     agent_id: String,
     tool: String,
     action: String,
-    /// `allow` or `deny`.
+    /// `allow`, `deny`, `error` (the policy failed), or `quarantine` (the binding's
+    /// uploaded version was quarantined; `reason` says what was done).
     decision: String,
     reason: Option<String>,
     request_data: Option<String>,

@@ -63,16 +63,27 @@ fn signer(path: &Path, plugin: &Plugin, trusted_keys: &str) -> anyhow::Result<St
     )
 }
 
-/// `gateway plugin sign FILE.wasm --key KEY [--out FILE.sig]`: a detached signature over the
-/// component's name, version and bytes.
-pub fn sign(path: &Path, key_path: &Path, out: Option<&Path>) -> anyhow::Result<String> {
+/// `gateway plugin sign FILE.wasm --key KEY [--out FILE.sig] [--binding NAME] [--tools T]
+/// [--fail MODE]`: a detached signature over the component's name, version and bytes, and
+/// where it may be used.
+pub fn sign(
+    path: &Path,
+    key_path: &Path,
+    out: Option<&Path>,
+    scope: signing::SignedScope,
+) -> anyhow::Result<String> {
+    for tool in &scope.tools {
+        if tool != "*" && tool.parse::<crate::catalog::ToolName>().is_err() {
+            anyhow::bail!("--tools: unknown tool {tool:?}");
+        }
+    }
     let key_text = std::fs::read_to_string(key_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
     let key = signing::parse_signing_key(&key_text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
     let plugin = load(path)?;
     let bytes = std::fs::read(path)?;
-    let signature = signing::sign(&key, &plugin.info.name, &plugin.info.version, &bytes);
+    let signature = signing::sign(&key, &plugin.info.name, &plugin.info.version, &bytes, scope);
     let out = out.map_or_else(|| signature_path(path), Path::to_path_buf);
     std::fs::write(&out, serde_json::to_string_pretty(&signature)? + "\n")
         .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;

@@ -15,6 +15,7 @@
 //! # sha256 = "…"                   # pin the component: any other file is refused
 //! # shadow = "next.wasm"           # a candidate judged beside it on live calls, never enforced
 //! # shadow_percent = 10            # the share of calls it judges
+//! # min_version = 3                # uploads: the lowest version a quarantine may return to
 //! ```
 //!
 //! A policy's response filter runs on the calls whose `evaluate` answered
@@ -53,7 +54,7 @@ pub enum ConfigSource {
 }
 
 /// What happens to a request when the plugin fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     /// The request is refused (403 `policy_error`).
@@ -97,6 +98,13 @@ pub struct BindingSpec {
     pub shadow: Option<String>,
     /// Percent of calls the shadow candidate also judges (default 10).
     pub shadow_percent: Option<f64>,
+    /// The lowest uploaded version (its number in `GET /api/admin/plugins`) a quarantine may
+    /// roll this binding back to. Without it a quarantine rolls nothing back: the failing
+    /// version stays bound, failing its calls as `fail` says, and an alert is raised.
+    pub min_version: Option<i64>,
+    /// Lets a signed version lower than one this binding has run go live (an explicit
+    /// rollback, recorded with the binding and logged); refused without it.
+    pub allow_downgrade: Option<bool>,
 }
 
 /// A manifest problem, naming the binding.
@@ -177,6 +185,11 @@ impl BindingSpec {
                 return Err(invalid("sha256 must be 64 hex digits".into()));
             }
         }
+        if self.min_version.is_some_and(|v| v < 1) {
+            return Err(invalid(
+                "min_version must be an uploaded version, from 1".into(),
+            ));
+        }
         if self.config.is_some() && self.config_from.is_some() {
             return Err(invalid("give config or config_from, not both".into()));
         }
@@ -194,6 +207,14 @@ impl BindingSpec {
             }
         }
         Ok(())
+    }
+
+    /// What a failure does: `fail`, else closed for a policy and open for chaos.
+    pub fn fail_mode(&self, world: super::World) -> FailMode {
+        self.fail.unwrap_or(match world {
+            super::World::Policy => FailMode::Closed,
+            super::World::Chaos => FailMode::Open,
+        })
     }
 
     /// The call limits of this binding.
@@ -257,6 +278,7 @@ mod tests {
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nsha256 = \"abc\"",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nshadow = \"../y.wasm\"",
             "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nshadow_percent = 101",
+            "[[binding]]\nplugin = \"x.wasm\"\ntools = [\"*\"]\nmin_version = 0",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }

@@ -3,7 +3,13 @@
 //! the keys the operator trusts (`PLUGIN_TRUSTED_KEYS`). With `PLUGIN_SIGNATURES=required`
 //! (production's default) a plugin file or upload without a valid signature from a trusted
 //! key is refused; with `warn` (development's) it loads with a warning.
+//!
+//! A signature may also restrict where the plugin may be used: the bindings it may be bound
+//! under, the tools, and the failure mode (format `/2`, whose message covers them); a binding
+//! outside them is refused as a signature problem. And a signed version lower than one the
+//! binding already ran is a downgrade, refused unless the binding says `allow_downgrade`.
 
+use super::manifest::FailMode;
 use super::Plugin;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -12,6 +18,8 @@ use sha2::{Digest, Sha256};
 
 /// Format tag of a signature file and prefix of the signed message.
 pub const FORMAT: &str = "4runr-plugin-signature/1";
+/// The format of a signature that restricts where the plugin may be used.
+pub const FORMAT_RESTRICTED: &str = "4runr-plugin-signature/2";
 /// Prefix of a key in text form.
 const KEY_PREFIX: &str = "ed25519:";
 
@@ -38,10 +46,94 @@ pub struct SignatureFile {
     pub version: String,
     /// SHA-256 of the component's bytes, hex.
     pub sha256: String,
+    /// Binding names the plugin may be bound under (format `/2`; empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<String>,
+    /// Tools it may be bound to (format `/2`; empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// The failure mode its bindings must have (format `/2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<FailMode>,
     /// The signer's public key, `ed25519:<base64>`.
     pub key: String,
     /// The signature of [`message`], base64.
     pub signature: String,
+}
+
+impl SignatureFile {
+    /// Where it allows its plugin to be used.
+    pub fn scope(&self) -> SignedScope {
+        SignedScope {
+            bindings: self.bindings.clone(),
+            tools: self.tools.clone(),
+            fail: self.fail,
+        }
+    }
+}
+
+/// Where a signature allows its plugin to be used; an empty list or `None` allows any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignedScope {
+    /// Binding names it may be bound under.
+    pub bindings: Vec<String>,
+    /// Tools it may be bound to (`"*"`: all, which a binding to `"*"` needs).
+    pub tools: Vec<String>,
+    /// The failure mode its bindings must have.
+    pub fail: Option<FailMode>,
+}
+
+impl SignedScope {
+    fn is_open(&self) -> bool {
+        self == &SignedScope::default()
+    }
+
+    /// Lines of the signed message (after the digest) naming the scope.
+    fn message_lines(&self) -> String {
+        let fail = match self.fail {
+            Some(FailMode::Closed) => "closed",
+            Some(FailMode::Open) => "open",
+            None => "",
+        };
+        format!(
+            "\nbindings={}\ntools={}\nfail={fail}",
+            self.bindings.join(","),
+            self.tools.join(",")
+        )
+    }
+
+    /// Whether a binding named `binding`, to `tools`, failing `fail`, is inside the scope.
+    pub fn check(&self, binding: &str, tools: &[String], fail: FailMode) -> Result<(), String> {
+        if !self.bindings.is_empty() && !self.bindings.iter().any(|b| b == binding) {
+            return Err(format!(
+                "signed for bindings [{}], not {binding}",
+                self.bindings.join(", ")
+            ));
+        }
+        if !self.tools.is_empty() && !self.tools.iter().any(|t| t == "*") {
+            if let Some(tool) = tools.iter().find(|t| !self.tools.contains(t)) {
+                return Err(format!(
+                    "signed for tools [{}], bound to {tool}",
+                    self.tools.join(", ")
+                ));
+            }
+        }
+        if let Some(signed) = self.fail.filter(|f| *f != fail) {
+            return Err(format!(
+                "signed for fail = {}, bound with fail = {}",
+                fail_name(signed),
+                fail_name(fail)
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn fail_name(fail: FailMode) -> &'static str {
+    match fail {
+        FailMode::Closed => "closed",
+        FailMode::Open => "open",
+    }
 }
 
 /// Why a signature does not vouch for a component. Operators read these; they name what
@@ -71,11 +163,19 @@ pub enum SignatureError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     Invalid,
+    /// The binding uses the plugin outside what its signature allows.
+    #[error("binding is outside the signature's scope: {0}")]
+    OutOfScope(String),
 }
 
-/// The message a signature covers.
-fn message(plugin: &str, version: &str, sha256: &str) -> String {
-    format!("{FORMAT}\n{plugin}\n{version}\n{sha256}")
+/// The message a signature covers: format `/1` without a scope, `/2` with one.
+fn message(plugin: &str, version: &str, sha256: &str, scope: &SignedScope) -> String {
+    if scope.is_open() {
+        format!("{FORMAT}\n{plugin}\n{version}\n{sha256}")
+    } else {
+        let lines = scope.message_lines();
+        format!("{FORMAT_RESTRICTED}\n{plugin}\n{version}\n{sha256}{lines}")
+    }
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -127,15 +227,29 @@ pub fn generate() -> (String, String) {
     )
 }
 
-/// Signs a component's name, version and bytes.
-pub fn sign(key: &SigningKey, plugin: &str, version: &str, bytes: &[u8]) -> SignatureFile {
+/// Signs a component's name, version and bytes, and where it may be used.
+pub fn sign(
+    key: &SigningKey,
+    plugin: &str,
+    version: &str,
+    bytes: &[u8],
+    scope: SignedScope,
+) -> SignatureFile {
     let sha256 = hex::encode(Sha256::digest(bytes));
-    let signature = key.sign(message(plugin, version, &sha256).as_bytes());
+    let signature = key.sign(message(plugin, version, &sha256, &scope).as_bytes());
     SignatureFile {
-        format: FORMAT.into(),
+        format: if scope.is_open() {
+            FORMAT
+        } else {
+            FORMAT_RESTRICTED
+        }
+        .into(),
         plugin: plugin.into(),
         version: version.into(),
         sha256,
+        bindings: scope.bindings,
+        tools: scope.tools,
+        fail: scope.fail,
         key: public_key_text(&key.verifying_key()),
         signature: b64().encode(signature.to_bytes()),
     }
@@ -180,9 +294,15 @@ impl SignaturePolicy {
         let text = signature.ok_or(SignatureError::Missing)?;
         let file: SignatureFile =
             serde_json::from_str(text).map_err(|e| SignatureError::Malformed(e.to_string()))?;
-        if file.format != FORMAT {
+        let scope = file.scope();
+        let expected = if scope.is_open() {
+            FORMAT
+        } else {
+            FORMAT_RESTRICTED
+        };
+        if file.format != expected {
             return Err(SignatureError::Malformed(format!(
-                "format {:?}, expected {FORMAT}",
+                "format {:?}, expected {expected}",
                 file.format
             )));
         }
@@ -199,13 +319,14 @@ impl SignaturePolicy {
             .and_then(|b| Signature::from_slice(&b).ok())
             .ok_or(SignatureError::Invalid)?;
         key.verify(
-            message(&file.plugin, &file.version, &file.sha256).as_bytes(),
+            message(&file.plugin, &file.version, &file.sha256, &scope).as_bytes(),
             &signature,
         )
         .map_err(|_| SignatureError::Invalid)?;
         Ok(Vouched {
             plugin: file.plugin,
             version: file.version,
+            scope,
             signer: key_id(&key),
         })
     }
@@ -227,7 +348,8 @@ impl SignaturePolicy {
     /// Loads `what` (with `load`) only as the signature policy allows: the signature is
     /// checked against `bytes` before they are compiled, then against the loaded plugin's
     /// name and version. A refusal is turned into the caller's error by `refused`; a plugin
-    /// that loads unvouched under `warn` is logged.
+    /// that loads unvouched under `warn` is logged. Returns the plugin, and what its
+    /// signature vouches for when it does (for [`SignaturePolicy::check_use`]).
     pub fn admit<P: std::borrow::Borrow<Plugin>, E>(
         &self,
         what: &str,
@@ -235,7 +357,7 @@ impl SignaturePolicy {
         bytes: &[u8],
         load: impl FnOnce() -> Result<P, E>,
         refused: impl Fn(SignatureError) -> E,
-    ) -> Result<P, E> {
+    ) -> Result<(P, Option<Vouched>), E> {
         let vouched = match self.verify_bytes(signature, bytes) {
             Ok(vouched) => Some(vouched),
             Err(problem) => {
@@ -245,12 +367,37 @@ impl SignaturePolicy {
         };
         let plugin = load()?;
         let info = &plugin.borrow().info;
-        match vouched.map(|v| v.check_info(&info.name, &info.version)) {
-            Some(Err(problem)) => self.unvouched(what, problem).map_err(refused)?,
-            Some(Ok(())) => tracing::debug!(plugin = what, "plugin signature verified"),
-            None => {}
+        let vouched = match vouched {
+            Some(v) => match v.check_info(&info.name, &info.version) {
+                Ok(()) => {
+                    tracing::debug!(plugin = what, "plugin signature verified");
+                    Some(v)
+                }
+                Err(problem) => {
+                    self.unvouched(what, problem).map_err(refused)?;
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok((plugin, vouched))
+    }
+
+    /// Whether a binding named `binding`, to `tools`, failing `fail`, may use a plugin whose
+    /// signature vouched for `vouched`: outside the signature's scope is a signature problem
+    /// (refused, or a warning under `warn`).
+    pub fn check_use(
+        &self,
+        what: &str,
+        vouched: Option<&Vouched>,
+        binding: &str,
+        tools: &[String],
+        fail: FailMode,
+    ) -> Result<(), SignatureError> {
+        match vouched.map(|v| v.scope.check(binding, tools, fail)) {
+            Some(Err(problem)) => self.unvouched(what, SignatureError::OutOfScope(problem)),
+            _ => Ok(()),
         }
-        Ok(plugin)
     }
 
     fn unvouched(&self, what: &str, problem: SignatureError) -> Result<(), SignatureError> {
@@ -266,9 +413,33 @@ impl SignaturePolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vouched {
     plugin: String,
-    version: String,
+    /// The version signed.
+    pub version: String,
+    /// Where the plugin may be used.
+    pub scope: SignedScope,
     /// The signer's key id.
     pub signer: String,
+}
+
+/// True when `version` is lower than `highest` (both semantic versions; one that is not
+/// is compared as nothing, and is never a downgrade).
+pub fn is_downgrade(version: &str, highest: &str) -> bool {
+    match (
+        semver::Version::parse(version.trim()),
+        semver::Version::parse(highest.trim()),
+    ) {
+        (Ok(version), Ok(highest)) => version < highest,
+        _ => false,
+    }
+}
+
+/// The highest of `versions` (semantic versions; others are left out).
+pub fn highest_version<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    versions
+        .into_iter()
+        .filter_map(|v| semver::Version::parse(v.trim()).ok())
+        .max()
+        .map(|v| v.to_string())
 }
 
 impl Vouched {
@@ -303,7 +474,9 @@ mod tests {
         let key = parse_signing_key(&format!("# a comment\n{private}\n")).unwrap();
         assert_eq!(public_key_text(&key.verifying_key()), public);
         let bytes = b"a component".to_vec();
-        let signed = serde_json::to_string(&sign(&key, "p", "1.0.0", &bytes)).unwrap();
+        let signed =
+            serde_json::to_string(&sign(&key, "p", "1.0.0", &bytes, SignedScope::default()))
+                .unwrap();
         let policy = trusted(&key);
         assert_eq!(
             policy.verify(Some(&signed), "p", "1.0.0", &bytes),
@@ -316,7 +489,14 @@ mod tests {
             policy.verify(Some(&signed), "p", "1.0.0", &flipped),
             Err(SignatureError::OtherFile)
         );
-        let other = serde_json::to_string(&sign(&key, "p", "1.0.0", b"another")).unwrap();
+        let other = serde_json::to_string(&sign(
+            &key,
+            "p",
+            "1.0.0",
+            b"another",
+            SignedScope::default(),
+        ))
+        .unwrap();
         assert_eq!(
             policy.verify(Some(&other), "p", "1.0.0", &bytes),
             Err(SignatureError::OtherFile)
@@ -326,7 +506,14 @@ mod tests {
             Err(SignatureError::OtherPlugin { .. })
         ));
         let stranger = SigningKey::from_bytes(&[7; 32]);
-        let by_stranger = serde_json::to_string(&sign(&stranger, "p", "1.0.0", &bytes)).unwrap();
+        let by_stranger = serde_json::to_string(&sign(
+            &stranger,
+            "p",
+            "1.0.0",
+            &bytes,
+            SignedScope::default(),
+        ))
+        .unwrap();
         assert_eq!(
             policy.verify(Some(&by_stranger), "p", "1.0.0", &bytes),
             Err(SignatureError::Untrusted(key_id(&stranger.verifying_key())))
@@ -347,6 +534,66 @@ mod tests {
             policy.verify(Some("{}"), "p", "1.0.0", &bytes),
             Err(SignatureError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_scoped_signature_covers_its_scope_and_holds_a_binding_to_it() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let policy = trusted(&key);
+        let bytes = b"a component".to_vec();
+        let scope = SignedScope {
+            bindings: vec!["mail-guard".into()],
+            tools: vec!["gmail_send".into()],
+            fail: Some(FailMode::Closed),
+        };
+        let file = sign(&key, "p", "1.0.0", &bytes, scope);
+        assert_eq!(file.format, FORMAT_RESTRICTED);
+        let text = serde_json::to_string(&file).unwrap();
+        let vouched = policy.verify_bytes(Some(&text), &bytes).unwrap();
+        let tools = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let inside = |b: &str, t: &[&str], f| vouched.scope.check(b, &tools(t), f);
+        assert!(inside("mail-guard", &["gmail_send"], FailMode::Closed).is_ok());
+        assert!(inside("other", &["gmail_send"], FailMode::Closed).is_err());
+        assert!(inside("mail-guard", &["*"], FailMode::Closed).is_err());
+        assert!(inside("mail-guard", &["gmail_send"], FailMode::Open).is_err());
+        assert!(matches!(
+            policy.check_use(
+                "p",
+                Some(&vouched),
+                "other",
+                &tools(&["gmail_send"]),
+                FailMode::Closed
+            ),
+            Err(SignatureError::OutOfScope(_))
+        ));
+
+        // The scope is signed: widening or dropping it breaks the signature.
+        let mut widened = file.clone();
+        widened.fail = None;
+        let widened = serde_json::to_string(&widened).unwrap();
+        assert_eq!(
+            policy.verify_bytes(Some(&widened), &bytes),
+            Err(SignatureError::Invalid)
+        );
+        let mut dropped = file;
+        (dropped.bindings, dropped.tools, dropped.fail) = (Vec::new(), Vec::new(), None);
+        let dropped = serde_json::to_string(&dropped).unwrap();
+        assert!(matches!(
+            policy.verify_bytes(Some(&dropped), &bytes),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_lower_semantic_version_is_a_downgrade() {
+        assert!(is_downgrade("1.0.0", "1.0.1"));
+        assert!(!is_downgrade("1.0.1", "1.0.1"));
+        assert!(!is_downgrade("2.0.0", "1.9.9"));
+        assert!(!is_downgrade("not-a-version", "1.0.0"));
+        assert_eq!(
+            highest_version(["1.0.0", "1.10.0", "1.9.0", "x"]),
+            Some("1.10.0".into())
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The `plugin_uploads` table: uploaded plugin versions, one active per name. A version
-//! rolled back is retired (`active = -1`, its bytes dropped), not deleted, so its number is
+//! rolled back is retired (`active = -1`, its bytes kept), not deleted, so its number is
 //! never handed out again: "version 3" always names one component.
 
 use super::{Store, StoreError};
@@ -117,13 +117,16 @@ impl Store {
         .await?)
     }
 
-    /// Makes the version before the active one active and retires the active one; returns
-    /// the version now live, or `None` when there is no earlier version, or when `expected`
-    /// is given and is not the active version (another instance rolled it back already).
+    /// Makes the version before the active one active and retires the active one (its
+    /// bytes stay, for the record and for an operator to bring back by uploading them);
+    /// returns the version now live, or `None` when there is no earlier version (none at or
+    /// above `floor`, when given), or when `expected` is given and is not the active version
+    /// (another instance rolled it back already).
     pub async fn rollback_plugin_upload(
         &self,
         name: &str,
         expected: Option<i64>,
+        floor: Option<i64>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         let (active,): (Option<i64>,) = sqlx::query_as(
@@ -136,25 +139,24 @@ impl Store {
             return Ok(None);
         };
         let (previous,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND version < $2 AND active = 0",
+            "SELECT MAX(version) FROM plugin_uploads \
+             WHERE name = $1 AND version < $2 AND version >= $3 AND active = 0",
         )
         .bind(name)
         .bind(active)
+        .bind(floor.unwrap_or(i64::MIN))
         .fetch_one(&mut *tx)
         .await?;
         let Some(previous) = previous else {
             return Ok(None);
         };
         // The rolled-back version is retired, so that a second rollback goes further back and
-        // its number is never reused; its bytes are not kept.
-        sqlx::query(
-            "UPDATE plugin_uploads SET active = -1, wasm = $3 WHERE name = $1 AND version = $2",
-        )
-        .bind(name)
-        .bind(active)
-        .bind(Vec::<u8>::new())
-        .execute(&mut *tx)
-        .await?;
+        // its number is never reused.
+        sqlx::query("UPDATE plugin_uploads SET active = -1 WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(active)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE plugin_uploads SET active = 1 WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(previous)
@@ -162,6 +164,17 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Some(previous))
+    }
+
+    /// The signatures (JSON) every stored version of `name` came with, retired ones too.
+    pub async fn plugin_upload_signatures(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT signature FROM plugin_uploads WHERE name = $1 AND signature IS NOT NULL",
+        )
+        .bind(name)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
     /// Deletes every version of `name`, and its shadow candidate with its disagreements;

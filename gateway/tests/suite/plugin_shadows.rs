@@ -3,7 +3,7 @@
 //! a rollback restores the version it replaced.
 
 use crate::common::cluster::wait_until;
-use crate::common::{metric_value, proxy, wasm_base64, Backend, Fixture, TestGateway};
+use crate::common::{metric_value, proxy, wasm_base64, ApiClient, Backend, Fixture, TestGateway};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -11,7 +11,7 @@ const SEARCHES: usize = 12;
 
 /// The status of a scraper's search, the policy rule that denied it (if one did), and its
 /// correlation id.
-async fn search(gw: &TestGateway, token: &str) -> (StatusCode, Value, String) {
+async fn search(gw: &ApiClient, token: &str) -> (StatusCode, Value, String) {
     let (status, headers, body) = proxy(
         gw,
         json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}}),
@@ -235,7 +235,80 @@ async fn bad_shadow_requests_change_nothing(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Hostile candidates at 100 % (looping, trapping, growing memory) under 8 concurrent
+/// clients: every live answer is served as the live policy says, and each sampled call is
+/// either judged or skipped, never queued; the looping one runs out of its CPU budget and
+/// skips. (What they cost live throughput is measured by `bench proxy --shadow`.)
+async fn hostile_shadows_never_hold_live_answers(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let deny_all = wasm_base64("target/plugin-fixtures", "deny-all");
+    let (status, body) = gw
+        .admin(
+            Method::PUT,
+            "/api/admin/plugins/guard",
+            Some(json!({"wasm_base64": deny_all, "binding": {"tools": ["serpapi"], "timeout_ms": 100}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for hostile in ["loop-forever", "always-trap", "grow-memory"] {
+        // An agent per candidate: 200 calls each stay inside the per-agent rate limits.
+        let (agent, _) = gw.create_agent(hostile, "scraper").await;
+        let (token, _) = gw.mint(&agent).await;
+        let (status, body) = gw
+            .admin(
+                Method::PUT,
+                "/api/admin/plugins/guard/shadow",
+                Some(json!({"wasm_base64": wasm_base64("target/plugin-fixtures", hostile), "percent": 100})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hostile}: {body}");
+        let before = accounted(gw).await;
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                let (gw, token) = (ApiClient::clone(gw), token.clone());
+                tokio::spawn(async move {
+                    let mut rules = Vec::new();
+                    for _ in 0..25 {
+                        rules.push(search(&gw, &token).await.1);
+                    }
+                    rules
+                })
+            })
+            .collect();
+        for client in clients {
+            for rule in client.await.unwrap() {
+                assert_eq!(rule, "deny_all", "{hostile}: a live answer changed");
+            }
+        }
+        // Every sampled call is accounted for once its shadow task ends (or was skipped).
+        wait_until("every shadow call judged or skipped", || async {
+            accounted(gw).await == before + 200
+        })
+        .await;
+        let evaluations = shadow(gw).await["evaluations"].clone();
+        assert_eq!(evaluations["agree"], 0, "{hostile}: {evaluations}");
+        if hostile == "loop-forever" {
+            let skipped = evaluations["skipped"].as_u64().unwrap();
+            assert!(
+                skipped > 0,
+                "a looping candidate runs out of budget: {evaluations}"
+            );
+        }
+    }
+}
+
+/// The shadow calls of the binding this instance judged or skipped so far.
+async fn accounted(gw: &TestGateway) -> u64 {
+    let e = &shadow(gw).await["evaluations"];
+    ["agree", "disagree", "error", "skipped"]
+        .iter()
+        .map(|k| e[k].as_u64().unwrap_or(0))
+        .sum()
+}
+
 crate::on_both_backends!(
     a_shadow_candidate_is_judged_listed_promoted_and_rolled_back,
     bad_shadow_requests_change_nothing,
+    hostile_shadows_never_hold_live_answers,
 );

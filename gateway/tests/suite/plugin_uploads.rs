@@ -195,57 +195,6 @@ async fn an_upload_must_answer_its_sample_request(backend: Backend) {
     assert_eq!(body["version"], 1);
 }
 
-/// An uploaded version that fails every call is rolled back to the version before it, by
-/// itself, after a few calls.
-async fn a_failing_upload_is_quarantined_back_to_the_version_before(backend: Backend) {
-    use gateway::plugins::registry::QUARANTINE_AFTER_FAILURES;
-    let f = Fixture::start(backend).await;
-    let gw = &f.gateway;
-    let binding = json!({"tools": ["*"]});
-    let (status, body) = upload(
-        gw,
-        "guard",
-        wasm_base64("target/plugin-fixtures", "deny-all"),
-        binding.clone(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    // Version 2 validates (its `info` answers) but traps on every evaluation.
-    let (status, body) = upload(
-        gw,
-        "guard",
-        wasm_base64("target/plugin-fixtures", "always-trap"),
-        binding.clone(),
-    )
-    .await;
-    assert_eq!((status, &body["version"]), (StatusCode::CREATED, &json!(2)));
-    for _ in 0..QUARANTINE_AFTER_FAILURES {
-        assert_eq!(decision(gw).await["code"], "policy_error");
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while decision(gw).await["code"] != "deny_all" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "version 1 never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (_, listed) = gw.admin(Method::GET, "/api/admin/plugins", None).await;
-    assert_eq!(listed["plugins"][0]["upload_version"], 1, "{listed}");
-    let why = listed["last_quarantine"]["error"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(why.contains("guard version 2"), "{listed}");
-    let metrics = gw.metrics().await;
-    assert_eq!(
-        crate::common::metric_value(
-            &metrics,
-            "gateway_plugin_quarantines_total{plugin=\"guard\"}"
-        ),
-        1.0
-    );
-}
-
 /// Uploads that cannot be read are an error the change feed retries, not a silent "nothing
 /// changed" that would leave this instance on its old plugin set.
 async fn unreadable_uploads_are_reported_to_the_caller(backend: Backend) {
@@ -326,6 +275,5 @@ on_both_backends!(
     every_instance_on_the_database_converges_on_an_upload,
     uploads_during_proxy_load_wait_for_the_write_lock,
     unreadable_uploads_are_reported_to_the_caller,
-    a_failing_upload_is_quarantined_back_to_the_version_before,
     an_upload_must_answer_its_sample_request,
 );

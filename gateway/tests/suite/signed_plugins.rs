@@ -34,7 +34,14 @@ fn trusted_keys() -> String {
 
 /// A signature file's JSON for `bytes` of plugin `deny-all` 1.0.0, by `key`.
 fn signature(key: &SigningKey, bytes: &[u8]) -> String {
-    serde_json::to_string(&signing::sign(key, "deny-all", "1.0.0", bytes)).unwrap()
+    serde_json::to_string(&signing::sign(
+        key,
+        "deny-all",
+        "1.0.0",
+        bytes,
+        Default::default(),
+    ))
+    .unwrap()
 }
 
 fn flipped(bytes: &[u8]) -> Vec<u8> {

@@ -9,6 +9,7 @@ use super::outcomes::ReloadError;
 use super::MAX_IDLE_INSTANCES;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, OnceLock};
 
@@ -41,12 +42,12 @@ pub struct Binding {
     pub fail: FailMode,
     /// Its calls running now (at most `CALLS_AT_ONCE`).
     pub(super) slots: CallSlots,
-    /// Calls that failed in a row (overload aside); a success resets it.
-    pub(super) failures_in_a_row: AtomicU32,
-    /// Set once this uploaded version has been quarantined (rolled back).
-    pub(super) quarantined: AtomicBool,
+    /// Its failures, kept across reloads that keep the same component in it.
+    pub(super) health: Arc<Health>,
     /// The candidate judged beside it on a share of live calls, if any.
     pub shadow: Option<super::Shadow>,
+    /// The version its signature vouched for, when one did.
+    pub signed_version: Option<String>,
 }
 
 impl Binding {
@@ -92,10 +93,7 @@ impl Binding {
                 });
             }
         }
-        let fail = spec.fail.unwrap_or(match plugin.world {
-            World::Policy => FailMode::Closed,
-            World::Chaos => FailMode::Open,
-        });
+        let fail = spec.fail_mode(plugin.world);
         Ok(Self {
             name: spec.name(),
             label: Arc::from(spec.name()),
@@ -111,15 +109,71 @@ impl Binding {
             fail,
             spec,
             slots: CallSlots::default(),
-            failures_in_a_row: AtomicU32::new(0),
-            quarantined: AtomicBool::new(false),
+            health: Arc::default(),
             shadow: None,
+            signed_version: None,
         })
     }
 
     /// The plugin's world.
     pub fn world(&self) -> World {
         self.invoker.plugin.world
+    }
+}
+
+/// What the quarantine rule reads of a binding: kept by a reload that binds the same
+/// component under the same name and source, so that a reload in the middle of a streak
+/// (the change feed's, another upload's) neither forgets it nor quarantines twice.
+#[derive(Debug, Default)]
+pub(super) struct Health {
+    /// Calls that failed in a row (overload aside); a success resets it.
+    pub(super) failures_in_a_row: AtomicU32,
+    /// The agents and the start of the current streak of failures (read on failures only).
+    pub(super) streak: Mutex<FailureStreak>,
+    /// Set once this uploaded version has been quarantined.
+    pub(super) quarantined: AtomicBool,
+}
+
+impl Binding {
+    /// Takes over the health of `previous` when it is the same component bound under the
+    /// same name from the same source.
+    pub(super) fn keep_health_of(&mut self, previous: &PluginSet) {
+        if let Some(before) = previous.binding(&self.name) {
+            if before.source == self.source
+                && before.invoker.plugin.sha256 == self.invoker.plugin.sha256
+            {
+                self.health = Arc::clone(&before.health);
+            }
+        }
+    }
+}
+
+/// A streak of failed calls of one binding: when it started and which agents' calls failed
+/// in it (at most [`super::QUARANTINE_DISTINCT_AGENTS`] are remembered: that many is all the
+/// rule asks).
+#[derive(Debug, Default)]
+pub(super) struct FailureStreak {
+    started_ms: i64,
+    agents: Vec<String>,
+}
+
+impl FailureStreak {
+    /// Notes a failure of `agent` at `now_ms`, the `in_a_row`-th without an answer between;
+    /// true when the streak now meets the quarantine rule: [`super::QUARANTINE_AFTER_FAILURES`]
+    /// failures in a row from [`super::QUARANTINE_DISTINCT_AGENTS`] agents within
+    /// [`super::QUARANTINE_WINDOW_MS`].
+    pub(super) fn fails(&mut self, agent: &str, in_a_row: u32, now_ms: i64) -> bool {
+        if in_a_row == 1 || now_ms - self.started_ms > super::QUARANTINE_WINDOW_MS {
+            self.started_ms = now_ms;
+            self.agents.clear();
+        }
+        if self.agents.len() < super::QUARANTINE_DISTINCT_AGENTS
+            && !self.agents.iter().any(|a| a == agent)
+        {
+            self.agents.push(agent.to_string());
+        }
+        in_a_row >= super::QUARANTINE_AFTER_FAILURES
+            && self.agents.len() >= super::QUARANTINE_DISTINCT_AGENTS
     }
 }
 
@@ -218,5 +272,42 @@ impl PluginSet {
     pub fn needs_policy_config(&self, tool: &str, role: &str) -> bool {
         self.applicable(World::Policy, tool, role)
             .any(|b| b.spec.config_from == Some(ConfigSource::Policies))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureStreak;
+
+    #[test]
+    fn one_agent_never_completes_a_streak() {
+        let mut streak = FailureStreak::default();
+        assert!(!(1..=50).any(|n| streak.fails("rogue", n, 1_000 + i64::from(n))));
+    }
+
+    #[test]
+    fn a_streak_needs_three_agents_five_failures_and_one_minute() {
+        let mut streak = FailureStreak::default();
+        let agents = ["a", "b", "c", "a", "b"];
+        let met: Vec<bool> = (1..=5)
+            .map(|n| streak.fails(agents[n as usize - 1], n, 1_000))
+            .collect();
+        assert_eq!(met, [false, false, false, false, true]);
+
+        // The same failures spread over more than the window start over.
+        let mut streak = FailureStreak::default();
+        let at = |n: u32| i64::from(n) * 20_000;
+        let met = (1..=5).any(|n| streak.fails(agents[n as usize - 1], n, at(n)));
+        assert!(
+            !met,
+            "failures 20 s apart never gather three agents in a minute"
+        );
+
+        // An answer between them (the count in a row starts at 1 again) resets the agents.
+        let mut streak = FailureStreak::default();
+        assert!(!streak.fails("a", 1, 0));
+        assert!(!streak.fails("b", 2, 0));
+        assert!(!streak.fails("c", 1, 0));
+        assert!(!streak.fails("c", 5, 0), "only c and earlier-reset agents");
     }
 }

@@ -1,6 +1,6 @@
 //! Asking the live set: a request's policies (and a dry run of them), its chaos rules, its
 //! response filters; each call in a slot of its binding, timed, counted, and a binding whose
-//! uploaded version keeps failing quarantined.
+//! uploaded version that keeps failing for several agents quarantined.
 
 use super::super::bindings::{Decision, Fault};
 use super::super::call_data::CallData;
@@ -12,8 +12,9 @@ use super::super::sandbox::CallContext;
 use super::binding::{Binding, BindingSeries, PluginSet, Source};
 use super::outcomes::{PolicyOutcome, ReloadFailure};
 use super::shadow::Verdict;
-use super::{PluginRegistry, QUARANTINE_AFTER_FAILURES};
+use super::{PluginRegistry, QUARANTINE_AFTER_FAILURES, QUARANTINE_DISTINCT_AGENTS};
 use crate::store::plugin_shadows::Disagreement;
+use crate::store::policies::PolicyLogRow;
 use chrono::Utc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,13 +54,13 @@ impl PluginRegistry {
         }
     }
 
-    fn record_failure(&self, binding: &Binding, failure: &CallFailure) {
+    fn record_failure(&self, binding: &Binding, failure: &CallFailure, call: &CallData) {
         if failure.kind == FailureKind::Busy {
             // Overload, counted below: a line per refused call would flood the log.
             tracing::debug!(plugin = %binding.name, error = %failure.message, "plugin busy");
         } else {
             tracing::warn!(plugin = %binding.name, kind = failure.kind.as_str(), error = %failure.message,
-                fail = ?binding.fail, "plugin call failed");
+                fail = ?binding.fail, agent_id = %call.agent_id, "plugin call failed");
         }
         self.metrics
             .plugin_failures
@@ -67,48 +68,96 @@ impl PluginRegistry {
             .inc();
         self.series(binding).failure.inc();
         if failure.kind != FailureKind::Busy {
-            let in_a_row = binding.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-            if in_a_row >= QUARANTINE_AFTER_FAILURES {
-                self.quarantine(binding, failure);
+            let in_a_row = binding
+                .health
+                .failures_in_a_row
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
+            let now_ms = crate::store::now_ms();
+            let met = binding
+                .health
+                .streak
+                .lock()
+                .fails(&call.agent_id, in_a_row, now_ms);
+            if met {
+                self.quarantine(binding, failure, call);
             }
         }
     }
 
-    /// Rolls an uploaded version that keeps failing back to the one before it, once: in the
-    /// database, so that the change feed reloads every instance (this one included). Another
-    /// instance that got there first is not overtaken: the rollback applies only while this
-    /// version is still the active one.
-    fn quarantine(&self, binding: &Binding, failure: &CallFailure) {
+    /// Quarantines an uploaded version that keeps failing for several agents, once per
+    /// loaded version: an error line, `gateway_plugin_quarantines_total` (which the
+    /// `GatewayPluginQuarantined` alert watches), `last_quarantine` in
+    /// `GET /api/admin/plugins` and a `quarantine` row in the audit's policy log. The version
+    /// is rolled back only when its binding sets `min_version`, and never below it: in the
+    /// database, so that the change feed reloads every instance; the retired version keeps
+    /// its bytes. Without a floor it stays live and its calls fail as its `fail` mode says,
+    /// until an operator acts: no call an agent makes can bring an older version back.
+    fn quarantine(&self, binding: &Binding, failure: &CallFailure, call: &CallData) {
         let (Source::Upload(version), Some(store)) = (binding.source, &self.store) else {
             return;
         };
-        if binding.quarantined.swap(true, Ordering::Relaxed) {
+        if binding.health.quarantined.swap(true, Ordering::Relaxed) {
             return;
         }
+        let floor = binding.spec.min_version;
+        let action = match floor {
+            Some(floor) => format!(
+                "rolled back to the version before it, if that is {floor} or later (min_version)"
+            ),
+            None => {
+                "kept live, as no min_version allows a rollback: roll back or fix it by hand".into()
+            }
+        };
         let message = format!(
             "uploaded plugin {} version {version} failed {QUARANTINE_AFTER_FAILURES} calls in a row \
-             (last: {}: {}); rolled back to the version before it",
+             from {QUARANTINE_DISTINCT_AGENTS} agents (last: {}: {}); {action}",
             binding.name,
             failure.kind.as_str(),
             failure.message
         );
-        tracing::error!("{message}");
+        tracing::error!(plugin = %binding.name, version, "{message}");
         *self.last_quarantine.lock() = Some(ReloadFailure {
             at: Utc::now(),
-            error: message,
+            error: message.clone(),
         });
         self.metrics
             .plugin_quarantines
             .with_label_values(&[&binding.name])
             .inc();
+        let event = PolicyLogRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            policy_id: Some(binding.name.clone()),
+            agent_id: call.agent_id.clone(),
+            tool: call.tool.clone(),
+            action: call.action.clone(),
+            decision: "quarantine".into(),
+            reason: Some(message),
+            request_data: serde_json::to_string(&serde_json::json!({
+                "correlation_id": call.correlation_id,
+                "upload_version": version,
+            }))
+            .ok(),
+            response_data: None,
+            created_at: crate::store::now_ms(),
+        };
         let (store, name) = (store.clone(), binding.name.clone());
         tokio::spawn(async move {
-            match store.rollback_plugin_upload(&name, Some(version)).await {
+            if let Err(e) = store.insert_audit_batch(&[], &[event]).await {
+                tracing::error!(plugin = %name, error = %e, "quarantine: its audit row could not be written");
+            }
+            let Some(floor) = floor else {
+                return;
+            };
+            match store
+                .rollback_plugin_upload(&name, Some(version), Some(floor))
+                .await
+            {
                 Ok(Some(live)) => {
                     tracing::warn!(plugin = %name, version = live, "quarantine: earlier version live again")
                 }
                 Ok(None) => {
-                    tracing::warn!(plugin = %name, "quarantine: no earlier version, or already rolled back; the failing version stays")
+                    tracing::warn!(plugin = %name, min_version = floor, "quarantine: no earlier version at or above min_version, or already rolled back; the failing version stays")
                 }
                 Err(e) => {
                     tracing::error!(plugin = %name, error = %e, "quarantine: the rollback failed")
@@ -119,7 +168,7 @@ impl PluginRegistry {
 
     /// Notes a call of `binding` that answered.
     fn succeeded(binding: &Binding) {
-        binding.failures_in_a_row.store(0, Ordering::Relaxed);
+        binding.health.failures_in_a_row.store(0, Ordering::Relaxed);
     }
 
     pub(super) fn series<'b>(&self, binding: &'b Binding) -> &'b BindingSeries {
@@ -210,7 +259,7 @@ impl PluginRegistry {
                     };
                 }
                 Err(failure) => {
-                    self.record_failure(binding, &failure);
+                    self.record_failure(binding, &failure, call);
                     if binding.fail == FailMode::Closed {
                         if let Some(denials) = denials {
                             denials
@@ -230,7 +279,8 @@ impl PluginRegistry {
 
     /// When `binding` has a shadow candidate that samples this call: judges the call with it
     /// in a task of its own (the answer is already `live`), with the binding's configuration
-    /// and read-only counters, and counts whether it agrees. Never waits, never fails.
+    /// and read-only counters, and counts whether it agrees; skipped (and counted so) when the
+    /// process's shadow budget has no slot or no time left. Never waits, never fails.
     fn shadow(
         &self,
         binding: &Arc<Binding>,
@@ -245,7 +295,7 @@ impl PluginRegistry {
             return;
         }
         let outcomes = self.metrics.plugin_shadow_evaluations.clone();
-        let Ok(permit) = Arc::clone(&shadow.running).try_acquire_owned() else {
+        let Some(permit) = self.shadow_budget.try_start() else {
             outcomes
                 .with_label_values(&[&binding.name, "skipped"])
                 .inc();
@@ -262,12 +312,16 @@ impl PluginRegistry {
         let binding = Arc::clone(binding);
         let log = self.disagreements.clone();
         let call = Arc::clone(call);
+        let budget = Arc::clone(&self.shadow_budget);
         tokio::spawn(async move {
             let _running = permit;
             let Some(shadow) = &binding.shadow else {
                 return;
             };
-            let candidate = verdict(&shadow.invoker.evaluate(context).await);
+            let started = Instant::now();
+            let answer = shadow.invoker.evaluate(context).await;
+            budget.charge(started.elapsed());
+            let candidate = verdict(&answer);
             let outcome = match &candidate {
                 Verdict::Failed => "error",
                 candidate if *candidate == live => "agree",
@@ -337,7 +391,7 @@ impl PluginRegistry {
                         .inc();
                     return Some(fault);
                 }
-                Err(failure) => self.record_failure(binding, &failure),
+                Err(failure) => self.record_failure(binding, &failure, call),
             }
         }
         None
@@ -382,7 +436,7 @@ impl PluginRegistry {
                     }
                 }
                 Err(failure) => {
-                    self.record_failure(binding, &failure);
+                    self.record_failure(binding, &failure, call);
                     if binding.fail == FailMode::Closed {
                         return Err(PolicyOutcome::Failed {
                             binding: binding.name.clone(),

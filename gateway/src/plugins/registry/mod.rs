@@ -8,19 +8,21 @@
 //! One job per file: [`binding`] (a plugin bound to tools and roles, and a generation of
 //! them), [`calls`] (asking the live set: evaluate, inject, filter, with failure counting
 //! and quarantine), [`outcomes`] (what a reload or a policy call can end in), [`shadow`]
-//! (a binding's candidate under test) and [`shadow_log`] (storing its disagreements); this
-//! file loads, reloads and syncs the set.
+//! (a binding's candidate under test), [`shadow_log`] (storing its disagreements) and
+//! [`signed_use`] (holding bindings to their signatures); this file loads, reloads and syncs
+//! the set.
 
 mod binding;
 mod calls;
 mod outcomes;
 mod shadow;
 mod shadow_log;
+mod signed_use;
 
 pub use binding::{Binding, PluginSet, Source};
 pub use calls::fault_label;
 pub use outcomes::{PolicyOutcome, ReloadError, ReloadFailure};
-pub use shadow::{Shadow, Verdict};
+pub use shadow::{Shadow, ShadowBudget, Verdict};
 
 use super::counters::Counters;
 use super::manifest::{BindingSpec, Manifest};
@@ -32,6 +34,7 @@ use crate::store::plugin_uploads::PluginUpload;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use parking_lot::Mutex;
+use signed_use::Loaded;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,9 +43,15 @@ use std::sync::Arc;
 pub const MANIFEST_FILE: &str = "plugins.toml";
 /// Live instances kept per reusing binding.
 const MAX_IDLE_INSTANCES: usize = 16;
-/// Failed calls in a row (overload aside) after which an uploaded version is quarantined:
-/// rolled back to the version before it.
+/// Failed calls in a row (overload aside, no call answering between them) after which an
+/// uploaded version is quarantined, when they also came from [`QUARANTINE_DISTINCT_AGENTS`]
+/// agents within [`QUARANTINE_WINDOW_MS`].
 pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+/// Distinct agents whose calls must have failed in the streak: one agent, whatever it
+/// sends, can never decide that a version is quarantined.
+pub const QUARANTINE_DISTINCT_AGENTS: usize = 3;
+/// Longest a streak of failures counts for: failures further apart start a new one.
+pub const QUARANTINE_WINDOW_MS: i64 = 60_000;
 
 /// The plugin registry.
 pub struct PluginRegistry {
@@ -61,6 +70,11 @@ pub struct PluginRegistry {
     reloads: crate::refresh::Turns,
     /// The trusted signers, and what an unvouched plugin meets.
     signatures: SignaturePolicy,
+    /// What every shadow call of this process draws on.
+    shadow_budget: Arc<ShadowBudget>,
+    /// Per file binding, the plugin and the highest signed version it has run in this
+    /// process: a lower one is a downgrade.
+    versions_run: Mutex<signed_use::VersionsRun>,
 }
 
 impl PluginRegistry {
@@ -78,6 +92,8 @@ impl PluginRegistry {
             last_quarantine: Mutex::new(None),
             reloads: crate::refresh::Turns::default(),
             signatures: SignaturePolicy::permissive(),
+            shadow_budget: Arc::default(),
+            versions_run: Mutex::new(HashMap::new()),
         }
     }
 
@@ -168,6 +184,7 @@ impl PluginRegistry {
                 let names: Vec<&str> = set.bindings.iter().map(|b| b.name.as_str()).collect();
                 tracing::info!(bindings = ?names, dir = %self.dir.display(), "plugin set loaded");
                 self.create_series(&set);
+                self.note_versions_run(&set);
                 self.live.store(Arc::new(set));
                 *self.last_error.lock() = None;
                 self.metrics.plugin_reloads.with_label_values(&["ok"]).inc();
@@ -232,14 +249,18 @@ impl PluginRegistry {
             })
             .map(|plugin| (plugin.sha256.as_str(), plugin))
             .collect();
-        let mut compiled: HashMap<String, Arc<Plugin>> = HashMap::new();
+        let mut compiled: HashMap<String, Loaded> = HashMap::new();
         let mut bindings = Vec::with_capacity(manifest.binding.len());
+        let versions_run = self.versions_run.lock().clone();
         for spec in manifest.binding {
-            let plugin = self.load_file(&spec.plugin, &spec.name(), &known, &mut compiled)?;
+            let (plugin, vouched) =
+                self.load_file(&spec.plugin, &spec.name(), &known, &mut compiled)?;
+            self.check_signed_use(&spec.plugin, &spec, &plugin, vouched.as_ref())?;
+            signed_use::refuse_downgrade(&versions_run, &spec, &plugin, vouched.as_ref())?;
             let shadow = match &spec.shadow {
                 Some(candidate) => {
                     let name = candidate.strip_suffix(".wasm").unwrap_or(candidate);
-                    let plugin = self.load_file(candidate, name, &known, &mut compiled)?;
+                    let (plugin, _) = self.load_file(candidate, name, &known, &mut compiled)?;
                     if plugin.world != super::World::Policy {
                         return Err(ReloadError::WorldMismatch {
                             binding: candidate.clone(),
@@ -254,6 +275,8 @@ impl PluginRegistry {
             let percent = spec.shadow_percent.unwrap_or(10.0);
             let limits = spec.limits();
             let mut binding = Binding::new(spec, plugin, Source::File)?;
+            binding.signed_version = vouched.map(|v| v.version);
+            binding.keep_health_of(previous);
             binding.shadow = shadow.map(|plugin| Shadow::new(plugin, limits, percent));
             bindings.push(Arc::new(binding));
         }
@@ -268,7 +291,7 @@ impl PluginRegistry {
                 problem,
             };
             let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
-            let plugin = self.signatures.admit(
+            let (plugin, vouched) = self.signatures.admit(
                 &upload.name,
                 upload.signature.as_deref(),
                 &upload.wasm,
@@ -280,8 +303,11 @@ impl PluginRegistry {
                 },
                 |e| invalid(e.to_string()),
             )?;
+            self.check_signed_use(&upload.name, &spec, &plugin, vouched.as_ref())?;
             let limits = spec.limits();
             let mut binding = Binding::new(spec, plugin, Source::Upload(upload.version))?;
+            binding.signed_version = vouched.map(|v| v.version);
+            binding.keep_health_of(previous);
             if let Some(candidate) = shadows.remove(&upload.name) {
                 binding.shadow = self.load_stored_shadow(&binding, candidate, &known, limits);
             }
@@ -309,10 +335,10 @@ impl PluginRegistry {
         file: &str,
         name: &str,
         known: &HashMap<&str, &Arc<Plugin>>,
-        compiled: &mut HashMap<String, Arc<Plugin>>,
-    ) -> Result<Arc<Plugin>, ReloadError> {
-        if let Some(plugin) = compiled.get(file) {
-            return Ok(Arc::clone(plugin));
+        compiled: &mut HashMap<String, Loaded>,
+    ) -> Result<Loaded, ReloadError> {
+        if let Some(loaded) = compiled.get(file) {
+            return Ok(loaded.clone());
         }
         let unreadable = |path: String| move |cause| ReloadError::Read { file: path, cause };
         let bytes = std::fs::read(self.dir.join(file)).map_err(unreadable(file.to_string()))?;
@@ -339,7 +365,7 @@ impl PluginRegistry {
                 problem,
             },
         )?;
-        compiled.insert(file.to_string(), Arc::clone(&plugin));
+        compiled.insert(file.to_string(), plugin.clone());
         Ok(plugin)
     }
 }
@@ -379,18 +405,21 @@ impl PluginRegistry {
         limits: super::plugin::CallLimits,
     ) -> Option<Shadow> {
         let what = format!("{} (shadow candidate)", binding.name);
-        let loaded = self.signatures.admit(
-            &what,
-            candidate.signature.as_deref(),
-            &candidate.wasm,
-            || match known.get(candidate.sha256.as_str()) {
-                Some(plugin) => Ok(Arc::clone(plugin)),
-                None => Plugin::load(&binding.name, &candidate.wasm)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string()),
-            },
-            |e| e.to_string(),
-        );
+        let loaded = self
+            .signatures
+            .admit(
+                &what,
+                candidate.signature.as_deref(),
+                &candidate.wasm,
+                || match known.get(candidate.sha256.as_str()) {
+                    Some(plugin) => Ok(Arc::clone(plugin)),
+                    None => Plugin::load(&binding.name, &candidate.wasm)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                },
+                |e| e.to_string(),
+            )
+            .map(|(plugin, _)| plugin);
         match loaded {
             Ok(plugin)
                 if plugin.world == super::World::Policy

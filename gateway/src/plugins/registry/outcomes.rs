@@ -44,6 +44,16 @@ pub enum ReloadError {
         /// The component's digest.
         actual: String,
     },
+    /// A signed version lower than one the binding has run, without `allow_downgrade`.
+    #[error("binding {binding}: signed version {version} is lower than {highest}, which it has run; set allow_downgrade = true to roll back on purpose")]
+    Downgrade {
+        /// Binding.
+        binding: String,
+        /// The version offered.
+        version: String,
+        /// The highest version it has run.
+        highest: String,
+    },
     /// Two bindings share a name.
     #[error("two bindings are named {0}")]
     DuplicateName(String),
