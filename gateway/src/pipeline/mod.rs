@@ -461,9 +461,10 @@ fn correlation_id(headers: &HeaderMap) -> String {
 
 fn token_failure(rejection: Rejection) -> ApiError {
     match rejection {
-        Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey => {
-            ApiError::forbidden("invalid_token", "Invalid token")
-        }
+        Rejection::Malformed
+        | Rejection::BadSeal
+        | Rejection::UnknownKey
+        | Rejection::UnknownAgent => ApiError::forbidden("invalid_token", "Invalid token"),
         Rejection::Expired => ApiError::forbidden("token_expired", "Token expired"),
         Rejection::Revoked => ApiError::forbidden("token_revoked", "Token has been revoked"),
         Rejection::AgentNotActive => ApiError::forbidden("agent_not_active", "Agent is not active"),

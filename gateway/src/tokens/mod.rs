@@ -50,20 +50,26 @@ pub enum Rejection {
     /// Revoked by an administrator.
     #[error("token revoked")]
     Revoked,
-    /// Its agent is suspended (or unknown).
+    /// Its agent is suspended.
     #[error("agent is not active")]
     AgentNotActive,
+    /// Its agent is not in this gateway's database: sealed by a gateway with the same
+    /// secret and another database, or the agent was deleted. Told to callers as a forged
+    /// token is, so that the answer does not confirm that the seal held.
+    #[error("agent is unknown")]
+    UnknownAgent,
 }
 
 impl Rejection {
     /// Every reason, for series created at zero.
-    pub const ALL: [Rejection; 6] = [
+    pub const ALL: [Rejection; 7] = [
         Rejection::Malformed,
         Rejection::BadSeal,
         Rejection::UnknownKey,
         Rejection::Expired,
         Rejection::Revoked,
         Rejection::AgentNotActive,
+        Rejection::UnknownAgent,
     ];
 
     /// Metric label and internal name of the reason.
@@ -75,14 +81,19 @@ impl Rejection {
             Rejection::Expired => "expired",
             Rejection::Revoked => "revoked",
             Rejection::AgentNotActive => "agent_not_active",
+            Rejection::UnknownAgent => "unknown_agent",
         }
     }
 
-    /// The reason as told to callers: the three cryptographic failures are one `invalid`,
-    /// so that a caller learns nothing about which check a forged token failed.
+    /// The reason as told to callers: the three cryptographic failures and an unknown agent
+    /// are one `invalid`, so that a caller learns nothing about which check a forged token
+    /// failed.
     pub fn public_reason(self) -> &'static str {
         match self {
-            Rejection::Malformed | Rejection::BadSeal | Rejection::UnknownKey => "invalid",
+            Rejection::Malformed
+            | Rejection::BadSeal
+            | Rejection::UnknownKey
+            | Rejection::UnknownAgent => "invalid",
             other => other.label(),
         }
     }
@@ -208,7 +219,7 @@ impl TokenService {
         }
         let status = match self.mirror.agent(&claims.sub) {
             Some(access) => access.status,
-            None => self.agent_status_from_store(claims.sub).await,
+            None => self.agent_status_from_store(claims.sub).await?,
         };
         if status != AgentStatus::Active {
             return Err(Rejection::AgentNotActive);
@@ -230,16 +241,16 @@ impl TokenService {
 
     /// One-off look-up of an agent created on another instance since the last refresh.
     /// Fails closed: a storage error counts as "not active".
-    async fn agent_status_from_store(&self, id: Uuid) -> AgentStatus {
+    async fn agent_status_from_store(&self, id: Uuid) -> Result<AgentStatus, Rejection> {
         match self.store.agent(id).await {
             Ok(Some(agent)) => {
                 self.mirror.record_agent(&agent);
-                agent.status
+                Ok(agent.status)
             }
-            Ok(None) => AgentStatus::Suspended,
+            Ok(None) => Err(Rejection::UnknownAgent),
             Err(e) => {
                 tracing::error!(error = %e, "agent look-up during token validation failed");
-                AgentStatus::Suspended
+                Ok(AgentStatus::Suspended)
             }
         }
     }

@@ -80,6 +80,22 @@ async fn token_sealed_under_another_key_is_invalid(backend: Backend) {
     other.stop().await;
 }
 
+/// A token sealed with the same secret by a gateway on another database names an agent this
+/// one does not know: refused as `invalid_token`, exactly as a forged one, so the answer
+/// does not confirm that the seal held.
+async fn token_of_an_unknown_agent_is_invalid_as_a_forged_one(backend: Backend) {
+    let home = Fixture::start(backend).await;
+    let elsewhere = Fixture::start(backend).await;
+    let (agent, _) = elsewhere.gateway.create_agent("a", "scraper").await;
+    let (token, _) = elsewhere.gateway.mint(&agent).await;
+    let search = |token: &str| json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}});
+    let (status, _, unknown) = crate::common::proxy(&home.gateway, search(&token)).await;
+    let (_, _, forged) = crate::common::proxy(&home.gateway, search("gw1.forged.token")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{unknown}");
+    assert_eq!(unknown, forged);
+    assert_eq!(home.gateway.introspect(&token).await["reason"], "invalid");
+}
+
 async fn expired_token_is_refused_and_counted(backend: Backend) {
     let f = Fixture::start(backend).await;
     let (agent_id, _) = f.gateway.create_agent("a", "scraper").await;
@@ -212,6 +228,7 @@ on_both_backends!(
     issues_token_and_introspects_its_claims,
     tampered_token_is_invalid,
     token_sealed_under_another_key_is_invalid,
+    token_of_an_unknown_agent_is_invalid_as_a_forged_one,
     expired_token_is_refused_and_counted,
     revoked_token_is_refused,
     suspending_an_agent_revokes_its_tokens_for_good,
