@@ -118,6 +118,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     );
     let key_pool = AgentKeyPool::start(usize::from(config.settings.key_pool_size));
     let admin_key = AdminKey::new(&config.secrets.admin_api_key);
+    let metrics_key = config
+        .secrets
+        .metrics_token
+        .as_ref()
+        .map(|token| AdminKey::new(token));
     let counters = match &redis {
         Some(link) => Counters::redis(link.clone()),
         None => Counters::local(),
@@ -224,6 +229,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         key_pool,
         replay_guard,
         admin_key,
+        metrics_key,
         auth_failures,
         plugins,
         policies,

@@ -34,6 +34,8 @@ pub struct Shared {
     pub replay_guard: ReplayGuard,
     /// The admin API key (as a digest).
     pub admin_key: AdminKey,
+    /// The bearer token `/metrics` asks for, when `METRICS_BEARER_TOKEN` is set.
+    pub metrics_key: Option<AdminKey>,
     /// Failed authentications per client address.
     pub auth_failures: crate::auth::failure_limit::AuthFailures,
     /// The live policy and chaos plugins.

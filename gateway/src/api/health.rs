@@ -2,9 +2,9 @@
 
 use crate::api::time::iso;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use std::time::Duration;
@@ -155,12 +155,22 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
     get,
     path = "/metrics",
     tag = "health",
-    description = "Prometheus text format.",
+    description = "Prometheus text format. With METRICS_BEARER_TOKEN set, only with `Authorization: Bearer <that token>`. Error codes: unauthorized, too_many_auth_failures.",
     responses(
         (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String),
+        (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
     )
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    if let Some(key) = &state.metrics_key {
+        if !key.matches(request.headers()) {
+            let error = crate::error::ApiError::unauthorized(
+                "unauthorized",
+                "Missing or invalid metrics bearer token (METRICS_BEARER_TOKEN)",
+            );
+            return crate::auth::admin::refused(&state, request.extensions(), error);
+        }
+    }
     let metrics = &state.metrics;
     metrics.key_pool_ready.set(state.key_pool.ready() as i64);
     let (idle, in_use) = state.store.connections();
@@ -186,4 +196,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         state.metrics.render(),
     )
+        .into_response()
 }

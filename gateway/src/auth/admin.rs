@@ -1,5 +1,5 @@
-//! The admin API key: a constant-time check of `Authorization: Bearer <key>`, and the
-//! middleware that guards every management route with it.
+//! The admin API key (and the metrics token, checked the same way): a constant-time check of
+//! `Authorization: Bearer <key>`, and the middleware that guards every management route.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,9 +57,15 @@ pub async fn require_admin(
     if state.admin_key.matches(request.headers()) {
         return next.run(request).await;
     }
-    let client = crate::server::client_address(request.extensions()).map(|a| a.ip());
+    refused(&state, request.extensions(), unauthorized())
+}
+
+/// Answers a request that failed a bearer check with `error`, counting the failure against
+/// its client's limit of failed authentications (429 past it).
+pub fn refused(state: &AppState, extensions: &axum::http::Extensions, error: ApiError) -> Response {
+    let client = crate::server::client_address(extensions).map(|a| a.ip());
     match state.auth_failures.record(client, crate::store::now_ms()) {
-        Ok(()) => unauthorized().into_response(),
+        Ok(()) => error.into_response(),
         Err(limited) => limited.into_response(),
     }
 }

@@ -52,6 +52,8 @@ pub struct Secrets {
     /// True when this start generated the admin API key (development only): the one case
     /// in which the gateway shows it, since nobody else knows it yet.
     pub generated: bool,
+    /// Bearer token `/metrics` asks for (`METRICS_BEARER_TOKEN`); `None`: open.
+    pub metrics_token: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for Secrets {
@@ -91,7 +93,12 @@ impl Secrets {
         let previous = std::env::var("SIGNING_SECRET_PREVIOUS")
             .ok()
             .filter(|v| !v.trim().is_empty());
-        Self::from_values(
+        let metrics_token = std::env::var("METRICS_BEARER_TOKEN")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| check_metrics_token(&v))
+            .transpose()?;
+        let mut secrets = Self::from_values(
             values.get("KEK_BASE64").map(String::as_str).unwrap_or(""),
             values
                 .get("SIGNING_SECRET")
@@ -103,7 +110,9 @@ impl Secrets {
                 .map(String::as_str)
                 .unwrap_or(""),
             generated,
-        )
+        )?;
+        secrets.metrics_token = metrics_token;
+        Ok(secrets)
     }
 
     /// Validates explicit values (used by `resolve` and by tests).
@@ -133,8 +142,21 @@ impl Secrets {
             previous_signing_secret: previous,
             admin_api_key: Zeroizing::new(admin.to_string()),
             generated,
+            metrics_token: None,
         })
     }
+}
+
+/// A `METRICS_BEARER_TOKEN` long enough not to be guessed (as the admin key).
+fn check_metrics_token(value: &str) -> Result<Zeroizing<String>, SecretError> {
+    let value = value.trim();
+    if value.len() < MIN_ADMIN_KEY_LEN {
+        return Err(SecretError::Malformed(
+            "METRICS_BEARER_TOKEN",
+            "must be at least 24 characters",
+        ));
+    }
+    Ok(Zeroizing::new(value.to_string()))
 }
 
 fn check_signing_secret(

@@ -63,6 +63,54 @@ async fn health_and_metrics_are_open(backend: Backend) {
     }
 }
 
+/// With `METRICS_BEARER_TOKEN` set, `/metrics` answers only that bearer token; the health
+/// routes stay open, and the admin key is not the metrics token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ask_for_their_token_when_one_is_set() {
+    let database = crate::common::TestDatabase::create(Backend::Sqlite).await;
+    let mut secrets = crate::common::secrets(crate::common::SIGNING_SECRET);
+    let token = "metrics-token-for-prometheus-0001";
+    secrets.metrics_token = Some(token.to_string().into());
+    let gw = crate::common::TestGateway::start_with(
+        crate::common::settings(&database.url, database.data_dir()),
+        secrets,
+    )
+    .await;
+    let get = |path: &str, bearer: Option<&str>| {
+        let mut request = gw.client.get(gw.url(path));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move { read(request.send().await.unwrap()).await }
+    };
+    for bearer in [
+        None,
+        Some("wrong-token-wrong-token-0000"),
+        Some(crate::common::ADMIN_KEY),
+    ] {
+        let (status, body) = get("/metrics", bearer).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bearer:?}: {body}");
+        assert_eq!(body["code"], "unauthorized");
+        assert!(!body.to_string().contains(token));
+    }
+    let response = gw
+        .client
+        .get(gw.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("gateway_requests_total"));
+    for path in ["/health", "/ready"] {
+        assert_eq!(get(path, None).await.0, StatusCode::OK, "{path}");
+    }
+}
+
 on_both_backends!(
     management_routes_require_the_admin_key,
     health_and_metrics_are_open
