@@ -116,7 +116,7 @@ pub async fn create(
         problems.push(format!("created_by: at most {MAX_NAME_CHARS} characters"));
     }
     if !valid_role(&role) {
-        problems.push("role: 1 to 64 characters from a-z, 0-9, '_' and '-'".to_string());
+        problems.push(ROLE_RULE.to_string());
     }
     if let Some(scope) = &body.max_scope {
         if let Err(problem) = scope.validate(state.config.settings.token_max_ttl_minutes) {
@@ -352,7 +352,11 @@ fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn valid_role(role: &str) -> bool {
+/// What a role must be, as a validation problem.
+pub(crate) const ROLE_RULE: &str = "role: 1 to 64 characters from a-z, 0-9, '_' and '-'";
+
+/// Whether `role` may be an agent's role (and so a policy's).
+pub(crate) fn valid_role(role: &str) -> bool {
     (1..=MAX_ROLE_CHARS).contains(&role.len())
         && role
             .bytes()

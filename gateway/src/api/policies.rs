@@ -19,6 +19,21 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// Largest policy document, in bytes of JSON: every call of its agent or role hands the
+/// merged documents to the policy plugin, within its few milliseconds.
+pub const MAX_SPEC_BYTES: usize = 64 << 10;
+
+/// A policy document within [`MAX_SPEC_BYTES`], normalised, with its hash.
+fn bounded_normalise(spec: &Value) -> Result<(String, String), ApiError> {
+    let size = spec.to_string().len();
+    if size > MAX_SPEC_BYTES {
+        return Err(ApiError::validation(vec![format!(
+            "spec: {size} bytes of JSON, at most {MAX_SPEC_BYTES}"
+        )]));
+    }
+    normalise(spec).map_err(ApiError::validation)
+}
+
 /// Body of `POST /api/policies`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -124,9 +139,15 @@ pub async fn create(
             ))
         }
         (Some(agent), None) => (Some(find_agent(&state, &agent).await?.id.to_string()), None),
+        (None, Some(role)) if !crate::api::agents::valid_role(&role) => {
+            // No agent could ever have it: a policy for it would bind nothing.
+            return Err(ApiError::validation(vec![
+                crate::api::agents::ROLE_RULE.into()
+            ]));
+        }
         (None, Some(role)) => (None, Some(role)),
     };
-    let (spec, spec_hash) = normalise(&spec).map_err(ApiError::validation)?;
+    let (spec, spec_hash) = bounded_normalise(&spec)?;
     crate::policies::validate(&state, &spec).await?;
     let now = now_ms();
     let policy = PolicyRow {
@@ -250,7 +271,7 @@ pub async fn update(
         policy.description = body.description;
     }
     if let Some(spec) = body.spec {
-        let (spec, hash) = normalise(&spec).map_err(ApiError::validation)?;
+        let (spec, hash) = bounded_normalise(&spec)?;
         crate::policies::validate(&state, &spec).await?;
         policy.spec = spec;
         policy.spec_hash = hash;

@@ -327,7 +327,40 @@ async fn a_path_that_is_not_utf8_answers_the_envelope(backend: Backend) {
     }
 }
 
+/// A policy for a role no agent can have (not ASCII, upper case), or a document too large
+/// for a plugin to read within its deadline, is refused and nothing is stored.
+async fn policies_for_impossible_roles_or_of_200_kb_are_refused(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let (_, before) = gw.admin(Method::GET, "/api/policies", None).await;
+    let spec = json!({"scopes": ["serpapi:search"]});
+    for role in ["ſcraper", "ｓcraper", "Scraper", ""] {
+        let (status, body) = gw
+            .admin(
+                Method::POST,
+                "/api/policies",
+                Some(json!({"name": "p", "role": role, "spec": spec})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{role:?}: {body}");
+        assert_eq!(body["code"], "validation_failed", "{role:?}: {body}");
+    }
+    let huge = json!({"scopes": ["serpapi:search"], "intent": "x".repeat(200_000)});
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/api/policies",
+            Some(json!({"name": "p", "role": "scraper", "spec": huge})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("at most 65536"), "{body}");
+    let (_, after) = gw.admin(Method::GET, "/api/policies", None).await;
+    assert_eq!(before, after, "nothing stored");
+}
+
 on_both_backends!(
+    policies_for_impossible_roles_or_of_200_kb_are_refused,
     a_nul_in_a_path_or_query_is_refused,
     a_path_that_is_not_utf8_answers_the_envelope,
     malformed_bodies_get_stable_codes,
