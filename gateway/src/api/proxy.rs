@@ -128,18 +128,25 @@ pub struct ProxyStatus {
 
 /// Query of `GET /api/proxy/logs`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LogsQuery {
     limit: Option<i64>,
+    /// Only the calls with this correlation id; needs `agentId`.
+    corr_id: Option<String>,
+    /// The agent whose calls `corrId` names.
+    agent_id: Option<String>,
+    /// With `corrId`: how far back to look, in hours (default 24, at most a week).
+    since_hours: Option<i64>,
 }
 
 /// `GET /api/proxy/logs?limit=20`: the newest request rows (everything queued so far is
-/// written first, so a caller reads its own requests).
+/// written first, so a caller reads its own requests); with `corrId` and `agentId`, that
+/// agent's calls with that correlation id.
 #[utoipa::path(
     get,
     path = "/api/proxy/logs",
     tag = "proxy",
-    description = "The request audit log, newest first (`limit`). Error codes: invalid_query.",
+    description = "The request audit log, newest first (`limit`); `corrId` with `agentId` (and `sinceHours`, default 24): one agent's calls with that correlation id, which another agent's calls never join. Error codes: invalid_query, validation_failed.",
     responses(
         (status = 200, description = "OK", body = RequestLogPage),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
@@ -154,7 +161,27 @@ pub async fn logs(
         return Err(ApiError::validation(vec!["limit: 1 to 1000".into()]));
     }
     state.proxy.audit.flush().await;
-    let rows = state.store.list_request_logs(limit).await?;
+    let rows = match (&q.corr_id, &q.agent_id) {
+        (None, None) => state.store.list_request_logs(limit).await?,
+        (Some(correlation_id), Some(agent_id)) => {
+            let hours = q.since_hours.unwrap_or(24);
+            if !(1..=168).contains(&hours) {
+                return Err(ApiError::validation(vec!["sinceHours: 1 to 168".into()]));
+            }
+            let since = crate::store::now_ms() - hours * 3_600_000;
+            state
+                .store
+                .list_request_logs_of_correlation(agent_id, correlation_id, since, limit)
+                .await?
+        }
+        // A correlation id is the client's own: it names calls only within one agent.
+        _ => {
+            return Err(ApiError::validation(vec![
+                "corrId and agentId go together: a correlation id names calls within one agent"
+                    .into(),
+            ]))
+        }
+    };
     let total = state.store.request_log_total().await?;
     Ok(Json(RequestLogPage {
         logs: rows.iter().map(RequestLogView::from).collect(),

@@ -79,6 +79,30 @@ impl Store {
         .await?)
     }
 
+    /// The rows of one agent's calls with `correlation_id` since `since_ms`, newest first: a
+    /// correlation id is the client's to choose, so it names calls only within one agent
+    /// (another agent sending the same id never joins them). Reads the rows since `since_ms`
+    /// through the primary key's time order, and no further back.
+    pub async fn list_request_logs_of_correlation(
+        &self,
+        agent_id: &str,
+        correlation_id: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RequestLogRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM request_logs \
+             WHERE created_at >= $1 AND agent_id = $2 AND correlation_id = $3 \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
+        .bind(since_ms)
+        .bind(agent_id)
+        .bind(correlation_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Deletes up to `batch` request and policy log rows older than `before_ms`; returns how
     /// many went. The request rows go in one transaction with the change of their total.
     pub async fn prune_audit(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {

@@ -152,7 +152,52 @@ async fn sampling_keeps_every_sent_mail(backend: Backend) {
     assert!(rows.iter().all(|r| r["sampleRate"] == 1.0), "{rows:?}");
 }
 
+/// The attack: a rogue agent sends the victim's correlation id. Listing by correlation id
+/// needs the agent, and the victim's listing holds the victim's call only; every row has an
+/// id of the gateway's own.
+async fn another_agents_rows_never_join_a_correlation_id(backend: Backend) {
+    let f = Fixture::start(backend).await;
+    let gw = &f.gateway;
+    let (victim, _) = gw.create_agent("victim", "tester").await;
+    let (rogue, _) = gw.create_agent("rogue", "tester").await;
+    let call = |token: &str| {
+        let body = json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": "x"}});
+        gw.client
+            .post(gw.url("/api/proxy-request"))
+            .header("x-correlation-id", "case-42")
+            .json(&body)
+            .send()
+    };
+    let (victim_token, _) = gw.mint(&victim).await;
+    let (rogue_token, _) = gw.mint(&rogue).await;
+    assert_eq!(call(&victim_token).await.unwrap().status(), StatusCode::OK);
+    for _ in 0..2 {
+        assert_eq!(call(&rogue_token).await.unwrap().status(), StatusCode::OK);
+    }
+    let (status, body) = gw
+        .admin(Method::GET, "/api/proxy/logs?corrId=case-42", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let path = format!("/api/proxy/logs?corrId=case-42&agentId={victim}");
+    let (status, body) = gw.admin(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows = body["logs"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["agentId"], victim.as_str());
+    let (_, all) = gw
+        .admin(Method::GET, "/api/proxy/logs?limit=10", None)
+        .await;
+    let ids: std::collections::HashSet<&str> = all["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "a server-made id per row: {all}");
+}
+
 on_both_backends!(
+    another_agents_rows_never_join_a_correlation_id,
     anonymous_junk_is_limited_and_never_evicts_an_agents_row,
     the_row_bound_prunes_anonymous_rows_first,
     sampling_keeps_every_sent_mail,
