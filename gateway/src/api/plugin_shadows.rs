@@ -316,13 +316,13 @@ pub async fn promote(
         .promote_plugin_shadow(&name, crate::store::now_ms())
         .await?
         .ok_or_else(no_shadow)?;
-    if let Err(e) = state.plugins.reload().await {
+    if let Err(e) = state.plugins.reload_expecting(&name, version).await {
         let _ = state
             .store
             .rollback_plugin_upload(&name, Some(version), None)
             .await;
         let _ = state.plugins.reload().await;
-        return Err(plugin_invalid(e.to_string()));
+        return Err(plugin_invalid(e));
     }
     tracing::info!(plugin = %name, version, previous, %sha256, "shadow candidate promoted");
     Ok(Json(Promoted {

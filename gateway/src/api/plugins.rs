@@ -93,6 +93,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
         plugins,
         last_error: state.plugins.last_error(),
         last_quarantine: state.plugins.last_quarantine(),
+        skipped_uploads: set.skipped.clone(),
     })
 }
 
@@ -106,8 +107,11 @@ pub struct PluginList {
     plugins: Vec<PluginView>,
     /// The last reload that failed (the set before it stayed live).
     last_error: Option<ReloadFailure>,
-    /// The last plugin taken out of service for failing too often.
+    /// The last plugin quarantined for failing for several agents.
     last_quarantine: Option<ReloadFailure>,
+    /// Stored versions this instance could not load (a signature it does not trust, say),
+    /// and the version of each it serves instead.
+    skipped_uploads: Vec<crate::plugins::registry::SkippedUpload>,
 }
 
 /// A live binding: its plugin, limits and counters.
@@ -422,7 +426,7 @@ pub async fn upload(
             crate::store::now_ms(),
         )
         .await?;
-    if let Err(e) = state.plugins.reload().await {
+    if let Err(e) = state.plugins.reload_expecting(&name, version).await {
         // Keep the stored set loadable for every instance: undo this version.
         let _ = state
             .store
@@ -432,7 +436,7 @@ pub async fn upload(
             let _ = state.store.delete_plugin_uploads(&name).await;
         }
         let _ = state.plugins.reload().await;
-        return Err(plugin_invalid(e.to_string()));
+        return Err(plugin_invalid(e));
     }
     tracing::info!(plugin = %name, version, sha256 = %plugin.sha256, "plugin uploaded");
     Ok((
@@ -452,7 +456,7 @@ pub async fn upload(
     post,
     path = "/api/admin/plugins/{name}/rollback",
     tag = "plugins",
-    description = "Bring back the version before the live upload. Error codes: no_previous_version, plugin_invalid.",
+    description = "Bring back the version before the live upload. Error codes: no_previous_version, plugin_invalid (it does not load here; nothing was changed), rollback_not_undone.",
     responses(
         (status = 200, description = "OK", body = RolledBack),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
@@ -462,7 +466,7 @@ pub async fn rollback(
     State(state): State<AppState>,
     PathText(name): PathText,
 ) -> Result<Json<RolledBack>, ApiError> {
-    let version = state
+    let rolled_back = state
         .store
         .rollback_plugin_upload(&name, None, None)
         .await?
@@ -473,11 +477,24 @@ pub async fn rollback(
                 "This plugin has no earlier uploaded version",
             )
         })?;
-    state
-        .plugins
-        .reload()
-        .await
-        .map_err(|e| plugin_invalid(e.to_string()))?;
+    let version = rolled_back.live;
+    if let Err(e) = state.plugins.reload_expecting(&name, version).await {
+        // The earlier version does not load here: put the stored versions back as they were,
+        // so that the answer's "nothing was changed" holds on every instance.
+        let undone = state.store.undo_plugin_rollback(&name, rolled_back).await;
+        let _ = state.plugins.reload().await;
+        if !matches!(undone, Ok(true)) {
+            tracing::error!(plugin = %name, ?undone, "a failed rollback could not be undone");
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "rollback_not_undone",
+                "The earlier version does not load, and the rollback could not be undone: \
+                 the versions changed meanwhile; see GET /api/admin/plugins",
+            )
+            .with_details(json!([e])));
+        }
+        return Err(plugin_invalid(e));
+    }
     tracing::info!(plugin = %name, version, "plugin rolled back");
     Ok(Json(RolledBack { name, version }))
 }

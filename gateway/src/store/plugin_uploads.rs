@@ -26,6 +26,15 @@ pub struct PluginUpload {
     pub signature: Option<String>,
 }
 
+/// What a rollback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The version now live.
+    pub live: i64,
+    /// The version it replaced, now retired.
+    pub retired: i64,
+}
+
 /// A version without its bytes (for listings and change detection).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct UploadVersion {
@@ -118,16 +127,16 @@ impl Store {
     }
 
     /// Makes the version before the active one active and retires the active one (its
-    /// bytes stay, for the record and for an operator to bring back by uploading them);
-    /// returns the version now live, or `None` when there is no earlier version (none at or
-    /// above `floor`, when given), or when `expected` is given and is not the active version
+    /// bytes stay, for the record and for [`Store::undo_plugin_rollback`]); returns the
+    /// version now live, or `None` when there is no earlier version (none at or above
+    /// `floor`, when given), or when `expected` is given and is not the active version
     /// (another instance rolled it back already).
     pub async fn rollback_plugin_upload(
         &self,
         name: &str,
         expected: Option<i64>,
         floor: Option<i64>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<RolledBack>, StoreError> {
         let mut tx = self.begin_write().await?;
         let (active,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(version) FROM plugin_uploads WHERE name = $1 AND active = 1",
@@ -163,7 +172,42 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(previous))
+        Ok(Some(RolledBack {
+            live: previous,
+            retired: active,
+        }))
+    }
+
+    /// Undoes the rollback that gave `rolled_back`: its retired version is the active one
+    /// again and the one it brought back an earlier one, as before; false when the versions
+    /// changed since (nothing is done then).
+    pub async fn undo_plugin_rollback(
+        &self,
+        name: &str,
+        rolled_back: RolledBack,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let live = sqlx::query(
+            "UPDATE plugin_uploads SET active = 0 WHERE name = $1 AND version = $2 AND active = 1",
+        )
+        .bind(name)
+        .bind(rolled_back.live)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let retired = sqlx::query(
+            "UPDATE plugin_uploads SET active = 1 WHERE name = $1 AND version = $2 AND active = -1",
+        )
+        .bind(name)
+        .bind(rolled_back.retired)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if (live, retired) != (1, 1) {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The signatures (JSON) every stored version of `name` came with, retired ones too.

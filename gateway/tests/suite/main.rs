@@ -37,6 +37,7 @@ mod proxy;
 mod proxy_live;
 mod shutdown_drain;
 mod signature_auth;
+mod signed_plugin_fleet;
 mod signed_plugin_scope;
 mod signed_plugins;
 mod sqlite_storage;

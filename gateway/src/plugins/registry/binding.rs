@@ -210,6 +210,8 @@ pub struct PluginSet {
     pub bindings: Vec<Arc<Binding>>,
     /// When this set went live.
     pub loaded_at: DateTime<Utc>,
+    /// Stored versions this instance could not load into it, and what it serves instead.
+    pub skipped: Vec<super::SkippedUpload>,
 }
 
 impl PluginSet {
@@ -217,6 +219,7 @@ impl PluginSet {
         Self {
             bindings: Vec::new(),
             loaded_at: Utc::now(),
+            skipped: Vec::new(),
         }
     }
 

@@ -153,8 +153,8 @@ impl PluginRegistry {
                 .rollback_plugin_upload(&name, Some(version), Some(floor))
                 .await
             {
-                Ok(Some(live)) => {
-                    tracing::warn!(plugin = %name, version = live, "quarantine: earlier version live again")
+                Ok(Some(rolled_back)) => {
+                    tracing::warn!(plugin = %name, version = rolled_back.live, "quarantine: earlier version live again")
                 }
                 Ok(None) => {
                     tracing::warn!(plugin = %name, min_version = floor, "quarantine: no earlier version at or above min_version, or already rolled back; the failing version stays")

@@ -18,11 +18,13 @@ mod outcomes;
 mod shadow;
 mod shadow_log;
 mod signed_use;
+mod stored;
 
 pub use binding::{Binding, PluginSet, Source};
 pub use calls::fault_label;
 pub use outcomes::{PolicyOutcome, ReloadError, ReloadFailure};
 pub use shadow::{Shadow, ShadowBudget, Verdict};
+pub use stored::SkippedUpload;
 
 use super::counters::Counters;
 use super::manifest::{BindingSpec, Manifest};
@@ -205,6 +207,34 @@ impl PluginRegistry {
         }
     }
 
+    /// [`PluginRegistry::reload`], after a change of the uploads that should make version
+    /// `version` of `name` live: an error, naming why, when the reload failed or left that
+    /// version out on this instance (the caller undoes its change).
+    pub async fn reload_expecting(
+        self: &Arc<Self>,
+        name: &str,
+        version: i64,
+    ) -> Result<(), String> {
+        self.reload().await.map_err(|e| e.to_string())?;
+        let set = self.current();
+        if set
+            .binding(name)
+            .is_some_and(|b| b.source == Source::Upload(version))
+        {
+            return Ok(());
+        }
+        Err(
+            match set
+                .skipped
+                .iter()
+                .find(|s| s.name == name && s.version == version)
+            {
+                Some(skipped) => skipped.error.clone(),
+                None => format!("version {version} of {name} did not go live"),
+            },
+        )
+    }
+
     async fn read_uploads(&self) -> Result<(Stored, Fingerprint), ReloadError> {
         let Some(store) = &self.store else {
             return Ok((Stored::default(), Fingerprint::default()));
@@ -285,33 +315,23 @@ impl PluginRegistry {
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        let mut skipped = Vec::new();
         for upload in stored.uploads {
-            let invalid = |problem: String| ReloadError::Upload {
-                name: upload.name.clone(),
-                problem,
-            };
-            let spec = upload_spec(&upload.name, &upload.binding).map_err(invalid)?;
-            let (plugin, vouched) = self.signatures.admit(
-                &upload.name,
-                upload.signature.as_deref(),
-                &upload.wasm,
-                || match known.get(upload.sha256.as_str()) {
-                    Some(p) => Ok(Arc::clone(p)),
-                    None => Plugin::load(&upload.name, &upload.wasm)
-                        .map(Arc::new)
-                        .map_err(|e| invalid(e.to_string())),
-                },
-                |e| invalid(e.to_string()),
-            )?;
-            self.check_signed_use(&upload.name, &spec, &plugin, vouched.as_ref())?;
-            let limits = spec.limits();
-            let mut binding = Binding::new(spec, plugin, Source::Upload(upload.version))?;
-            binding.signed_version = vouched.map(|v| v.version);
-            binding.keep_health_of(previous);
-            if let Some(candidate) = shadows.remove(&upload.name) {
-                binding.shadow = self.load_stored_shadow(&binding, candidate, &known, limits);
+            match self.load_upload(&upload, previous, &known, &mut shadows) {
+                Ok(binding) => bindings.push(Arc::new(binding)),
+                Err(e) => {
+                    let kept = previous
+                        .binding(&upload.name)
+                        .filter(|b| matches!(b.source, Source::Upload(_)));
+                    if let Some(kept) = kept {
+                        bindings.push(Arc::clone(kept));
+                    }
+                    let skip = SkippedUpload::new(&upload, e.to_string(), kept.map(|b| &**b));
+                    tracing::error!(plugin = %skip.name, version = skip.version, error = %skip.error,
+                        kept_version = ?skip.kept_version, "stored plugin version not loaded on this instance");
+                    skipped.push(skip);
+                }
             }
-            bindings.push(Arc::new(binding));
         }
         let mut names = std::collections::HashSet::new();
         for b in &bindings {
@@ -322,6 +342,7 @@ impl PluginRegistry {
         Ok(PluginSet {
             bindings,
             loaded_at: Utc::now(),
+            skipped,
         })
     }
 }
@@ -390,50 +411,6 @@ impl PluginRegistry {
                         .with_label_values(&[name, outcome]);
                 }
                 m.plugin_shadow_unrecorded.with_label_values(&[name]);
-            }
-        }
-    }
-
-    /// The stored candidate of an uploaded binding, or none when it cannot judge the
-    /// binding's calls (a candidate never stops the live set from loading: it is logged and
-    /// left out).
-    fn load_stored_shadow(
-        &self,
-        binding: &Binding,
-        candidate: PluginShadow,
-        known: &HashMap<&str, &Arc<Plugin>>,
-        limits: super::plugin::CallLimits,
-    ) -> Option<Shadow> {
-        let what = format!("{} (shadow candidate)", binding.name);
-        let loaded = self
-            .signatures
-            .admit(
-                &what,
-                candidate.signature.as_deref(),
-                &candidate.wasm,
-                || match known.get(candidate.sha256.as_str()) {
-                    Some(plugin) => Ok(Arc::clone(plugin)),
-                    None => Plugin::load(&binding.name, &candidate.wasm)
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string()),
-                },
-                |e| e.to_string(),
-            )
-            .map(|(plugin, _)| plugin);
-        match loaded {
-            Ok(plugin)
-                if plugin.world == super::World::Policy
-                    && binding.invoker.plugin.world == super::World::Policy =>
-            {
-                Some(Shadow::new(plugin, limits, candidate.percent))
-            }
-            Ok(_) => {
-                tracing::error!(binding = %binding.name, "shadow candidate left out: only a policy can shadow a policy");
-                None
-            }
-            Err(error) => {
-                tracing::error!(binding = %binding.name, %error, "shadow candidate left out: it does not load");
-                None
             }
         }
     }
