@@ -118,8 +118,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             connections: args.connections,
             seconds: args.duration,
         };
-        let b = load.run(&bare_script, &bare_url)?;
-        let g = load.run(&script, &format!("{gateway_url}/api/proxy-request"))?;
+        // Alternate which target goes first, so that neither always meets a warmer machine.
+        let run_bare = || load.run(&bare_script, &bare_url);
+        let run_gateway = || load.run(&script, &format!("{gateway_url}/api/proxy-request"));
+        let (b, g) = if round % 2 == 1 {
+            let b = run_bare()?;
+            (b, run_gateway()?)
+        } else {
+            let g = run_gateway()?;
+            (run_bare()?, g)
+        };
         println!(
             "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
             b.requests_per_sec, b.p50_ms, b.p99_ms, b.cpu_us_per_request,
@@ -238,7 +246,9 @@ fn with_shadow(
 ) -> anyhow::Result<PathBuf> {
     let dir = data_dir.join("plugins-with-shadow");
     std::fs::create_dir_all(&dir)?;
-    for entry in std::fs::read_dir(plugins_dir)? {
+    let entries = std::fs::read_dir(plugins_dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", plugins_dir.display()))?;
+    for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wasm") {
             std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))?;

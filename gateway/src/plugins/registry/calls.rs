@@ -294,13 +294,12 @@ impl PluginRegistry {
         if !shadow.samples(call.seed) {
             return;
         }
-        let outcomes = self.metrics.plugin_shadow_evaluations.clone();
+        let series = shadow.series(&self.metrics, &binding.name);
         let Some(permit) = self.shadow_budget.try_start() else {
-            outcomes
-                .with_label_values(&[&binding.name, "skipped"])
-                .inc();
+            series.skipped.inc();
             return;
         };
+        let series = series.clone();
         let live = verdict(live);
         let context = CallContext {
             plugin: Arc::clone(&binding.label),
@@ -322,14 +321,10 @@ impl PluginRegistry {
             let answer = shadow.invoker.evaluate(context).await;
             budget.charge(started.elapsed());
             let candidate = verdict(&answer);
-            let outcome = match &candidate {
-                Verdict::Failed => "error",
-                candidate if *candidate == live => "agree",
-                _ => "disagree",
-            };
-            outcomes.with_label_values(&[&binding.name, outcome]).inc();
-            if outcome != "disagree" {
-                return;
+            match &candidate {
+                Verdict::Failed => return series.error.inc(),
+                candidate if *candidate == live => return series.agree.inc(),
+                _ => series.disagree.inc(),
             }
             tracing::info!(binding = %binding.name, correlation_id = %call.correlation_id, live = ?live, candidate = ?candidate, "shadow candidate disagrees");
             if let Some(log) = log {

@@ -6,8 +6,10 @@
 //! a hostile candidate cannot take the live calls' CPU.
 
 use super::super::plugin::{CallLimits, Invoker, Plugin};
+use crate::metrics::Metrics;
 use parking_lot::Mutex;
-use std::sync::Arc;
+use prometheus::IntCounter;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -27,6 +29,18 @@ pub struct Shadow {
     pub invoker: Invoker,
     /// Percent of calls judged, 0–100.
     percent: f64,
+    /// Its binding's series of `gateway_plugin_shadow_evaluations_total`, looked up once
+    /// (a look-up by label hashes the labels and locks the family, on every sampled call).
+    series: OnceLock<ShadowSeries>,
+}
+
+/// The outcomes of a binding's shadow calls, as counters.
+#[derive(Clone)]
+pub(super) struct ShadowSeries {
+    pub(super) agree: IntCounter,
+    pub(super) disagree: IntCounter,
+    pub(super) error: IntCounter,
+    pub(super) skipped: IntCounter,
 }
 
 impl Shadow {
@@ -39,7 +53,25 @@ impl Shadow {
         Self {
             invoker: Invoker::new(plugin, limits, true, super::MAX_IDLE_INSTANCES),
             percent: percent.clamp(0.0, 100.0),
+            series: OnceLock::new(),
         }
+    }
+
+    /// The outcome counters of the shadow of `binding`.
+    pub(super) fn series(&self, metrics: &Metrics, binding: &str) -> &ShadowSeries {
+        self.series.get_or_init(|| {
+            let outcome = |label: &str| {
+                metrics
+                    .plugin_shadow_evaluations
+                    .with_label_values(&[binding, label])
+            };
+            ShadowSeries {
+                agree: outcome("agree"),
+                disagree: outcome("disagree"),
+                error: outcome("error"),
+                skipped: outcome("skipped"),
+            }
+        })
     }
 
     /// Percent of calls judged.
