@@ -4,17 +4,19 @@
 //! then each audit table and index is measured (SQLite's `dbstat`, PostgreSQL's relation
 //! sizes) and divided by the number of requests. Then the same number of calls the agent's
 //! policy denies (`openai.complete`: a request row and a policy row each) are measured the
-//! same way. Last, an anonymous flood: the same number of `{}` bodies with no token from one
-//! address, as fast as they are answered; it reports the rows and bytes they wrote, per
-//! request and per second (the address's failure limit answers most of them 429, rowless).
+//! same way. Last, an anonymous flood: `{}` bodies with no token from one address, as fast
+//! as they are answered, for `--flood-seconds`; it reports the rows and bytes they wrote in
+//! the first 5 seconds (the failure limit's burst) and per second after (the address's
+//! failure limit answers the rest 429, rowless).
 
 use anyhow::{bail, Context};
 use bench::gateway_under_test::{self, Options};
 use gateway::store::audit_size::ObjectSize;
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Options of `bench audit-size`.
 #[derive(clap::Args)]
@@ -31,6 +33,10 @@ pub struct Args {
     /// Folder with `plugins.toml` and the default plugins (built by `make plugins`).
     #[arg(long, default_value = "policies-wasm")]
     plugins_dir: PathBuf,
+    /// Seconds the anonymous flood lasts: more than a minute shows the steady rate past the
+    /// failure limit's burst.
+    #[arg(long, default_value_t = 70)]
+    flood_seconds: u64,
 }
 
 /// Runs the requests on each database and prints a table of bytes per request.
@@ -65,10 +71,17 @@ struct Phases {
 
 /// What the anonymous flood wrote.
 struct Flood {
-    rows: i64,
-    bytes: i64,
+    requests: u64,
     seconds: f64,
+    /// Rows in the first [`BURST_SECONDS`].
+    burst_rows: i64,
+    /// Rows after them.
+    steady_rows: i64,
+    bytes: i64,
 }
+
+/// The start of the flood counted as its burst.
+const BURST_SECONDS: u64 = 5;
 
 fn print_phases(database: &str, phases: &Phases, requests: u32) {
     print_sizes(
@@ -82,17 +95,20 @@ fn print_phases(database: &str, phases: &Phases, requests: u32) {
         requests,
     );
     let flood = &phases.anonymous;
+    let rows = flood.burst_rows + flood.steady_rows;
+    let steady_seconds = flood.seconds - BURST_SECONDS as f64;
     println!();
     println!(
-        "{database}, anonymous flood: {requests} requests in {:.1} s wrote {} rows, {} bytes: \
-         {:.3} rows and {:.0} bytes per request, {:.1} rows/s and {:.0} bytes/s",
+        "{database}, anonymous flood from one address: {} requests in {:.0} s wrote {rows} rows \
+         ({} bytes, {:.0} per row): {} in the first {BURST_SECONDS} s, then {:.2} rows/s \
+         ({:.0} bytes/s)",
+        flood.requests,
         flood.seconds,
-        flood.rows,
         flood.bytes,
-        flood.rows as f64 / f64::from(requests),
-        flood.bytes as f64 / f64::from(requests),
-        flood.rows as f64 / flood.seconds,
-        flood.bytes as f64 / flood.seconds
+        flood.bytes as f64 / rows.max(1) as f64,
+        flood.burst_rows,
+        flood.steady_rows as f64 / steady_seconds,
+        flood.steady_rows as f64 / steady_seconds * flood.bytes as f64 / rows.max(1) as f64,
     );
 }
 
@@ -119,21 +135,37 @@ async fn measure(
     send(&client, &url, &denied, args, &[StatusCode::FORBIDDEN]).await?;
     state.proxy.audit.flush().await;
     let after_denied = state.store.audit_object_sizes().await?;
-    let rows_before = state.store.request_log_total().await?;
+    let rows = || async {
+        state.proxy.audit.flush().await;
+        state.store.request_log_total().await
+    };
+    let before = rows().await?;
     let started = std::time::Instant::now();
     let refused = [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS];
-    send(&client, &url, "{}", args, &refused).await?;
+    let burst = flood(
+        &client,
+        &url,
+        args,
+        Duration::from_secs(BURST_SECONDS),
+        &refused,
+    );
+    let mut requests = burst.await?;
+    let after_burst = rows().await?;
+    let rest = Duration::from_secs(args.flood_seconds.saturating_sub(BURST_SECONDS).max(1));
+    requests += flood(&client, &url, args, rest, &refused).await?;
     let seconds = started.elapsed().as_secs_f64();
-    state.proxy.audit.flush().await;
+    let after = rows().await?;
     let after_flood = state.store.audit_object_sizes().await?;
     let total = |sizes: &[ObjectSize]| sizes.iter().map(|s| s.bytes).sum::<i64>();
     Ok(Phases {
         allowed: growth(&start, &after_allowed),
         denied: growth(&after_allowed, &after_denied),
         anonymous: Flood {
-            rows: state.store.request_log_total().await? - rows_before,
-            bytes: total(&after_flood) - total(&after_denied),
+            requests,
             seconds,
+            burst_rows: after_burst - before,
+            steady_rows: after - after_burst,
+            bytes: total(&after_flood) - total(&after_denied),
         },
     })
 }
@@ -177,6 +209,43 @@ async fn send(
         worker.await.context("a request worker")??;
     }
     Ok(())
+}
+
+/// Sends `{}` with no token for `length`, `args.concurrency` at a time; returns how many
+/// were answered (each with one of `expected`).
+async fn flood(
+    client: &reqwest::Client,
+    url: &str,
+    args: &Args,
+    length: Duration,
+    expected: &[StatusCode],
+) -> anyhow::Result<u64> {
+    let until = std::time::Instant::now() + length;
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, sent, expected) = (client.clone(), Arc::clone(&sent), expected.to_vec());
+        let target = format!("{url}/api/proxy-request");
+        workers.push(tokio::spawn(async move {
+            while std::time::Instant::now() < until {
+                let response = client
+                    .post(&target)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await?;
+                if !expected.contains(&response.status()) {
+                    bail!("expected {expected:?}, got {}", response.status());
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await.context("a flood worker")??;
+    }
+    Ok(sent.load(Ordering::Relaxed))
 }
 
 /// Each object's size in `after` less its size in `before`.

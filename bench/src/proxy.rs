@@ -128,8 +128,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let g = run_gateway()?;
             (run_bare()?, g)
         };
+        let (base, target) = if args.shadow.is_some() {
+            ("without shadow", "with shadow")
+        } else {
+            ("bare", "gateway")
+        };
         println!(
-            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | gateway {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
+            "round {round}: {base} {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req | {target} {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms cpu {:.1} µs/req (non-2xx {})",
             b.requests_per_sec, b.p50_ms, b.p99_ms, b.cpu_us_per_request,
             g.requests_per_sec, g.p50_ms, g.p99_ms, g.cpu_us_per_request, g.non_2xx
         );
