@@ -3,20 +3,14 @@
 //! served), later uploads still go through, and a rollback to a version they cannot load
 //! is refused with nothing changed.
 
-use crate::common::{secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
+use crate::common::{
+    fixture_bytes, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
+};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use gateway::plugins::signing::{self, SignatureMode};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugin-fixtures")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
-}
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -35,7 +29,7 @@ async fn upload(
     fixture_name: &str,
     signed: bool,
 ) -> (StatusCode, Value) {
-    let bytes = fixture(fixture_name);
+    let bytes = fixture_bytes(fixture_name);
     let mut body = json!({
         "wasm_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
         "binding": {"tools": ["serpapi"]},

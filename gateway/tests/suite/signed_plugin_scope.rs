@@ -2,7 +2,9 @@
 //! version, and no use outside the bindings, tools and failure mode it names; both for
 //! uploads (on both databases) and for `plugins.toml` files.
 
-use crate::common::{secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET};
+use crate::common::{
+    fixture_bytes, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
+};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use gateway::metrics::Metrics;
@@ -12,15 +14,7 @@ use gateway::plugins::registry::PluginRegistry;
 use gateway::plugins::signing::{self, SignatureMode, SignaturePolicy, SignedScope};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugin-fixtures")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
-}
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -29,7 +23,7 @@ fn key() -> SigningKey {
 /// `deny-all`'s bytes (1.0.0 from the `deny-all` fixture, 1.0.1 from `deny-all-next`) and
 /// their signature's JSON.
 fn signed(version: &str, scope: SignedScope) -> (Vec<u8>, Value) {
-    let bytes = fixture(if version == "1.0.0" {
+    let bytes = fixture_bytes(if version == "1.0.0" {
         "deny-all"
     } else {
         "deny-all-next"

@@ -4,7 +4,8 @@
 //! live set stays.
 
 use crate::common::{
-    plugin_decision, secrets, settings, Backend, TestDatabase, TestGateway, SIGNING_SECRET,
+    fixture_bytes, plugin_decision, secrets, settings, Backend, TestDatabase, TestGateway,
+    SIGNING_SECRET,
 };
 use base64::Engine;
 use ed25519_dalek::SigningKey;
@@ -14,15 +15,7 @@ use gateway::plugins::registry::PluginRegistry;
 use gateway::plugins::signing::{self, SignatureMode, SignaturePolicy};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugin-fixtures")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
-}
 
 fn trusted_key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -54,7 +47,7 @@ fn flipped(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_plugin_file_loads_only_with_a_trusted_signature_of_its_own_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let deny_all = fixture("deny-all");
+    let deny_all = fixture_bytes("deny-all");
     std::fs::write(dir.path().join("deny-all.wasm"), &deny_all).unwrap();
     std::fs::write(
         dir.path().join("plugins.toml"),
@@ -80,7 +73,7 @@ async fn a_plugin_file_loads_only_with_a_trusted_signature_of_its_own_bytes() {
         ),
         (
             "another file's signature",
-            Some(signature(&trusted_key(), &fixture("quota-thief"))),
+            Some(signature(&trusted_key(), &fixture_bytes("quota-thief"))),
             "another file",
         ),
     ] {
@@ -127,7 +120,7 @@ async fn an_upload_loads_only_with_a_trusted_signature_of_its_own_bytes(backend:
     settings.plugin_signatures = Some(SignatureMode::Required);
     settings.plugin_trusted_keys = trusted_keys();
     let gw = TestGateway::start_with(settings, secrets(SIGNING_SECRET)).await;
-    let deny_all = fixture("deny-all");
+    let deny_all = fixture_bytes("deny-all");
     let upload = |wasm: &[u8], signature: Option<String>| {
         let mut body = json!({
             "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
@@ -154,7 +147,7 @@ async fn an_upload_loads_only_with_a_trusted_signature_of_its_own_bytes(backend:
         (
             "another file's signature",
             deny_all.clone(),
-            Some(signature(&trusted_key(), &fixture("quota-thief"))),
+            Some(signature(&trusted_key(), &fixture_bytes("quota-thief"))),
             "another file",
         ),
         (

@@ -260,17 +260,26 @@ pub async fn proxy(gw: &ApiClient, body: Value) -> (StatusCode, reqwest::header:
     (status, headers, body)
 }
 
-/// The `.wasm` file `name` of folder `dir` (relative to the repository), in base64, as the
-/// upload endpoint takes it.
-pub fn wasm_base64(dir: &str, name: &str) -> String {
-    use base64::Engine;
+/// The bytes of the test fixture `name` (`target/plugin-fixtures/NAME.wasm`, built by
+/// `make plugins`).
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    wasm_bytes("target/plugin-fixtures", name)
+}
+
+/// The `.wasm` file `name` of folder `dir` (relative to the repository).
+fn wasm_bytes(dir: &str, name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(dir)
         .join(format!("{name}.wasm"));
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()));
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make plugins`)", path.display()))
+}
+
+/// The `.wasm` file `name` of folder `dir` (relative to the repository), in base64, as the
+/// upload endpoint takes it.
+pub fn wasm_base64(dir: &str, name: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(wasm_bytes(dir, name))
 }
 
 /// The live policy plugins' decision on a `serpapi.search` of a `scraper` (a dry run).
