@@ -32,6 +32,7 @@ pub mod record;
 pub mod registry;
 pub mod sandbox;
 pub mod scaffold;
+pub mod signed_scope;
 pub mod signing;
 pub mod virtual_wasi;
 pub mod watch;
