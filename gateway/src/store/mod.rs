@@ -270,6 +270,20 @@ impl Store {
         })
     }
 
+    /// Begins a transaction that only reads, from one snapshot: its reads all see the same
+    /// committed state (PostgreSQL `REPEATABLE READ`; on SQLite in WAL mode a deferred
+    /// transaction keeps the snapshot of its first read).
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
+    }
+
     /// PostgreSQL only: the URL a notification listener connects to.
     pub fn listen_url(&self) -> Option<&str> {
         self.listen_url.as_deref()

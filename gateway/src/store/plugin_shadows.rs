@@ -25,6 +25,22 @@ pub struct PluginShadow {
     pub created_at: i64,
 }
 
+impl PluginShadow {
+    /// The candidate without its bytes.
+    pub fn version(&self) -> ShadowVersion {
+        ShadowVersion {
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            percent: self.percent,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Every stored candidate, with bytes, by name.
+pub(super) const SHADOWS_SQL: &str =
+    "SELECT name, wasm, sha256, percent, signature, created_at FROM plugin_shadows ORDER BY name";
+
 /// A candidate without its bytes (for change detection and listings).
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct ShadowVersion {
@@ -96,11 +112,7 @@ impl Store {
 
     /// Every stored candidate, with bytes, by name.
     pub async fn plugin_shadows(&self) -> Result<Vec<PluginShadow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, wasm, sha256, percent, signature, created_at FROM plugin_shadows ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        Ok(sqlx::query_as(SHADOWS_SQL).fetch_all(self.pool()).await?)
     }
 
     /// Every stored candidate without its bytes, by name.

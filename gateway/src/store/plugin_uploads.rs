@@ -35,6 +35,25 @@ pub struct RolledBack {
     pub retired: i64,
 }
 
+/// The active version of every uploaded plugin, with bytes, by name.
+const ACTIVE_SQL: &str =
+    "SELECT name, version, wasm, sha256, binding, active, created_at, signature \
+     FROM plugin_uploads WHERE active = 1 ORDER BY name";
+/// Every version (without bytes), by name and version.
+const VERSIONS_SQL: &str =
+    "SELECT name, version, sha256, active, created_at FROM plugin_uploads ORDER BY name, version";
+
+/// The stored plugins as one read saw them ([`Store::plugin_snapshot`]).
+#[derive(Debug)]
+pub struct PluginSnapshot {
+    /// Every version, without bytes.
+    pub versions: Vec<UploadVersion>,
+    /// The active versions, with bytes.
+    pub uploads: Vec<PluginUpload>,
+    /// The shadow candidates, with bytes.
+    pub shadows: Vec<crate::store::plugin_shadows::PluginShadow>,
+}
+
 /// A version without its bytes (for listings and change detection).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct UploadVersion {
@@ -109,21 +128,30 @@ impl Store {
 
     /// The active version of every uploaded plugin, with bytes, by name.
     pub async fn active_plugin_uploads(&self) -> Result<Vec<PluginUpload>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, version, wasm, sha256, binding, active, created_at, signature \
-             FROM plugin_uploads WHERE active = 1 ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        Ok(sqlx::query_as(ACTIVE_SQL).fetch_all(self.pool()).await?)
+    }
+
+    /// Every version without bytes, the active ones with bytes, and the shadow candidates,
+    /// read from one snapshot: a reload builds from exactly the state it fingerprints, even
+    /// when a rollback and its undo happen while it reads.
+    pub async fn plugin_snapshot(&self) -> Result<PluginSnapshot, StoreError> {
+        let mut tx = self.begin_snapshot().await?;
+        let versions = sqlx::query_as(VERSIONS_SQL).fetch_all(&mut *tx).await?;
+        let uploads = sqlx::query_as(ACTIVE_SQL).fetch_all(&mut *tx).await?;
+        let shadows = sqlx::query_as(super::plugin_shadows::SHADOWS_SQL)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(PluginSnapshot {
+            versions,
+            uploads,
+            shadows,
+        })
     }
 
     /// Every version (without bytes), by name and version.
     pub async fn plugin_upload_versions(&self) -> Result<Vec<UploadVersion>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, version, sha256, active, created_at FROM plugin_uploads ORDER BY name, version",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        Ok(sqlx::query_as(VERSIONS_SQL).fetch_all(self.pool()).await?)
     }
 
     /// Makes the version before the active one active and retires the active one (its

@@ -32,7 +32,7 @@ use super::plugin::Plugin;
 use super::signing::SignaturePolicy;
 use crate::metrics::Metrics;
 use crate::store::plugin_shadows::{PluginShadow, ShadowVersion};
-use crate::store::plugin_uploads::PluginUpload;
+use crate::store::plugin_uploads::{PluginUpload, UploadVersion};
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use parking_lot::Mutex;
@@ -240,10 +240,14 @@ impl PluginRegistry {
             return Ok((Stored::default(), Fingerprint::default()));
         };
         let store_error = |e: crate::store::StoreError| ReloadError::Store(e.to_string());
-        let fingerprint = Fingerprint::read(store).await.map_err(store_error)?;
+        // One snapshot: the fingerprint is of exactly the state built from, so a later
+        // sync that sees it unchanged has nothing to reload.
+        let snapshot = store.plugin_snapshot().await.map_err(store_error)?;
+        let shadow_versions = snapshot.shadows.iter().map(PluginShadow::version).collect();
+        let fingerprint = Fingerprint::of(&snapshot.versions, shadow_versions);
         let stored = Stored {
-            uploads: store.active_plugin_uploads().await.map_err(store_error)?,
-            shadows: store.plugin_shadows().await.map_err(store_error)?,
+            uploads: snapshot.uploads,
+            shadows: snapshot.shadows,
         };
         Ok((stored, fingerprint))
     }
@@ -432,15 +436,20 @@ struct Fingerprint {
 
 impl Fingerprint {
     async fn read(store: &crate::store::Store) -> Result<Self, crate::store::StoreError> {
-        Ok(Self {
-            uploads: store
-                .plugin_upload_versions()
-                .await?
-                .into_iter()
-                .map(|v| (v.name, v.version, v.active))
+        Ok(Self::of(
+            &store.plugin_upload_versions().await?,
+            store.plugin_shadow_versions().await?,
+        ))
+    }
+
+    fn of(versions: &[UploadVersion], shadows: Vec<ShadowVersion>) -> Self {
+        Self {
+            uploads: versions
+                .iter()
+                .map(|v| (v.name.clone(), v.version, v.active))
                 .collect(),
-            shadows: store.plugin_shadow_versions().await?,
-        })
+            shadows,
+        }
     }
 }
 
