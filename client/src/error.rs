@@ -1,6 +1,7 @@
 //! What a call can end in besides an answer: the gateway's refusals by their stable codes,
 //! and failures to reach it.
 
+pub use gateway_wire::Refusal;
 use serde_json::Value;
 
 /// The gateway's refusals an agent handles differently, by their stable `code`.
@@ -30,19 +31,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The kind of a refusal with `status` and `code`.
+    /// The kind of a refusal with `status` and `code` (codes as the wire crate defines them).
     pub fn from_answer(status: u16, code: &str) -> Self {
-        match code {
-            "invalid_token" => Self::InvalidToken,
-            "token_expired" => Self::TokenExpired,
-            "token_revoked" => Self::TokenRevoked,
-            "agent_not_active" => Self::AgentNotActive,
-            "tool_not_granted" | "permission_not_granted" => Self::NotGranted,
-            "policy_denied" => Self::PolicyDenied,
+        match Refusal::from_code(code) {
+            Some(Refusal::InvalidToken) => Self::InvalidToken,
+            Some(Refusal::TokenExpired) => Self::TokenExpired,
+            Some(Refusal::TokenRevoked) => Self::TokenRevoked,
+            Some(Refusal::AgentNotActive | Refusal::MintAgentNotActive) => Self::AgentNotActive,
+            Some(Refusal::ToolNotGranted | Refusal::PermissionNotGranted) => Self::NotGranted,
+            Some(Refusal::PolicyDenied) => Self::PolicyDenied,
             _ if status == 429 => Self::RateLimited,
             _ if status == 503 => Self::Unavailable,
             _ if status == 400 => Self::BadRequest,
-            other => Self::Other(other.to_string()),
+            _ => Self::Other(code.to_string()),
         }
     }
 }

@@ -19,7 +19,7 @@
 mod error;
 mod signing;
 
-pub use error::{ClientError, ErrorKind};
+pub use error::{ClientError, ErrorKind, Refusal};
 
 use serde_json::{json, Value};
 use signing::{AgentKey, GENERATE_TOKEN_PATH};
@@ -329,25 +329,22 @@ mod tests {
 
     #[test]
     fn refusals_are_typed_by_their_codes() {
-        assert_eq!(
-            ErrorKind::from_answer(403, "token_revoked"),
-            ErrorKind::TokenRevoked
-        );
-        assert_eq!(
-            ErrorKind::from_answer(403, "policy_denied"),
-            ErrorKind::PolicyDenied
-        );
-        assert_eq!(
-            ErrorKind::from_answer(429, "rate_limited"),
-            ErrorKind::RateLimited
-        );
-        assert_eq!(
-            ErrorKind::from_answer(503, "breaker_open"),
-            ErrorKind::Unavailable
-        );
+        let kind = |r: Refusal| ErrorKind::from_answer(r.status(), r.code());
+        assert_eq!(kind(Refusal::TokenRevoked), ErrorKind::TokenRevoked);
+        assert_eq!(kind(Refusal::PolicyDenied), ErrorKind::PolicyDenied);
+        assert_eq!(kind(Refusal::RateLimited), ErrorKind::RateLimited);
+        assert_eq!(kind(Refusal::BreakerOpen), ErrorKind::Unavailable);
+        assert_eq!(kind(Refusal::MintAgentNotActive), ErrorKind::AgentNotActive);
         assert_eq!(
             ErrorKind::from_answer(418, "teapot"),
             ErrorKind::Other("teapot".into())
         );
+        // Every refusal the gateway can answer has a kind other than "unknown code"
+        // unless its status is one no kind groups.
+        for r in Refusal::ALL {
+            if matches!(r.status(), 400 | 429 | 503) {
+                assert!(!matches!(kind(*r), ErrorKind::Other(_)), "{r:?}");
+            }
+        }
     }
 }

@@ -7,13 +7,14 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+pub use gateway_wire::Refusal;
 use serde_json::{json, Map, Value};
 
-/// An error answered to an API caller: status, stable machine-readable code, human message.
+/// An error answered to an API caller: a [`Refusal`] (which gives the status and the stable
+/// code) and a message for people.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    refusal: Refusal,
     message: String,
     /// `details`, extra fields and headers: boxed, as most errors have none (and a small
     /// error keeps every `Result` small).
@@ -39,11 +40,10 @@ pub struct QuietLog;
 pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
-    /// An error with any status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// `refusal`, told with `message`.
+    pub fn new(refusal: Refusal, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            refusal,
             message: message.into(),
             extras: None,
         }
@@ -75,45 +75,21 @@ impl ApiError {
         self
     }
 
-    /// 400 with the given code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     /// 400 `validation_failed` listing what is wrong with the request body.
     pub fn validation(details: Vec<String>) -> Self {
-        Self::bad_request("validation_failed", "Request validation failed")
+        Self::new(Refusal::ValidationFailed, "Request validation failed")
             .with_details(json!(details))
-    }
-
-    /// 401: the caller did not prove who it is. The message never says why a proof failed.
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-
-    /// 403 with the given code.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// 404 with the given code.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 500 that says nothing of the cause; the cause goes to the log, with its context.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "{context}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal server error",
-        )
+        Self::new(Refusal::Internal, "Internal server error")
     }
 
     /// Logs `cause` (which the caller never sees) and returns the error unchanged.
     pub fn log_cause(self, cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(code = self.code, %cause, "{}", self.message);
+        tracing::error!(code = self.code(), %cause, "{}", self.message);
         self
     }
 
@@ -130,21 +106,27 @@ impl ApiError {
 
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
-        self.status
+        status_of(self.refusal)
     }
 
     /// The stable code of this error.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.refusal.code()
+    }
+
+    /// The refusal this error answers.
+    pub fn refusal(&self) -> Refusal {
+        self.refusal
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        let code = axum::Extension(ErrorCode(self.code));
+        let status = self.status();
+        let mut body = json!({ "error": self.message, "code": self.code() });
+        let code = axum::Extension(ErrorCode(self.code()));
         let Some(extras) = self.extras else {
-            return (self.status, code, Json(body)).into_response();
+            return (status, code, Json(body)).into_response();
         };
         if let Some(details) = extras.details {
             body["details"] = details;
@@ -152,7 +134,7 @@ impl IntoResponse for ApiError {
         for (name, value) in extras.fields {
             body[name] = value;
         }
-        let mut response = (self.status, code, Json(body)).into_response();
+        let mut response = (status, code, Json(body)).into_response();
         for (name, value) in extras.headers {
             response.headers_mut().insert(name, value);
         }
@@ -163,6 +145,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The HTTP status `refusal` is answered with.
+pub fn status_of(refusal: Refusal) -> StatusCode {
+    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// Seconds a client is told to wait before retrying a call the database could not serve.
 const STORE_RETRY_AFTER_SECS: u32 = 2;
 
@@ -171,8 +158,7 @@ impl From<crate::store::StoreError> for ApiError {
         if err.is_unavailable() {
             tracing::warn!(error = %err, "database unavailable; answered 503 store_unavailable");
             return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                Refusal::StoreUnavailable,
                 "The database is unavailable; retry shortly",
             )
             .with_header("retry-after", STORE_RETRY_AFTER_SECS);

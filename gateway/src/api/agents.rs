@@ -6,6 +6,7 @@ use crate::api::query::QueryParams;
 use crate::api::time::iso_ms;
 use crate::crypto::agent_keys::parse_public_key;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::agents::{Agent, AgentStatus};
 use crate::store::now_ms;
@@ -103,8 +104,8 @@ pub async fn create(
         non_empty(body.created_by),
         non_empty(body.role),
     ) else {
-        return Err(ApiError::bad_request(
-            "missing_fields",
+        return Err(ApiError::new(
+            Refusal::MissingFields,
             "Missing required fields: name, created_by, and role are required.",
         ));
     };
@@ -290,8 +291,8 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateAgentRequest>,
 ) -> Result<Json<AgentUpdated>, ApiError> {
     if body.status.is_none() && body.max_scope.is_none() {
-        return Err(ApiError::bad_request(
-            "missing_fields",
+        return Err(ApiError::new(
+            Refusal::MissingFields,
             "Nothing to change: send status, max_scope or both.",
         ));
     }
@@ -343,7 +344,7 @@ pub async fn find(state: &AppState, id: &str) -> Result<Agent, ApiError> {
 
 /// The 404 for an unknown agent.
 pub fn agent_not_found() -> ApiError {
-    ApiError::not_found("agent_not_found", "Agent not found.")
+    ApiError::new(Refusal::AgentNotFound, "Agent not found.")
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

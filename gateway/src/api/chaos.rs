@@ -7,6 +7,7 @@ use crate::catalog::ToolName;
 use crate::chaos_rules::ChaosRule;
 use crate::config::Environment;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -69,8 +70,8 @@ fn active(state: &AppState) -> ActiveChaos {
 
 fn refuse_in_production(state: &AppState) -> Result<(), ApiError> {
     if state.config.settings.environment == Environment::Production {
-        return Err(ApiError::forbidden(
-            "chaos_not_allowed",
+        return Err(ApiError::new(
+            Refusal::ChaosNotAllowed,
             "Chaos injection not allowed in production",
         ));
     }

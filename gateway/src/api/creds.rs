@@ -8,6 +8,7 @@ use crate::api::message::Message;
 use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::credentials::CredentialRow;
 use crate::store::now_ms;
@@ -153,8 +154,7 @@ pub async fn set(
     };
     if !state.store.insert_credential(&row).await? {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "credential_exists",
+            Refusal::CredentialExists,
             "This tool already has a credential with that version",
         ));
     }
@@ -240,8 +240,8 @@ pub async fn active(
         .find(|r| r.is_active == 1)
         .map(|r| Json(CredentialView::from(r)))
         .ok_or_else(|| {
-            ApiError::not_found(
-                "credential_not_found",
+            ApiError::new(
+                Refusal::CredentialNotFound,
                 "No active credential found for tool",
             )
         })
@@ -295,5 +295,5 @@ pub async fn delete(
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("credential_not_found", "Credential not found")
+    ApiError::new(Refusal::CredentialNotFound, "Credential not found")
 }

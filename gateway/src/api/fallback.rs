@@ -1,12 +1,13 @@
 //! JSON answers for requests that match no route, or a route with another method.
 
 use crate::error::ApiError;
-use axum::http::{Method, StatusCode, Uri};
+use crate::error::Refusal;
+use axum::http::{Method, Uri};
 
 /// 404 for an unknown route.
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(
-        "not_found",
+    ApiError::new(
+        Refusal::NotFound,
         format!("Route {method}:{} not found", uri.path()),
     )
 }
@@ -14,8 +15,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 /// 405 for a known route called with another method.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Refusal::MethodNotAllowed,
         format!("Method {method} is not allowed on {}", uri.path()),
     )
 }

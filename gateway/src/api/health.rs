@@ -1,6 +1,7 @@
 //! Liveness, readiness and the Prometheus endpoint.
 
 use crate::api::time::iso;
+use crate::error::Refusal;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -164,8 +165,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
 pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     if let Some(key) = &state.metrics_key {
         if !key.matches(request.headers()) {
-            let error = crate::error::ApiError::unauthorized(
-                "unauthorized",
+            let error = crate::error::ApiError::new(
+                Refusal::Unauthorized,
                 "Missing or invalid metrics bearer token (METRICS_BEARER_TOKEN)",
             );
             return crate::auth::admin::refused(&state, request.extensions(), error);

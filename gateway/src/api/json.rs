@@ -4,6 +4,7 @@
 //! code and the offending path in `details`; a body over the limit is a 413.
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::server::body_deadline::is_body_timeout;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -39,19 +40,14 @@ pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    Refusal::PayloadTooLarge,
                     "Request body is larger than 1 MiB",
                 )
             } else if is_body_timeout(&rejection) {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    "Request body did not arrive in time",
-                )
-                .with_header("connection", "close")
+                ApiError::new(Refusal::BodyTimeout, "Request body did not arrive in time")
+                    .with_header("connection", "close")
             } else {
-                ApiError::bad_request("unreadable_body", "Request body could not be read")
+                ApiError::new(Refusal::UnreadableBody, "Request body could not be read")
             }
         })
 }
@@ -59,8 +55,8 @@ pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
 /// Parses a JSON body. A body with a non-JSON content type is refused with 415.
 pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "missing_body",
+        return Err(ApiError::new(
+            Refusal::MissingBody,
             "Request body is required (JSON)",
         ));
     }
@@ -79,8 +75,7 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
             .unwrap_or(false);
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Refusal::UnsupportedMediaType,
                 "Content-Type must be application/json",
             ));
         }
@@ -90,7 +85,7 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request("malformed_json", "Request body is not valid JSON")
+            ApiError::new(Refusal::MalformedJson, "Request body is not valid JSON")
                 .with_details(json!([inner.to_string()]))
         } else {
             let detail = if path == "." {
@@ -98,21 +93,21 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
             } else {
                 format!("{path}: {inner}")
             };
-            ApiError::bad_request("invalid_body", "Request body has the wrong shape")
+            ApiError::new(Refusal::InvalidBody, "Request body has the wrong shape")
                 .with_details(json!([detail]))
         }
     })?;
     deserializer.end().map_err(|_| {
-        ApiError::bad_request(
-            "malformed_json",
+        ApiError::new(
+            Refusal::MalformedJson,
             "Request body has trailing characters after the JSON value",
         )
     })?;
     if has_escaped_nul(bytes) {
         // PostgreSQL cannot store NUL in text: refuse it here, the same on every backend,
         // rather than fail in the database with a 500.
-        return Err(ApiError::bad_request(
-            "invalid_text",
+        return Err(ApiError::new(
+            Refusal::InvalidText,
             "Text fields must not contain the NUL character (\\u0000)",
         ));
     }

@@ -4,6 +4,7 @@
 //! same check in [`super::json::parse_json`].)
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -13,8 +14,8 @@ pub async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
     if holds_encoded_nul(request.uri().path())
         || request.uri().query().is_some_and(holds_encoded_nul)
     {
-        return ApiError::bad_request(
-            "invalid_text",
+        return ApiError::new(
+            Refusal::InvalidText,
             "The path and query must not contain the NUL character (%00)",
         )
         .into_response();

@@ -3,32 +3,13 @@
 //! into the binary (it works with no network).
 
 use axum::Json;
-use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Required, SecurityRequirement};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error answer: a message for people and a stable code for programs.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// What went wrong, in words.
-    error: String,
-    /// The stable code (see each operation's description for the codes it answers).
-    code: String,
-    /// Specifics, where useful (the fields that failed validation, …).
-    details: Option<Value>,
-    /// Seconds to wait before trying again (`rate_limited`, `breaker_open`, …; also the
-    /// `Retry-After` header).
-    retry_after: Option<u64>,
-    /// Which limit refused the call (`rate_limited`): `agent`, `agent_tool`, `tool`, `global`.
-    scope: Option<String>,
-    /// Why a policy refused the call (`policy_denied`).
-    reason: Option<String>,
-    /// The policy rule that refused it (`policy_denied`).
-    rule: Option<String>,
-}
+/// Every error answer, as the wire crate defines it.
+pub use gateway_wire::ErrorBody;
 
 /// Routes anyone may call; every other one takes the admin key.
 const OPEN_PATHS: &[&str] = &[

@@ -2,6 +2,7 @@
 //! (percent-encoded bytes that are not UTF-8, say), instead of axum's plain-text answer.
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
@@ -14,8 +15,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(text)) => Ok(Self(text)),
-            Err(_) => Err(ApiError::bad_request(
-                "invalid_path",
+            Err(_) => Err(ApiError::new(
+                Refusal::InvalidPath,
                 "A path parameter could not be read: it must be UTF-8 text",
             )),
         }

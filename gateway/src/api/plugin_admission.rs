@@ -3,9 +3,9 @@
 
 use crate::api::plugins::plugin_invalid;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::plugins::signing::{highest_version, is_downgrade, SignatureFile, Vouched};
 use crate::state::AppState;
-use axum::http::StatusCode;
 use serde_json::json;
 
 /// Compiles an uploaded component under the signature policy: unvouched bytes are not
@@ -62,8 +62,7 @@ pub(crate) async fn refuse_downgrade(
         return Ok(());
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "plugin_downgrade",
+        Refusal::PluginDowngrade,
         "The signed version is lower than one this binding has run; nothing was changed",
     )
     .with_details(json!([format!(

@@ -8,6 +8,7 @@ use super::plugins::{admit, check_plugin_name, decode_wasm, plugin_invalid};
 use super::query::QueryParams;
 use super::time::iso_ms;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::plugins::registry::{Binding, Source};
 use crate::plugins::World;
 use crate::state::AppState;
@@ -121,7 +122,7 @@ pub struct ShadowQuery {
 }
 
 fn no_shadow() -> ApiError {
-    ApiError::not_found("no_shadow", "This plugin has no shadow candidate")
+    ApiError::new(Refusal::NoShadow, "This plugin has no shadow candidate")
 }
 
 /// The live binding `name`, when it is an uploaded one (the only kind the API changes:
@@ -132,11 +133,10 @@ fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiErr
         .current()
         .binding(name)
         .cloned()
-        .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
+        .ok_or_else(|| ApiError::new(Refusal::PluginNotFound, "No plugin has this name"))?;
     if binding.source == Source::File {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "binding_from_file",
+            Refusal::BindingFromFile,
             "This binding comes from plugins.toml: give it a candidate with its `shadow` key",
         ));
     }
@@ -238,7 +238,7 @@ pub async fn get(
     let set = state.plugins.current();
     let binding = set
         .binding(&name)
-        .ok_or_else(|| ApiError::not_found("plugin_not_found", "No plugin has this name"))?;
+        .ok_or_else(|| ApiError::new(Refusal::PluginNotFound, "No plugin has this name"))?;
     let candidate = binding.shadow.as_ref().map(|shadow| {
         let plugin = &shadow.invoker.plugin;
         CandidateView {

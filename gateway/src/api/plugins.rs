@@ -7,6 +7,7 @@ use crate::api::plugin_admission::refuse_downgrade;
 pub(crate) use crate::api::plugin_admission::{admit, decode_wasm};
 use crate::api::time::iso;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::plugins::bindings::Fault;
 use crate::plugins::manifest::FailMode;
 use crate::plugins::plugin_config::PluginConfig;
@@ -176,8 +177,7 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, Api
             }))
         }
         Err(e) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "plugin_invalid",
+            Refusal::PluginInvalid,
             "The plugin set did not validate; the previous set stays live",
         )
         .with_details(json!([e.to_string()]))),
@@ -326,8 +326,7 @@ fn valid_plugin_name(name: &str) -> bool {
 /// 422 `plugin_invalid`, with what is wrong.
 pub(crate) fn plugin_invalid(detail: String) -> ApiError {
     ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "plugin_invalid",
+        Refusal::PluginInvalid,
         "The plugin did not validate; nothing was changed",
     )
     .with_details(json!([detail]))
@@ -363,8 +362,7 @@ pub async fn upload(
         .is_some_and(|b| b.source == crate::plugins::registry::Source::File)
     {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "name_conflict",
+            Refusal::NameConflict,
             "A binding of plugins.toml already has this name",
         ));
     }
@@ -472,8 +470,7 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::CONFLICT,
-                "no_previous_version",
+                Refusal::NoPreviousVersion,
                 "This plugin has no earlier uploaded version",
             )
         })?;
@@ -486,8 +483,7 @@ pub async fn rollback(
         if !matches!(undone, Ok(true)) {
             tracing::error!(plugin = %name, ?undone, "a failed rollback could not be undone");
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "rollback_not_undone",
+                Refusal::RollbackNotUndone,
                 "The earlier version does not load, and the rollback could not be undone: \
                  the versions changed meanwhile; see GET /api/admin/plugins",
             )
@@ -515,8 +511,8 @@ pub async fn remove(
     PathText(name): PathText,
 ) -> Result<StatusCode, ApiError> {
     if !state.store.delete_plugin_uploads(&name).await? {
-        return Err(ApiError::not_found(
-            "plugin_not_found",
+        return Err(ApiError::new(
+            Refusal::PluginNotFound,
             "No uploaded plugin has this name",
         ));
     }

@@ -7,6 +7,7 @@ use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
 use crate::api::time::iso_ms;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::policies::normalise;
 use crate::state::AppState;
 use crate::store::now_ms;
@@ -91,7 +92,7 @@ fn view(p: &PolicyRow, spec_as_string: bool) -> PolicyView {
 }
 
 fn policy_not_found() -> ApiError {
-    ApiError::not_found("policy_not_found", "Policy not found")
+    ApiError::new(Refusal::PolicyNotFound, "Policy not found")
 }
 
 async fn refresh(state: &AppState) {
@@ -127,14 +128,14 @@ pub async fn create(
     };
     let (agent_id, role) = match (body.agent_id, body.role) {
         (None, None) => {
-            return Err(ApiError::bad_request(
-                "missing_target",
+            return Err(ApiError::new(
+                Refusal::MissingTarget,
                 "Either agentId or role must be provided",
             ))
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "ambiguous_target",
+            return Err(ApiError::new(
+                Refusal::AmbiguousTarget,
                 "Cannot specify both agentId and role",
             ))
         }

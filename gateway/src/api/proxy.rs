@@ -40,7 +40,7 @@ pub struct ProxyRequestBody {
     post,
     path = "/api/proxy-request",
     tag = "proxy",
-    description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: missing_fields, invalid_params, invalid_token, token_expired, token_revoked, agent_not_active, tool_not_granted, permission_not_granted, rate_limited, policy_denied, policy_error, breaker_open, upstream_error, upstream_timeout, deadline_exceeded.",
+    description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: invalid_json, missing_fields, unsupported_tool, unsupported_action, invalid_params, invalid_token_id, proof_payload_required, invalid_token, token_expired, token_revoked, agent_not_active, token_mismatch, too_many_auth_failures, tool_not_granted, permission_not_granted, rate_limited, agent_calls_in_flight, policy_denied, policy_error, plugin_busy, tool_not_configured, destination_not_allowed, breaker_open, bulkhead_full, upstream_failed, upstream_unreachable, upstream_bad_answer, upstream_answer_too_large, upstream_timeout, deadline_exceeded, shutting_down, store_unavailable.",
     request_body(content = ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
     responses(
         (status = 200, description = "The tool's answer", body = crate::pipeline::Success),
@@ -61,7 +61,7 @@ pub async fn proxy_request(State(state): State<AppState>, request: Request) -> R
             super::run_to_end::RunToEnd::new(call).await
         }
         Err(e) => {
-            let failure = ApiError::new(e.status(), e.code(), "Request body could not be read");
+            let failure = ApiError::new(e.refusal(), "Request body could not be read");
             crate::pipeline::handle_unreadable(&state, client, &headers, failure).await
         }
     }

@@ -1,6 +1,7 @@
 //! Reading query strings with JSON errors (axum's own extractor answers in plain text).
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -17,7 +18,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         serde_urlencoded::from_str(query)
             .map(QueryParams)
             .map_err(|e| {
-                ApiError::bad_request("invalid_query", "Query string is invalid")
+                ApiError::new(Refusal::InvalidQuery, "Query string is invalid")
                     .with_details(json!([e.to_string()]))
             })
     }

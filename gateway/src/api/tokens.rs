@@ -10,6 +10,7 @@ use crate::api::time::{iso, iso_ms};
 use crate::auth::{authorize_minting, Caller};
 use crate::catalog::{Permission, ToolName};
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::agents::AgentStatus;
 use crate::store::tokens::TokenRecord;
@@ -103,8 +104,8 @@ pub async fn generate(
         // Checked before the agent look-up's answer is revealed: a signer learns nothing
         // about other agents.
         if agent.as_ref().map(|a| a.id).ok() != Some(signer) {
-            return Err(ApiError::forbidden(
-                "forbidden_agent",
+            return Err(ApiError::new(
+                Refusal::ForbiddenAgent,
                 "An agent can only mint tokens for itself",
             ));
         }
@@ -112,8 +113,8 @@ pub async fn generate(
     let tools: Vec<ToolName> = parse_names(&tools, "tools")?;
     let permissions: Vec<Permission> = parse_names(&permissions, "permissions")?;
     if tools.is_empty() || permissions.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_scope",
+        return Err(ApiError::new(
+            Refusal::EmptyScope,
             "tools and permissions must each name at least one entry",
         ));
     }
@@ -126,8 +127,8 @@ pub async fn generate(
     )?;
     let agent = agent?;
     if agent.status != AgentStatus::Active {
-        return Err(ApiError::bad_request(
-            "agent_not_active",
+        return Err(ApiError::new(
+            Refusal::MintAgentNotActive,
             "Agent is not active.",
         ));
     }
@@ -142,8 +143,8 @@ pub async fn generate(
     let on_purpose = caller == Caller::Admin && req.beyond_agent_scope == Some(true);
     if !excess.is_empty() {
         if !on_purpose {
-            return Err(ApiError::forbidden(
-                "scope_not_allowed",
+            return Err(ApiError::new(
+                Refusal::ScopeNotAllowed,
                 format!(
                     "The token asks for more than the agent's maximum scope: {}",
                     excess.describe()
@@ -172,8 +173,8 @@ pub async fn generate(
 }
 
 fn missing_fields() -> ApiError {
-    ApiError::bad_request(
-        "missing_fields",
+    ApiError::new(
+        Refusal::MissingFields,
         "Missing required fields: agent_id, tools, permissions, and expires_at (or ttl_minutes) are required.",
     )
 }
@@ -181,8 +182,8 @@ fn missing_fields() -> ApiError {
 /// Parses an array of known names, deduplicated, in the order given.
 fn parse_names<T: FromStr + PartialEq>(value: &Value, field: &str) -> Result<Vec<T>, ApiError> {
     let Some(items) = value.as_array() else {
-        return Err(ApiError::bad_request(
-            "invalid_scope",
+        return Err(ApiError::new(
+            Refusal::InvalidScope,
             "Tools and permissions must be arrays.",
         ));
     };
@@ -203,8 +204,8 @@ fn parse_names<T: FromStr + PartialEq>(value: &Value, field: &str) -> Result<Vec
             "permissions" => crate::catalog::PERMISSION_FORMS,
             _ => "serpapi, openai, gmail_send or http_fetch",
         };
-        return Err(ApiError::bad_request(
-            "invalid_scope",
+        return Err(ApiError::new(
+            Refusal::InvalidScope,
             format!("Unknown {field}: use {forms}"),
         )
         .with_details(json!(unknown)));
@@ -221,23 +222,23 @@ fn expiry(
 ) -> Result<DateTime<Utc>, ApiError> {
     let at = match (expires_at, ttl_minutes) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "ambiguous_expiry",
+            return Err(ApiError::new(
+                Refusal::AmbiguousExpiry,
                 "Give either expires_at or ttl_minutes, not both",
             ))
         }
         (Some(text), None) => DateTime::parse_from_rfc3339(text.trim())
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_expiry",
+                ApiError::new(
+                    Refusal::InvalidExpiry,
                     "Invalid expires_at date format. Use ISO 8601 format.",
                 )
             })?,
         (None, Some(minutes)) => {
             if minutes <= 0 {
-                return Err(ApiError::bad_request(
-                    "expiry_in_past",
+                return Err(ApiError::new(
+                    Refusal::ExpiryInPast,
                     "Token expiry date must be in the future.",
                 ));
             }
@@ -246,15 +247,15 @@ fn expiry(
         (None, None) => return Err(missing_fields()),
     };
     if at <= now {
-        return Err(ApiError::bad_request(
-            "expiry_in_past",
+        return Err(ApiError::new(
+            Refusal::ExpiryInPast,
             "Token expiry date must be in the future.",
         ));
     }
     // One second of grace absorbs the time between the client's clock read and ours.
     if at > now + max_ttl + Duration::seconds(1) {
-        return Err(ApiError::bad_request(
-            "ttl_too_long",
+        return Err(ApiError::new(
+            Refusal::TtlTooLong,
             format!(
                 "Token lifetime may not exceed {} minutes",
                 max_ttl.num_minutes()
@@ -354,7 +355,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     PathText(token_id): PathText,
 ) -> Result<Json<TokenRevoked>, ApiError> {
-    let not_found = || ApiError::not_found("token_not_found", "Token not found");
+    let not_found = || ApiError::new(Refusal::TokenNotFound, "Token not found");
     let token_id = Uuid::parse_str(token_id.trim()).map_err(|_| not_found())?;
     let record = state
         .tokens

@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <key>`, and the middleware that guards every management route.
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
@@ -44,7 +45,7 @@ impl AdminKey {
 
 /// The 401 every management route answers without the admin key.
 pub fn unauthorized() -> ApiError {
-    ApiError::unauthorized("unauthorized", "Missing or invalid admin API key")
+    ApiError::new(Refusal::Unauthorized, "Missing or invalid admin API key")
 }
 
 /// Middleware: lets the request through only with the admin key; a failure counts against

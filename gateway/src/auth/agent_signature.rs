@@ -8,6 +8,7 @@
 use crate::crypto::agent_keys::parse_public_key;
 use crate::crypto::request_signature::{signing_message, verify as verify_signature};
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
@@ -25,7 +26,7 @@ pub const SIGNATURE_HEADER: &str = "x-agent-signature";
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 fn invalid() -> ApiError {
-    ApiError::unauthorized("invalid_signature", "Invalid agent signature")
+    ApiError::new(Refusal::InvalidSignature, "Invalid agent signature")
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
@@ -53,8 +54,8 @@ pub async fn verify(
         .map_err(|_| invalid())?;
     let now = chrono::Utc::now().timestamp();
     if (now - timestamp).abs() > MAX_CLOCK_SKEW_SECS {
-        return Err(ApiError::unauthorized(
-            "stale_timestamp",
+        return Err(ApiError::new(
+            Refusal::StaleTimestamp,
             "X-Agent-Timestamp is more than 300 seconds from the gateway's clock",
         ));
     }
@@ -67,8 +68,8 @@ pub async fn verify(
     let fingerprint: [u8; 32] = Sha256::digest(&signature).into();
     match state.replay_guard.first_use(fingerprint).await {
         Ok(true) => Ok(agent_id),
-        Ok(false) => Err(ApiError::unauthorized(
-            "replayed_signature",
+        Ok(false) => Err(ApiError::new(
+            Refusal::ReplayedSignature,
             "This signature was already used; sign each request afresh",
         )),
         Err(e) => Err(ApiError::from(e)),

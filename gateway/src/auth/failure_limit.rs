@@ -10,9 +10,9 @@
 //! [`MAX_CLIENTS`] clients are remembered, each forgotten after two idle minutes.
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::resilience::rate_limit::gcra_step;
 use crate::server::connections::ClientKey;
-use axum::http::StatusCode;
 use moka::sync::Cache;
 use parking_lot::Mutex;
 use prometheus::IntCounter;
@@ -85,8 +85,7 @@ impl AuthFailures {
                 }
                 let retry_after = (retry_after_us / 1_000_000).max(1);
                 Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_auth_failures",
+                    Refusal::TooManyAuthFailures,
                     "Too many failed authentications from this address; try again later",
                 )
                 .with_field("retry_after", retry_after)

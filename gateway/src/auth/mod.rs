@@ -7,6 +7,7 @@ pub mod failure_limit;
 pub mod replay_guard;
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 use axum::http::HeaderMap;
 use uuid::Uuid;
@@ -54,8 +55,8 @@ pub async fn authorize_minting(
             Err(e) => Err(e),
         };
     }
-    Err(failed(ApiError::unauthorized(
-        "unauthorized",
+    Err(failed(ApiError::new(
+        Refusal::Unauthorized,
         "Authentication required: the admin API key or an agent signature",
     )))
 }

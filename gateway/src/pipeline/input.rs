@@ -3,6 +3,7 @@
 
 use crate::catalog::ToolName;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::tools::actions::{self, ActionSpec};
 use crate::tools::{PreparedCall, Tools};
 use axum::http::{header, HeaderMap};
@@ -63,11 +64,11 @@ pub fn read(
     named: &mut Named,
 ) -> Result<ProxyInput, ApiError> {
     let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_json", "Request body is not valid JSON")
+        ApiError::new(Refusal::InvalidJson, "Request body is not valid JSON")
             .with_details(json!([e.to_string()]))
     })?;
     let Value::Object(mut body) = parsed else {
-        return Err(ApiError::bad_request("missing_fields", MISSING)
+        return Err(ApiError::new(Refusal::MissingFields, MISSING)
             .with_details(json!(["body: must be a JSON object"])));
     };
     let tool = take_string(&mut body, "tool");
@@ -94,7 +95,7 @@ pub fn read(
     }
     let (Some(token), Some(tool), Some(action), Some(params)) = (token, tool, action, params)
     else {
-        return Err(ApiError::bad_request("missing_fields", MISSING).with_details(json!(missing)));
+        return Err(ApiError::new(Refusal::MissingFields, MISSING).with_details(json!(missing)));
     };
     // Provenance (the original's step 3): `token_id` binds the request to the token the
     // client holds, and asks for `proof_payload`, as the original did; `proof_payload`
@@ -104,25 +105,25 @@ pub fn read(
         None | Some(Value::Null) => None,
         Some(Value::String(id)) if !id.is_empty() => Some(id),
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_token_id",
+            return Err(ApiError::new(
+                Refusal::InvalidTokenId,
                 "token_id must be the token's id, a string",
             ))
         }
     };
     let proof = take_string(&mut body, "proof_payload");
     if token_id.is_some() && proof.is_none() {
-        return Err(ApiError::bad_request(
-            "proof_payload_required",
-            PROOF_REQUIRED,
-        ));
+        return Err(ApiError::new(Refusal::ProofPayloadRequired, PROOF_REQUIRED));
     }
     let tool_name: ToolName = named.known_tool.ok_or_else(|| {
-        ApiError::bad_request("unsupported_tool", format!("Unsupported tool: {tool}"))
+        ApiError::new(
+            Refusal::UnsupportedTool,
+            format!("Unsupported tool: {tool}"),
+        )
     })?;
     let spec = named.known_action.ok_or_else(|| {
-        ApiError::bad_request(
-            "unsupported_action",
+        ApiError::new(
+            Refusal::UnsupportedAction,
             format!("Unsupported action: {action} for tool: {tool}"),
         )
         .with_details(json!({ "available_actions": actions::names_of(tool_name) }))
@@ -130,7 +131,7 @@ pub fn read(
     let prepared = tools
         .prepare(tool_name, spec.action, &params)
         .map_err(|details| {
-            ApiError::bad_request("invalid_params", "Parameter validation failed")
+            ApiError::new(Refusal::InvalidParams, "Parameter validation failed")
                 .with_details(json!(details))
         })?;
     let intent = intent.or_else(|| {

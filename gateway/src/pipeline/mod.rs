@@ -23,6 +23,7 @@ use crate::audit::sampling::Keep;
 use crate::catalog::ToolName;
 use crate::crypto::token::Claims;
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::plugins::call_data::CallData;
 use crate::plugins::plugin::FailureKind;
 use crate::plugins::plugin_config::PluginConfig;
@@ -75,8 +76,7 @@ pub async fn handle(
     let mut trail = Trail::default();
     let outcome = if state.proxy.is_shutting_down() {
         Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            Refusal::ShuttingDown,
             "Service is shutting down",
         ))
     } else {
@@ -87,8 +87,7 @@ pub async fn handle(
         match tokio::time::timeout_at(deadline, steps).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "deadline_exceeded",
+                Refusal::DeadlineExceeded,
                 "The request did not complete within its deadline",
             )),
         }
@@ -150,12 +149,12 @@ async fn finish(
         // A refusal the client keeps provoking is counted, not audited one by one.
         Err(failure) if failure.is_quiet() => {
             count(state, &trail, failure.status(), started);
-            refusals::count(&state.metrics, failure.code());
+            refusals::count(&state.metrics, failure.refusal());
             return failure.into_response();
         }
         Err(failure) => {
-            let code = failure.code();
-            (failure.into_response(), Some(code))
+            let refusal = failure.refusal();
+            (failure.into_response(), Some(refusal))
         }
     };
     for (name, value) in &trail.headers {
@@ -226,8 +225,7 @@ async fn run(
     check_claims(&claims, spec)?;
     if !proxy.tools.is_configured(spec.tool) {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "tool_not_configured",
+            Refusal::ToolNotConfigured,
             format!("{} not configured - no active credential found", spec.tool),
         ));
     }
@@ -286,7 +284,7 @@ async fn run(
             }
             PolicyOutcome::Deny { code, reason, .. } => {
                 trail.policy_decision = Some("deny");
-                return Err(ApiError::forbidden("policy_denied", "Policy denied")
+                return Err(ApiError::new(Refusal::PolicyDenied, "Policy denied")
                     .with_field("reason", reason)
                     .with_field("rule", code));
             }
@@ -464,10 +462,10 @@ fn token_failure(rejection: Rejection) -> ApiError {
         Rejection::Malformed
         | Rejection::BadSeal
         | Rejection::UnknownKey
-        | Rejection::UnknownAgent => ApiError::forbidden("invalid_token", "Invalid token"),
-        Rejection::Expired => ApiError::forbidden("token_expired", "Token expired"),
-        Rejection::Revoked => ApiError::forbidden("token_revoked", "Token has been revoked"),
-        Rejection::AgentNotActive => ApiError::forbidden("agent_not_active", "Agent is not active"),
+        | Rejection::UnknownAgent => ApiError::new(Refusal::InvalidToken, "Invalid token"),
+        Rejection::Expired => ApiError::new(Refusal::TokenExpired, "Token expired"),
+        Rejection::Revoked => ApiError::new(Refusal::TokenRevoked, "Token has been revoked"),
+        Rejection::AgentNotActive => ApiError::new(Refusal::AgentNotActive, "Agent is not active"),
     }
 }
 
@@ -481,8 +479,8 @@ fn check_provenance(state: &AppState, claims: &Claims, token_id: &str) -> Result
     if named.is_some_and(|id| state.mirror.is_revoked(&id)) {
         return Err(token_failure(Rejection::Revoked));
     }
-    Err(ApiError::forbidden(
-        "token_mismatch",
+    Err(ApiError::new(
+        Refusal::TokenMismatch,
         "Token proof verification failed",
     ))
 }
@@ -493,14 +491,14 @@ fn check_claims(
 ) -> Result<(), ApiError> {
     let tool = action.tool;
     if !claims.tools.contains(&tool) {
-        return Err(ApiError::forbidden(
-            "tool_not_granted",
+        return Err(ApiError::new(
+            Refusal::ToolNotGranted,
             format!("Token does not grant the tool {tool}"),
         ));
     }
     if !claims.permissions.iter().any(|p| p.covers(action)) {
-        return Err(ApiError::forbidden(
-            "permission_not_granted",
+        return Err(ApiError::new(
+            Refusal::PermissionNotGranted,
             format!(
                 "Token does not grant {tool}.{}: it needs {}, {tool}:{} or {tool}:*",
                 action.action, action.permission, action.action
@@ -558,14 +556,10 @@ async fn rate_limit(
         .with_label_values(&[verdict.scope.as_str()])
         .inc();
     let retry_after = verdict.retry_after.as_millis().div_ceil(1000).max(1) as u64;
-    Err(ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Rate limit exceeded",
-    )
-    .with_field("retry_after", retry_after)
-    .with_field("scope", verdict.scope.as_str())
-    .with_header("retry-after", retry_after))
+    Err(ApiError::new(Refusal::RateLimited, "Rate limit exceeded")
+        .with_field("retry_after", retry_after)
+        .with_field("scope", verdict.scope.as_str())
+        .with_header("retry-after", retry_after))
 }
 
 fn plugin_call(
@@ -662,7 +656,7 @@ async fn filter_response(
 
 /// A policy plugin failed (fail closed): 403 without detail.
 fn policy_error() -> ApiError {
-    ApiError::forbidden("policy_error", "Policy denied")
+    ApiError::new(Refusal::PolicyError, "Policy denied")
 }
 
 /// The answer to a fail-closed policy that did not decide: 503 `plugin_busy` when it was
@@ -670,13 +664,11 @@ fn policy_error() -> ApiError {
 /// [`policy_error`].
 fn policy_failure(kind: FailureKind) -> ApiError {
     match kind {
-        FailureKind::Busy => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "plugin_busy",
-            "The policy is busy; try again shortly",
-        )
-        .with_field("retry_after", 1)
-        .with_header("retry-after", 1),
+        FailureKind::Busy => {
+            ApiError::new(Refusal::PluginBusy, "The policy is busy; try again shortly")
+                .with_field("retry_after", 1)
+                .with_header("retry-after", 1)
+        }
         _ => policy_error(),
     }
 }
@@ -760,12 +752,12 @@ async fn record(
     trail: &Trail,
     correlation_id: &str,
     status: StatusCode,
-    code: Option<&'static str>,
+    refusal: Option<Refusal>,
     started: Instant,
 ) {
     let elapsed_ms = count(state, trail, status, started);
-    if let Some(code) = code {
-        refusals::count(&state.metrics, code);
+    if let Some(refusal) = refusal {
+        refusals::count(&state.metrics, refusal);
     }
     let call = crate::audit::sampling::Call {
         success: status.is_success(),
@@ -796,7 +788,7 @@ async fn record(
             action: audit_name(&trail.named.action),
             status_code: i64::from(status.as_u16()),
             success: i64::from(status.is_success()),
-            error_code: code.map(str::to_string),
+            error_code: refusal.map(|r| r.code().to_string()),
             response_time_ms: elapsed_ms,
             cached: i64::from(trail.cached),
             policy_decision: trail.policy_decision.map(str::to_string),

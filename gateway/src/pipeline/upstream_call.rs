@@ -2,6 +2,7 @@
 //! the request's deadline. The breaker sees one outcome per request, after the retries.
 
 use crate::error::ApiError;
+use crate::error::Refusal as WireRefusal;
 use crate::plugins::bindings::Fault;
 use crate::plugins::call_data::CallData;
 use crate::plugins::plugin_config::PluginConfig;
@@ -12,7 +13,6 @@ use crate::resilience::destination_breakers::destination;
 use crate::state::AppState;
 use crate::tools::actions::ActionSpec;
 use crate::tools::{PreparedCall, RedirectCheck, ToolError};
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -78,8 +78,7 @@ pub async fn call(
                 _ => tool.to_string(),
             };
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "breaker_open",
+                WireRefusal::BreakerOpen,
                 format!("{failing} is failing; calls are paused while it recovers"),
             )
             .with_field("retry_after", rejected.retry_after.as_secs().max(1))
@@ -131,13 +130,11 @@ impl Attempted {
     fn into_failure(self, tool: &str) -> ApiError {
         match self {
             Attempted::DeadlineExceeded => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "deadline_exceeded",
+                WireRefusal::DeadlineExceeded,
                 "The request did not complete within its deadline",
             ),
             Attempted::Bulkhead(refusal) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "bulkhead_full",
+                WireRefusal::BulkheadFull,
                 format!("Too many calls to {tool} in flight; try again shortly"),
             )
             .with_details(json!({ "reason": match refusal {
@@ -146,8 +143,7 @@ impl Attempted {
                 } }))
             .with_header("retry-after", 1),
             Attempted::AgentShare => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "agent_calls_in_flight",
+                WireRefusal::AgentCallsInFlight,
                 format!("This agent has as many calls to {tool} in flight as it may; try again when one ends"),
             )
             .with_field("retry_after", 1)
@@ -160,46 +156,40 @@ impl Attempted {
 fn tool_failure(tool: &str, e: ToolError) -> ApiError {
     match e {
         ToolError::NotConfigured => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "tool_not_configured",
+            WireRefusal::ToolNotConfigured,
             format!("{tool} not configured - no active credential found"),
         ),
-        ToolError::DestinationRefused(why) => {
-            ApiError::forbidden("destination_not_allowed", "Destination not allowed")
-                .with_details(json!([why]))
-        }
+        ToolError::DestinationRefused(why) => ApiError::new(
+            WireRefusal::DestinationNotAllowed,
+            "Destination not allowed",
+        )
+        .with_details(json!([why])),
         ToolError::Timeout => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
+            WireRefusal::UpstreamTimeout,
             "External API request timed out",
         ),
-        ToolError::Status { status, .. } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_failed",
-            "External API request failed",
-        )
-        .with_details(json!({ "upstream_status": status })),
+        ToolError::Status { status, .. } => {
+            ApiError::new(WireRefusal::UpstreamFailed, "External API request failed")
+                .with_details(json!({ "upstream_status": status }))
+        }
         ToolError::Connect(_) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_unreachable",
+            WireRefusal::UpstreamUnreachable,
             "External API request failed",
         )
         .with_details(json!({ "reason": "upstream unreachable" })),
         ToolError::RedirectDenied { url, code, reason } => {
-            ApiError::forbidden("policy_denied", "Policy denied")
+            ApiError::new(WireRefusal::PolicyDenied, "Policy denied")
                 .with_field("reason", format!("redirect to {url}: {reason}"))
                 .with_field("rule", code)
         }
-        ToolError::RedirectPolicyFailed => ApiError::forbidden("policy_error", "Policy denied"),
+        ToolError::RedirectPolicyFailed => ApiError::new(WireRefusal::PolicyError, "Policy denied"),
         ToolError::TooLarge(cap) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_answer_too_large",
+            WireRefusal::UpstreamAnswerTooLarge,
             "External API answer is larger than allowed",
         )
         .with_details(json!({ "max_bytes": cap })),
         ToolError::BadAnswer(why) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_bad_answer",
+            WireRefusal::UpstreamBadAnswer,
             "External API request failed",
         )
         .with_details(json!({ "reason": why })),

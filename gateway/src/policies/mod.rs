@@ -12,6 +12,7 @@
 //! request never waits on the database for its policy.
 
 use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::plugins::manifest::ConfigSource;
 use crate::plugins::plugin_config::PluginConfig;
 use crate::plugins::registry::PluginSet;
@@ -19,7 +20,6 @@ use crate::plugins::World;
 use crate::state::AppState;
 use crate::store::policies::{new_policy_id, PolicyFilter, PolicyRow};
 use crate::store::{now_ms, Store, StoreError};
-use axum::http::StatusCode;
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -164,8 +164,7 @@ pub async fn validate(state: &AppState, document: &str) -> Result<(), ApiError> 
             Err(failure) => {
                 tracing::warn!(plugin = %binding.name, error = %failure, "policy validation call failed");
                 return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "policy_validator_failed",
+                    Refusal::PolicyValidatorFailed,
                     format!(
                         "The policy plugin {} could not check this policy",
                         binding.name
@@ -205,8 +204,7 @@ pub async fn effective(
         .collect();
     let failed = || {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "policy_validator_failed",
+            Refusal::PolicyValidatorFailed,
             format!(
                 "The policy plugin {} could not merge the policies",
                 binding.name

@@ -52,7 +52,8 @@ async fn the_original_clients_wire_holds() {
 
     // Every refusal counter exists at zero before the first call.
     let start = gw.metrics().await;
-    for (stage, code) in gateway::pipeline::refusals::REFUSALS {
+    for (stage, refusal) in gateway::error::Refusal::counted() {
+        let (stage, code) = (stage.as_str(), refusal.code());
         let line = format!("gateway_refusals_total{{code=\"{code}\",stage=\"{stage}\"}} 0");
         assert!(start.contains(&line), "{line} missing:\n{start}");
     }
