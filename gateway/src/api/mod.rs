@@ -26,81 +26,86 @@ use crate::auth::admin::require_admin;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-/// All routes. Management routes require the admin key and refuse a NUL in their path or
-/// query; generate-token checks its callers itself (admin key or agent signature); health
-/// and metrics are open.
-pub fn routes(state: AppState) -> Router {
-    let management = Router::new()
-        .route("/api/create-agent", post(agents::create))
-        .route("/api/agents", get(agents::list))
-        .route("/api/agents/{id}", get(agents::get).patch(agents::update))
-        .route("/api/admin/tokens", get(tokens::list))
-        .route("/api/admin/tokens/introspect", post(tokens::introspect))
-        .route("/api/admin/tokens/{token_id}/revoke", post(tokens::revoke))
-        .route("/api/admin/plugins", get(plugins::list))
-        .route("/api/admin/plugins/reload", post(plugins::reload))
-        .route("/api/admin/plugins/evaluate", post(plugins::evaluate))
-        .route(
-            "/api/admin/plugins/{name}",
-            put(plugins::upload)
-                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BODY))
-                .delete(plugins::remove),
-        )
-        .route(
-            "/api/admin/plugins/{name}/rollback",
-            post(plugins::rollback),
-        )
-        .route(
-            "/api/admin/plugins/{name}/shadow",
-            put(plugin_shadows::put)
-                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BODY))
-                .get(plugin_shadows::get)
-                .delete(plugin_shadows::remove),
-        )
-        .route(
-            "/api/admin/plugins/{name}/shadow/promote",
-            post(plugin_shadows::promote),
-        )
-        .route("/api/admin/chaos", get(chaos::list))
-        .route("/api/admin/chaos/tool", post(chaos::set))
-        .route("/api/admin/chaos/tool/{tool}", delete(chaos::clear))
-        .route("/api/policies", post(policies::create).get(policies::list))
-        .route("/api/policies/merged/{agent_id}", get(policies::merged))
-        .route(
-            "/api/policies/{id}",
-            get(policies::get)
-                .patch(policies::update)
-                .delete(policies::delete),
-        )
-        .route("/api/policy-logs", get(policies::logs))
-        .route("/api/proxy/status", get(proxy::status))
-        .route("/api/proxy/logs", get(proxy::logs))
-        .route("/api/admin/creds", get(creds::list))
-        .route("/api/admin/creds/set", post(creds::set))
-        .route("/api/admin/creds/activate", post(creds::activate))
-        .route(
-            "/api/admin/creds/{key}",
-            get(creds::active).delete(creds::delete),
-        )
-        .route("/api/admin/creds/{tool}/versions", get(creds::versions))
+/// The route table, the one declaration of every operation: each `routes!` entry is the
+/// handler that serves it and, from its annotation, its place in the OpenAPI document.
+/// The first group takes the admin key (and refuses a NUL in its path or query); the second
+/// is open (generate-token checks its callers itself: admin key or agent signature).
+fn table(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let upload_limit = || DefaultBodyLimit::max(plugins::MAX_UPLOAD_BODY);
+    let management = OpenApiRouter::new()
+        .routes(routes!(agents::create))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::get, agents::update))
+        .routes(routes!(tokens::list))
+        .routes(routes!(tokens::introspect))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::reload))
+        .routes(routes!(plugins::evaluate))
+        .routes(routes!(plugins::upload).layer(upload_limit()))
+        .routes(routes!(plugins::remove))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugin_shadows::put).layer(upload_limit()))
+        .routes(routes!(plugin_shadows::get, plugin_shadows::remove))
+        .routes(routes!(plugin_shadows::promote))
+        .routes(routes!(chaos::list))
+        .routes(routes!(chaos::set))
+        .routes(routes!(chaos::clear))
+        .routes(routes!(policies::create, policies::list))
+        .routes(routes!(policies::merged))
+        .routes(routes!(policies::get, policies::update, policies::delete))
+        .routes(routes!(policies::logs))
+        .routes(routes!(proxy::status))
+        .routes(routes!(proxy::logs))
+        .routes(routes!(creds::list))
+        .routes(routes!(creds::set))
+        .routes(routes!(creds::activate))
+        .routes(routes!(creds::active, creds::delete))
+        .routes(routes!(creds::versions))
         // Inside the admin check: callers without the key learn nothing from it.
         .route_layer(middleware::from_fn(nul_guard::refuse_nul_in_uri))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    let open = Router::new()
-        .route(tokens::GENERATE_TOKEN_PATH, post(tokens::generate))
-        .route("/api/proxy-request", post(proxy::proxy_request))
-        .route("/health", get(health::health))
-        .route("/api/health", get(health::api_health))
-        .route("/api/openapi.json", get(openapi::document))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics));
-    management
-        .merge(open)
+    let open = OpenApiRouter::new()
+        .routes(routes!(tokens::generate))
+        .routes(routes!(proxy::proxy_request))
+        .routes(routes!(health::health))
+        .routes(routes!(health::api_health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics));
+    (management, open)
+}
+
+/// All routes, and the OpenAPI document they make (served at `/api/openapi.json`).
+pub fn routes(state: AppState) -> Router {
+    let (router, document) = router_and_document(&state);
+    router
+        .route("/api/openapi.json", get(openapi::serve(document)))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state)
         .merge(openapi::docs_page())
+}
+
+/// The router and its document, from [`table`]: the management group's operations are the
+/// ones documented with the admin key.
+fn router_and_document(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (management, open) = table(state);
+    let admin_paths: Vec<String> = management
+        .get_openapi()
+        .paths
+        .paths
+        .keys()
+        .cloned()
+        .collect();
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(management)
+        .merge(open)
+        .split_for_parts();
+    openapi::finish(&mut document, &admin_paths);
+    (router, document)
 }

@@ -41,6 +41,7 @@ pub struct ProxyRequestBody {
     path = "/api/proxy-request",
     tag = "proxy",
     description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: invalid_json, missing_fields, unsupported_tool, unsupported_action, invalid_params, invalid_token_id, proof_payload_required, invalid_token, token_expired, token_revoked, agent_not_active, token_mismatch, too_many_auth_failures, tool_not_granted, permission_not_granted, rate_limited, agent_calls_in_flight, policy_denied, policy_error, plugin_busy, tool_not_configured, destination_not_allowed, breaker_open, bulkhead_full, upstream_failed, upstream_unreachable, upstream_bad_answer, upstream_answer_too_large, upstream_timeout, deadline_exceeded, shutting_down, store_unavailable.",
+    security(("agent_token" = [])),
     request_body(content = ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
     responses(
         (status = 200, description = "The tool's answer", body = crate::pipeline::Success),

@@ -66,6 +66,7 @@ pub struct GenerateTokenResponse {
     path = "/api/generate-token",
     tag = "tokens",
     description = "Mint a token: with the admin key, or signed by the agent itself (X-Agent-Id, X-Agent-Timestamp, X-Agent-Signature). Error codes: missing_fields, invalid_scope, ttl_too_long, agent_not_found, agent_not_active, scope_not_allowed, invalid_signature, replayed_signature.",
+    security(("admin_key" = []), ("agent_signature" = [])),
     request_body(content = GenerateTokenRequest, content_type = "application/json", example = json!({"agent_id": "00000000-0000-4000-8000-000000000000", "tools": ["serpapi"], "permissions": ["read"], "ttl_minutes": 15})),
     responses(
         (status = 201, description = "Created", body = GenerateTokenResponse),
