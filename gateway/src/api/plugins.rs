@@ -454,7 +454,7 @@ pub async fn upload(
     post,
     path = "/api/admin/plugins/{name}/rollback",
     tag = "plugins",
-    description = "Bring back the version before the live upload. Error codes: no_previous_version, plugin_invalid (it does not load here; nothing was changed), rollback_not_undone.",
+    description = "Bring back the version before the live upload. Error codes: plugin_not_found, no_previous_version, plugin_invalid (it does not load here; nothing was changed), rollback_not_undone.",
     responses(
         (status = 200, description = "OK", body = RolledBack),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)
@@ -464,16 +464,23 @@ pub async fn rollback(
     State(state): State<AppState>,
     PathText(name): PathText,
 ) -> Result<Json<RolledBack>, ApiError> {
-    let rolled_back = state
+    let Some(rolled_back) = state
         .store
         .rollback_plugin_upload(&name, None, None)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                Refusal::NoPreviousVersion,
-                "This plugin has no earlier uploaded version",
-            )
-        })?;
+    else {
+        let versions = state.store.plugin_upload_versions().await?;
+        if !versions.iter().any(|v| v.name == name) {
+            return Err(ApiError::new(
+                Refusal::PluginNotFound,
+                "No uploaded plugin has this name",
+            ));
+        }
+        return Err(ApiError::new(
+            Refusal::NoPreviousVersion,
+            "This plugin has no earlier uploaded version",
+        ));
+    };
     let version = rolled_back.live;
     if let Err(e) = state.plugins.reload_expecting(&name, version).await {
         // The earlier version does not load here: put the stored versions back as they were,

@@ -69,6 +69,14 @@ async fn upload_goes_live_rolls_back_and_deletes(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::CONFLICT, Some("no_previous_version"))
     );
+    let (status, body) = gw
+        .admin(Method::POST, "/api/admin/plugins/nobody/rollback", None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("plugin_not_found")),
+        "a plugin never uploaded is not found, not in conflict"
+    );
     // Version 2 was rolled back: its number is never handed out again.
     let (status, body) = upload(
         gw,
