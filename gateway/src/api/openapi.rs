@@ -2,6 +2,7 @@
 //! `GET /api/openapi.json`, and a page to read it at `GET /docs` whose assets are compiled
 //! into the binary (it works with no network).
 
+use crate::error::Refusal;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Required, SecurityRequirement};
@@ -29,7 +30,7 @@ pub fn base() -> utoipa::openapi::OpenApi {
 
 /// Completes the document: the security schemes, the admin key on every operation of
 /// `admin_paths` (the management group of the route table; the others declare their own),
-/// and a parameter for each `{name}` of a path.
+/// operation ids unique across the document, and a parameter for each `{name}` of a path.
 pub fn finish(api: &mut utoipa::openapi::OpenApi, admin_paths: &[String]) {
     let components = api.components.get_or_insert_with(Default::default);
     let bearer = |description: &str| {
@@ -79,6 +80,25 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi, admin_paths: &[String]) {
         .into_iter()
         .flatten()
         {
+            // Handlers are named for what they do within their module (`list`, `get`):
+            // the tag makes the id unique in the document (`plugins_list`).
+            if let (Some(id), Some(tag)) = (
+                &operation.operation_id,
+                operation.tags.as_ref().and_then(|t| t.first()),
+            ) {
+                operation.operation_id = Some(format!("{tag}_{id}"));
+            }
+            let mut refusals: Vec<Refusal> = own_refusals(path).to_vec();
+            if admin {
+                refusals.extend_from_slice(ADMIN_REFUSALS);
+            }
+            if operation.request_body.is_some() && path != PROXY_PATH {
+                refusals.extend_from_slice(BODY_REFUSALS);
+            }
+            if !parameters.is_empty() {
+                refusals.push(Refusal::InvalidPath);
+            }
+            list_refusals(&mut operation.responses, &refusals);
             if admin {
                 operation.security = Some(vec![SecurityRequirement::new(
                     "admin_key",
@@ -92,6 +112,64 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi, admin_paths: &[String]) {
                     .extend(parameters.iter().cloned());
             }
         }
+    }
+}
+
+const PROXY_PATH: &str = "/api/proxy-request";
+
+/// What every management operation may answer besides its own refusals.
+const ADMIN_REFUSALS: &[Refusal] = &[
+    Refusal::Unauthorized,
+    Refusal::InvalidText,
+    Refusal::StoreUnavailable,
+];
+
+/// What an operation with a JSON body may answer while reading it.
+const BODY_REFUSALS: &[Refusal] = &[
+    Refusal::MalformedJson,
+    Refusal::InvalidBody,
+    Refusal::MissingBody,
+    Refusal::UnreadableBody,
+    Refusal::InvalidText,
+    Refusal::ValidationFailed,
+    Refusal::PayloadTooLarge,
+    Refusal::UnsupportedMediaType,
+    Refusal::BodyTimeout,
+];
+
+/// The refusals the two agent operations answer, as their modules list them.
+fn own_refusals(path: &str) -> &'static [Refusal] {
+    match path {
+        PROXY_PATH => crate::api::proxy::REFUSALS,
+        crate::api::tokens::GENERATE_TOKEN_PATH => crate::api::tokens::GENERATE_REFUSALS,
+        _ => &[],
+    }
+}
+
+/// Adds a response per status of `refusals` that the operation does not document itself,
+/// naming the codes it carries.
+fn list_refusals(responses: &mut utoipa::openapi::Responses, refusals: &[Refusal]) {
+    let mut by_status: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+    for refusal in refusals {
+        let codes = by_status.entry(refusal.status()).or_default();
+        if !codes.contains(&refusal.code()) {
+            codes.push(refusal.code());
+        }
+    }
+    for (status, codes) in by_status {
+        let description = format!("Error codes: {}.", codes.join(", "));
+        let body = utoipa::openapi::ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+            .build();
+        responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                utoipa::openapi::ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", body)
+                    .into()
+            });
     }
 }
 

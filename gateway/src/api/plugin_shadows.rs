@@ -147,6 +147,7 @@ fn uploaded_binding(state: &AppState, name: &str) -> Result<Arc<Binding>, ApiErr
 /// `name` and has every instance judge a share of its calls with it, never enforced.
 #[utoipa::path(
     put,
+    operation_id = "shadow_put",
     path = "/api/admin/plugins/{name}/shadow",
     tag = "plugins",
     description = "Give an uploaded policy a shadow candidate, judged on a share of calls and never enforced. Error codes: validation_failed, plugin_not_found, binding_from_file, plugin_invalid.",
@@ -216,6 +217,7 @@ pub async fn put(
 /// disagreements, newest first.
 #[utoipa::path(
     get,
+    operation_id = "shadow_get",
     path = "/api/admin/plugins/{name}/shadow",
     tag = "plugins",
     description = "The candidate, this instance's counts and the stored disagreements. Error codes: plugin_not_found, validation_failed.",
@@ -290,6 +292,7 @@ pub async fn get(
 /// `POST …/rollback` returns to the version it replaced.
 #[utoipa::path(
     post,
+    operation_id = "shadow_promote",
     path = "/api/admin/plugins/{name}/shadow/promote",
     tag = "plugins",
     description = "Make the candidate the live version (the replaced one stays for rollback). Error codes: no_shadow, plugin_not_found, binding_from_file.",
@@ -336,6 +339,7 @@ pub async fn promote(
 /// `DELETE /api/admin/plugins/{name}/shadow`: discards the candidate and its disagreements.
 #[utoipa::path(
     delete,
+    operation_id = "shadow_remove",
     path = "/api/admin/plugins/{name}/shadow",
     tag = "plugins",
     description = "Discard the candidate and its disagreements. Error codes: no_shadow, plugin_not_found.",

@@ -5,7 +5,7 @@ use super::json::read_body;
 use super::query::QueryParams;
 use super::time::{iso, iso_ms};
 use crate::catalog::ToolName;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;
 use crate::tools::actions;
@@ -35,12 +35,53 @@ pub struct ProxyRequestBody {
     intent: Option<String>,
 }
 
+/// Every refusal `POST /api/proxy-request` can answer (the document lists them by status).
+pub const REFUSALS: &[Refusal] = &[
+    Refusal::InvalidJson,
+    Refusal::MissingFields,
+    Refusal::UnsupportedTool,
+    Refusal::UnsupportedAction,
+    Refusal::InvalidParams,
+    Refusal::InvalidTokenId,
+    Refusal::ProofPayloadRequired,
+    Refusal::UnreadableBody,
+    Refusal::InvalidText,
+    Refusal::PayloadTooLarge,
+    Refusal::BodyTimeout,
+    Refusal::InvalidToken,
+    Refusal::TokenExpired,
+    Refusal::TokenRevoked,
+    Refusal::AgentNotActive,
+    Refusal::TokenMismatch,
+    Refusal::TooManyAuthFailures,
+    Refusal::ToolNotGranted,
+    Refusal::PermissionNotGranted,
+    Refusal::RateLimited,
+    Refusal::AgentCallsInFlight,
+    Refusal::PolicyDenied,
+    Refusal::PolicyError,
+    Refusal::PluginBusy,
+    Refusal::ToolNotConfigured,
+    Refusal::DestinationNotAllowed,
+    Refusal::BreakerOpen,
+    Refusal::BulkheadFull,
+    Refusal::UpstreamFailed,
+    Refusal::UpstreamUnreachable,
+    Refusal::UpstreamBadAnswer,
+    Refusal::UpstreamAnswerTooLarge,
+    Refusal::UpstreamTimeout,
+    Refusal::DeadlineExceeded,
+    Refusal::ShuttingDown,
+    Refusal::StoreUnavailable,
+];
+
 /// `POST /api/proxy-request`.
 #[utoipa::path(
     post,
+    operation_id = "call",
     path = "/api/proxy-request",
     tag = "proxy",
-    description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Error codes: invalid_json, missing_fields, unsupported_tool, unsupported_action, invalid_params, invalid_token_id, proof_payload_required, invalid_token, token_expired, token_revoked, agent_not_active, token_mismatch, too_many_auth_failures, tool_not_granted, permission_not_granted, rate_limited, agent_calls_in_flight, policy_denied, policy_error, plugin_busy, tool_not_configured, destination_not_allowed, breaker_open, bulkhead_full, upstream_failed, upstream_unreachable, upstream_bad_answer, upstream_answer_too_large, upstream_timeout, deadline_exceeded, shutting_down, store_unavailable.",
+    description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Each error status below lists its codes.",
     security(("agent_token" = [])),
     request_body(content = ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
     responses(

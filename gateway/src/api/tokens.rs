@@ -60,6 +60,27 @@ pub struct GenerateTokenResponse {
     agent_name: String,
 }
 
+/// Every refusal `POST /api/generate-token` can answer besides reading its body.
+pub const GENERATE_REFUSALS: &[Refusal] = &[
+    Refusal::MissingFields,
+    Refusal::InvalidScope,
+    Refusal::EmptyScope,
+    Refusal::AmbiguousExpiry,
+    Refusal::InvalidExpiry,
+    Refusal::ExpiryInPast,
+    Refusal::TtlTooLong,
+    Refusal::AgentNotFound,
+    Refusal::MintAgentNotActive,
+    Refusal::ScopeNotAllowed,
+    Refusal::ForbiddenAgent,
+    Refusal::Unauthorized,
+    Refusal::InvalidSignature,
+    Refusal::StaleTimestamp,
+    Refusal::ReplayedSignature,
+    Refusal::TooManyAuthFailures,
+    Refusal::StoreUnavailable,
+];
+
 /// `POST /api/generate-token`.
 #[utoipa::path(
     post,

@@ -96,10 +96,37 @@ async fn the_document_and_the_router_agree() {
         let (status, body) = call_anonymously(&f, method, path).await;
         if admin_only {
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            let listed = &doc["paths"][path][method]["responses"]["401"]["description"];
+            assert!(
+                listed.as_str().is_some_and(|d| d.contains("unauthorized")),
+                "{method} {path} answers 401 unauthorized without documenting it: {listed}"
+            );
         } else if security.is_null() {
             assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
         }
     }
+    let proxy = &doc["paths"]["/api/proxy-request"]["post"]["responses"];
+    for (status, code) in [
+        ("429", "too_many_auth_failures"),
+        ("504", "upstream_timeout"),
+        ("503", "store_unavailable"),
+    ] {
+        assert!(
+            proxy[status]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(code)),
+            "{status} {code}: {proxy}"
+        );
+    }
+    let mut ids = BTreeSet::new();
+    for (method, path) in &operations {
+        let id = doc["paths"][path][method]["operationId"].as_str().unwrap();
+        assert!(ids.insert(id.to_string()), "operationId {id} twice");
+    }
+    assert!(
+        ids.contains("plugins_shadow_get") && ids.contains("proxy_call"),
+        "{ids:?}"
+    );
     for scheme in ["admin_key", "agent_token", "agent_signature"] {
         assert!(
             doc["components"]["securitySchemes"][scheme].is_object(),
