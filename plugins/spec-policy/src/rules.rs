@@ -35,7 +35,7 @@ impl<'z> LocalClock<'z> {
 /// Evaluates `request` against `spec`.
 pub fn evaluate(host: &dyn Host, spec: &PolicySpec, request: &Request) -> Decision {
     let scope = [request.tool(), ":", request.action()].concat();
-    if !spec.scopes.contains(&scope) {
+    if !spec.allows(request.tool(), request.action()) {
         return Decision::deny(
             "scope_not_allowed",
             format!("Scope '{scope}' is not allowed for this agent"),

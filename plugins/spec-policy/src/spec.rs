@@ -154,7 +154,27 @@ const KNOWN_SCOPES: &[&str] = &[
     "gmail_send:profile",
 ];
 
+/// True when `scope` names a known tool action, or every action of a known tool
+/// (`serpapi:*`, as tokens do).
+fn known_scope(scope: &str) -> bool {
+    match scope.strip_suffix(":*") {
+        Some(tool) => KNOWN_SCOPES
+            .iter()
+            .any(|known| known.split(':').next() == Some(tool)),
+        None => KNOWN_SCOPES.contains(&scope),
+    }
+}
+
 impl PolicySpec {
+    /// True when the scopes allow `tool`'s `action`: named alone, or as `tool:*`.
+    pub fn allows(&self, tool: &str, action: &str) -> bool {
+        self.scopes.iter().any(|scope| match scope.split_once(':') {
+            Some((t, "*")) => t == tool,
+            Some((t, a)) => t == tool && a == action,
+            None => false,
+        })
+    }
+
     /// True when the spec has rules for successful responses (redacted, truncated or blocked
     /// fields, PII masking, a response size limit). Without any, an allowed call is answered
     /// `allow` rather than `allow-and-filter`, so the gateway makes no filter call.
@@ -174,7 +194,7 @@ impl PolicySpec {
             out.push("scopes: at least one tool:action is required".to_string());
         }
         for (i, scope) in self.scopes.iter().enumerate() {
-            if !KNOWN_SCOPES.contains(&scope.as_str()) {
+            if !known_scope(scope) {
                 out.push(format!("scopes[{i}]: unknown tool:action {scope:?}"));
             }
         }

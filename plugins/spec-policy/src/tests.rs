@@ -100,6 +100,12 @@ fn validation_names_every_problem_and_accepts_a_good_document() {
         problems,
         vec!["spec.scopes[0]: unknown tool:action \"serpapi:fly\""]
     );
+    assert!(validate(&json!({"scopes": ["serpapi:*"]}).to_string()).is_ok());
+    let problems = validate(&json!({"scopes": ["nothing:*"]}).to_string()).unwrap_err();
+    assert_eq!(
+        problems,
+        vec!["spec.scopes[0]: unknown tool:action \"nothing:*\""]
+    );
     let problems = validate("{\"scopes\": 5}").unwrap_err();
     assert!(problems[0].starts_with("spec: "), "{problems:?}");
 }
@@ -494,4 +500,17 @@ fn counters_that_cannot_count_deny_without_trapping() {
     r.agent_id = "a".repeat(2_000); // the counter key is over the host's limit
     let h = harness(&spec);
     assert_eq!(code(&h.evaluate(&req(&r))), "quota_unavailable");
+}
+
+#[test]
+fn a_tool_wildcard_scope_allows_every_action_of_that_tool_only() {
+    let spec = json!({"scopes": ["http_fetch:*"]});
+    let head = request(
+        "http_fetch",
+        "head",
+        json!({"url": "https://example.com"}),
+        MONDAY_NOON_UTC,
+    );
+    assert_eq!(code(&evaluate(spec.clone(), &head)), "allow");
+    assert_eq!(code(&evaluate(spec, &search())), "scope_not_allowed");
 }
