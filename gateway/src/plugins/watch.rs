@@ -1,5 +1,6 @@
-//! Hot reload: watches the plugin directory and reloads the set when `plugins.toml` or a
-//! `.wasm` file changes (events are coalesced for 200 ms so a file copy reloads once).
+//! Hot reload: watches the plugin directory and reloads the set when `plugins.toml`, a
+//! `.wasm` file or its signature (`.wasm.sig`) changes (events are coalesced for 200 ms so
+//! a file copy reloads once).
 
 use super::registry::{PluginRegistry, MANIFEST_FILE};
 use notify::{RecursiveMode, Watcher};
@@ -18,7 +19,7 @@ pub fn spawn(
         if let Ok(event) = event {
             let relevant = event.paths.iter().any(|p| {
                 p.file_name().is_some_and(|n| n == MANIFEST_FILE)
-                    || p.extension().is_some_and(|e| e == "wasm")
+                    || p.extension().is_some_and(|e| e == "wasm" || e == "sig")
             });
             if relevant && !event.kind.is_access() {
                 let _ = tx.send(());

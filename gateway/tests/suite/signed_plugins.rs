@@ -3,6 +3,7 @@
 //! an unknown key, another file's, one flipped byte) is refused with its reason, and the
 //! live set stays.
 
+use crate::common::cluster::wait_until;
 use crate::common::{
     fixture_bytes, plugin_decision, secrets, settings, Backend, TestDatabase, TestGateway,
     SIGNING_SECRET,
@@ -112,6 +113,48 @@ async fn a_plugin_file_loads_only_with_a_trusted_signature_of_its_own_bytes() {
     let error = registry.reload().await.unwrap_err().to_string();
     assert!(error.contains("the binding pins"), "{error}");
     assert!(Arc::ptr_eq(&live, &registry.current()));
+}
+
+/// A signature copied after its plugin (as `cp x.wasm x.wasm.sig dir/` does) is picked up
+/// by the watcher: no manual reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_copied_after_its_plugin_makes_it_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny_all = fixture_bytes("deny-all");
+    let registry = Arc::new(
+        PluginRegistry::new(
+            dir.path().to_path_buf(),
+            Counters::local(),
+            Arc::new(Metrics::new()),
+        )
+        .with_signatures(SignaturePolicy::new(&trusted_keys(), SignatureMode::Required).unwrap()),
+    );
+    registry.reload().await.unwrap();
+    let (_watcher, _task) = gateway::plugins::watch::spawn(Arc::clone(&registry)).unwrap();
+    std::fs::write(dir.path().join("deny-all.wasm"), &deny_all).unwrap();
+    std::fs::write(
+        dir.path().join("plugins.toml"),
+        "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\n",
+    )
+    .unwrap();
+    wait_until("the unsigned plugin is refused", || async {
+        registry
+            .last_error()
+            .is_some_and(|e| format!("{e:?}").contains("not signed"))
+    })
+    .await;
+    assert!(registry.current().bindings.is_empty());
+
+    std::fs::write(
+        dir.path().join("deny-all.wasm.sig"),
+        signature(&trusted_key(), &deny_all),
+    )
+    .unwrap();
+    wait_until("the signed plugin is live", || async {
+        !registry.current().bindings.is_empty()
+    })
+    .await;
+    assert_eq!(registry.current().bindings[0].name, "deny-all");
 }
 
 async fn an_upload_loads_only_with_a_trusted_signature_of_its_own_bytes(backend: Backend) {
