@@ -45,24 +45,28 @@ fn flipped(bytes: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// plugins.toml binding deny-all.wasm to every tool.
+const DENY_ALL_BINDING: &str = "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\n";
+
+/// A registry of the plugin files in `dir` that loads only signed ones.
+fn requiring_signatures(dir: &std::path::Path) -> Arc<PluginRegistry> {
+    Arc::new(
+        PluginRegistry::new(
+            dir.to_path_buf(),
+            Counters::local(),
+            Arc::new(Metrics::new()),
+        )
+        .with_signatures(SignaturePolicy::new(&trusted_keys(), SignatureMode::Required).unwrap()),
+    )
+}
+
 #[tokio::test]
 async fn a_plugin_file_loads_only_with_a_trusted_signature_of_its_own_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let deny_all = fixture_bytes("deny-all");
     std::fs::write(dir.path().join("deny-all.wasm"), &deny_all).unwrap();
-    std::fs::write(
-        dir.path().join("plugins.toml"),
-        "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\n",
-    )
-    .unwrap();
-    let registry = Arc::new(
-        PluginRegistry::new(
-            dir.path().to_path_buf(),
-            Counters::local(),
-            Arc::new(Metrics::new()),
-        )
-        .with_signatures(SignaturePolicy::new(&trusted_keys(), SignatureMode::Required).unwrap()),
-    );
+    std::fs::write(dir.path().join("plugins.toml"), DENY_ALL_BINDING).unwrap();
+    let registry = requiring_signatures(dir.path());
     let sig_path = dir.path().join("deny-all.wasm.sig");
     let stranger = SigningKey::from_bytes(&[7; 32]);
     for (case, sig, expected) in [
@@ -121,22 +125,11 @@ async fn a_plugin_file_loads_only_with_a_trusted_signature_of_its_own_bytes() {
 async fn a_signature_copied_after_its_plugin_makes_it_live() {
     let dir = tempfile::tempdir().unwrap();
     let deny_all = fixture_bytes("deny-all");
-    let registry = Arc::new(
-        PluginRegistry::new(
-            dir.path().to_path_buf(),
-            Counters::local(),
-            Arc::new(Metrics::new()),
-        )
-        .with_signatures(SignaturePolicy::new(&trusted_keys(), SignatureMode::Required).unwrap()),
-    );
+    let registry = requiring_signatures(dir.path());
     registry.reload().await.unwrap();
     let (_watcher, _task) = gateway::plugins::watch::spawn(Arc::clone(&registry)).unwrap();
     std::fs::write(dir.path().join("deny-all.wasm"), &deny_all).unwrap();
-    std::fs::write(
-        dir.path().join("plugins.toml"),
-        "[[binding]]\nplugin = \"deny-all.wasm\"\ntools = [\"*\"]\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("plugins.toml"), DENY_ALL_BINDING).unwrap();
     wait_until("the unsigned plugin is refused", || async {
         registry
             .last_error()
