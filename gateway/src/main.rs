@@ -42,6 +42,11 @@ In development, missing secrets are generated once into <DATA_DIR>/dev-secrets.e
 In production, a missing or malformed secret stops the start. `gateway keys generate` prints
 fresh values.";
 
+const MANAGEMENT_HELP: &str = "\
+Exit status: 0 done; 1 failed here (gateway unreachable, file unreadable, no admin key);
+2 usage error; 3 the gateway refused: its status, code and message are printed on stderr
+(with --json, its JSON answer as it came).";
+
 /// 4RUNR Gateway: lets AI agents call external tools without holding the tools' credentials.
 #[derive(Parser)]
 #[command(name = "gateway", version, propagate_version = true)]
@@ -68,6 +73,7 @@ enum Command {
         command: PluginCommand,
     },
     /// Manage a running gateway's agents (create, list, show, suspend, activate).
+    #[command(after_help = MANAGEMENT_HELP)]
     Agents {
         #[command(flatten)]
         target: admin_cli::Target,
@@ -75,6 +81,7 @@ enum Command {
         command: admin_cli::AgentsCommand,
     },
     /// Manage a running gateway's tokens (mint, introspect, revoke, list).
+    #[command(after_help = MANAGEMENT_HELP)]
     Tokens {
         #[command(flatten)]
         target: admin_cli::Target,
@@ -82,6 +89,7 @@ enum Command {
         command: admin_cli::TokensCommand,
     },
     /// Manage a running gateway's stored policies (list, apply a file, delete).
+    #[command(after_help = MANAGEMENT_HELP)]
     Policies {
         #[command(flatten)]
         target: admin_cli::Target,
@@ -89,6 +97,7 @@ enum Command {
         command: admin_cli::PoliciesCommand,
     },
     /// Manage a running gateway's uploaded plugins (list, upload, rollback).
+    #[command(after_help = MANAGEMENT_HELP)]
     Plugins {
         #[command(flatten)]
         target: admin_cli::Target,
@@ -256,7 +265,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a management command; an error prints the server's status, code and message.
+/// Runs a management command; an error prints the server's status, code and message (its
+/// JSON answer under `--json`) and exits 3 when the gateway refused, 1 when the command
+/// failed here.
 fn manage(
     runtime: &tokio::runtime::Runtime,
     target: &admin_cli::Target,
@@ -265,8 +276,12 @@ fn manage(
     match runtime.block_on(admin_cli::run(target, command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            if target.json {
+                eprintln!("{}", e.to_json());
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_status())
         }
     }
 }

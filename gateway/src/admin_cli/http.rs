@@ -23,10 +23,37 @@ pub enum CliError {
         message: String,
         /// Its details, on a line of their own, if any.
         details: String,
+        /// The whole answer, printed as is under `--json`.
+        body: Value,
     },
     /// Anything else: unreachable gateway, unreadable file, missing key.
     #[error("{0}")]
     Other(String),
+}
+
+/// Exit status of a command the gateway refused (an error answer).
+pub const EXIT_REFUSED: u8 = 3;
+/// Exit status of a command that failed here: the gateway unreachable, a file unreadable,
+/// no admin key. (Usage errors exit 2, as the argument parser does.)
+pub const EXIT_LOCAL: u8 = 1;
+
+impl CliError {
+    /// The process's exit status for this error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            CliError::Api { .. } => EXIT_REFUSED,
+            CliError::Other(_) => EXIT_LOCAL,
+        }
+    }
+
+    /// The error as JSON, for `--json`: the server's answer as it came, or
+    /// `{"error": …}` for a failure here.
+    pub fn to_json(&self) -> Value {
+        match self {
+            CliError::Api { body, .. } if body.is_object() => body.clone(),
+            other => serde_json::json!({ "error": other.to_string() }),
+        }
+    }
 }
 
 /// A gateway's management API.
@@ -88,6 +115,7 @@ impl AdminApi {
                 .get("details")
                 .map(|d| format!("\n  details: {d}"))
                 .unwrap_or_default(),
+            body: value,
         })
     }
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 /// What one command printed and how it exited.
 struct Run {
     ok: bool,
+    /// The exit status (`None` when killed by a signal).
+    status: Option<i32>,
     stdout: String,
     stderr: String,
 }
@@ -30,6 +32,7 @@ async fn gateway_cli(url: &str, key: &str, args: &[&str]) -> Run {
         .expect("the gateway binary runs");
     Run {
         ok: output.status.success(),
+        status: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
@@ -163,7 +166,8 @@ async fn an_operator_manages_agents_tokens_policies_and_plugins_from_the_command
         plugins.stdout
     );
 
-    // An error answer: the server's status, code and message, and exit status 1.
+    // An error answer: the server's status, code and message, and exit status 3; with
+    // --json, the server's JSON answer.
     let refused = cli(&["plugins", "rollback", "guard"]).await;
     assert!(!refused.ok);
     assert!(
@@ -171,6 +175,22 @@ async fn an_operator_manages_agents_tokens_policies_and_plugins_from_the_command
         "{}",
         refused.stderr
     );
+    assert_eq!(refused.status, Some(3), "{}", refused.stderr);
+    let as_json = cli(&["plugins", "--json", "rollback", "guard"]).await;
+    let answer: Value = serde_json::from_str(as_json.stderr.trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", as_json.stderr));
+    assert_eq!(answer["code"], "no_previous_version", "{answer}");
+    assert_eq!(as_json.status, Some(3));
+    // A failure here (nothing listens there) is 1, a usage error 2.
+    let unreachable = gateway_cli(
+        "http://127.0.0.1:9",
+        "some-admin-key-0123456789",
+        &["agents", "list"],
+    )
+    .await;
+    assert_eq!(unreachable.status, Some(1), "{}", unreachable.stderr);
+    let usage = cli(&["agents", "no-such-command"]).await;
+    assert_eq!(usage.status, Some(2), "{}", usage.stderr);
     let wrong_key = gateway_cli(url, "not-the-admin-key-0123456789", &["agents", "list"]).await;
     assert!(!wrong_key.ok);
     assert!(wrong_key.stderr.contains("401"), "{}", wrong_key.stderr);
