@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod path_text;
 pub mod plugin_admission;
 pub mod plugin_shadows;
+pub mod plugin_versions;
 pub mod plugins;
 pub mod policies;
 pub mod proxy;
@@ -48,8 +49,8 @@ fn table(state: &AppState) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>)
         .routes(routes!(plugins::reload))
         .routes(routes!(plugins::evaluate))
         .routes(routes!(plugins::upload).layer(upload_limit()))
-        .routes(routes!(plugins::remove))
-        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugin_versions::remove))
+        .routes(routes!(plugin_versions::rollback))
         .routes(routes!(plugin_shadows::put).layer(upload_limit()))
         .routes(routes!(plugin_shadows::get, plugin_shadows::remove))
         .routes(routes!(plugin_shadows::promote))
