@@ -26,8 +26,6 @@ use signing::{AgentKey, GENERATE_TOKEN_PATH};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 
-/// Actions that change something outside: never sent twice.
-const NOT_IDEMPOTENT: &[(&str, &str)] = &[("gmail_send", "send")];
 /// Longest wait before a retry, whatever `Retry-After` says.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
@@ -212,7 +210,12 @@ impl AgentClient {
         action: &str,
         params: Value,
     ) -> Result<Answer, ClientError> {
-        let idempotent = !NOT_IDEMPOTENT.contains(&(tool, action));
+        // Only what the catalog calls idempotent is sent twice (never an e-mail).
+        let idempotent = tool
+            .parse::<gateway_wire::catalog::ToolName>()
+            .ok()
+            .and_then(|t| gateway_wire::catalog::find(t, action))
+            .is_some_and(|a| a.idempotent);
         let mut renewed = false;
         let mut attempt = 0;
         loop {

@@ -178,13 +178,6 @@ impl Refusal {
     }
 }
 
-/// Marks the start of the generated table in `docs/errors.md`.
-#[cfg(test)]
-const DOCS_BEGIN: &str = "<!-- refusals: generated from wire/src/refusal.rs -->";
-/// Marks its end.
-#[cfg(test)]
-const DOCS_END: &str = "<!-- end of refusals -->";
-
 impl Refusal {
     /// The docs' table of every refusal: code, status, stage, meaning.
     pub fn docs_table() -> String {
@@ -208,24 +201,13 @@ impl Refusal {
 mod tests {
     use super::*;
 
-    /// `docs/errors.md` holds the current table; `WRITE_DOCS=1 cargo test -p gateway-wire`
-    /// rewrites it.
     #[test]
     fn the_docs_table_is_the_enum() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md");
-        let text = std::fs::read_to_string(path).unwrap();
-        let (head, rest) = text.split_once(DOCS_BEGIN).expect("begin marker");
-        let (_, tail) = rest.split_once(DOCS_END).expect("end marker");
-        let current = format!(
-            "{head}{DOCS_BEGIN}\n{}{DOCS_END}{tail}",
-            Refusal::docs_table()
-        );
-        if std::env::var_os("WRITE_DOCS").is_some() {
-            std::fs::write(path, &current).unwrap();
-        }
-        assert!(
-            text == current,
-            "docs/errors.md is stale: run `WRITE_DOCS=1 cargo test -p gateway-wire`"
+        crate::generated_docs::assert_current(
+            "docs/errors.md",
+            "refusals",
+            "wire/src/refusal.rs",
+            &Refusal::docs_table(),
         );
     }
 

@@ -17,6 +17,7 @@ pub mod plugin_versions;
 pub mod plugins;
 pub mod policies;
 pub mod proxy;
+pub mod proxy_request_schema;
 pub mod query;
 pub mod readiness_log;
 pub mod run_to_end;

@@ -4,11 +4,11 @@
 use super::json::read_body;
 use super::query::QueryParams;
 use super::time::{iso, iso_ms};
+use crate::catalog as actions;
 use crate::catalog::ToolName;
 use crate::error::{ApiError, Refusal};
 use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;
-use crate::tools::actions;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Json;
@@ -16,24 +16,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tracing::Instrument;
 use utoipa::ToSchema;
-
-/// Body of `POST /api/proxy-request` (for the document: the pipeline reads it itself, so
-/// that each problem gets its own code).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProxyRequestBody {
-    /// The agent token, unless sent as a bearer token.
-    agent_token: Option<String>,
-    /// `serpapi`, `openai`, `gmail_send` or `http_fetch`.
-    tool: String,
-    /// One of the tool's actions (see `GET /api/proxy/status`).
-    action: String,
-    /// The action's parameters.
-    #[schema(value_type = Object)]
-    params: serde_json::Value,
-    /// What the agent means to do, for policies that read it.
-    intent: Option<String>,
-}
 
 /// Every refusal `POST /api/proxy-request` can answer (the document lists them by status).
 pub const REFUSALS: &[Refusal] = &[
@@ -83,7 +65,7 @@ pub const REFUSALS: &[Refusal] = &[
     tag = "proxy",
     description = "Call a tool with an agent token (in the body's `agent_token` or as a bearer token). Each error status below lists its codes.",
     security(("agent_token" = [])),
-    request_body(content = ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
+    request_body(content = super::proxy_request_schema::ProxyRequestBody, content_type = "application/json", example = json!({"agent_token": "gw1.example", "tool": "serpapi", "action": "search", "params": {"q": "rust"}})),
     responses(
         (status = 200, description = "The tool's answer", body = crate::pipeline::Success),
         (status = "default", description = "An error: {error, code}", body = crate::api::openapi::ErrorBody)

@@ -2,9 +2,9 @@
 //! a known tool, action and validated parameters.
 
 use crate::catalog::ToolName;
+use crate::catalog::{self as actions, ActionSpec};
 use crate::error::ApiError;
 use crate::error::Refusal;
-use crate::tools::actions::{self, ActionSpec};
 use crate::tools::{PreparedCall, Tools};
 use axum::http::{header, HeaderMap};
 use serde_json::{json, Map, Value};
@@ -128,12 +128,10 @@ pub fn read(
         )
         .with_details(json!({ "available_actions": actions::names_of(tool_name) }))
     })?;
-    let prepared = tools
-        .prepare(tool_name, spec.action, &params)
-        .map_err(|details| {
-            ApiError::new(Refusal::InvalidParams, "Parameter validation failed")
-                .with_details(json!(details))
-        })?;
+    let prepared = tools.prepare(spec, &params).map_err(|details| {
+        ApiError::new(Refusal::InvalidParams, "Parameter validation failed")
+            .with_details(json!(details))
+    })?;
     let intent = intent.or_else(|| {
         params
             .get("intent")

@@ -485,10 +485,7 @@ fn check_provenance(state: &AppState, claims: &Claims, token_id: &str) -> Result
     ))
 }
 
-fn check_claims(
-    claims: &Claims,
-    action: &crate::tools::actions::ActionSpec,
-) -> Result<(), ApiError> {
+fn check_claims(claims: &Claims, action: &crate::catalog::ActionSpec) -> Result<(), ApiError> {
     let tool = action.tool;
     if !claims.tools.contains(&tool) {
         return Err(ApiError::new(

@@ -170,7 +170,7 @@ fn create_series(metrics: &Metrics) {
         proxy.breaker_fastfail.with_label_values(&tool);
         proxy.bulkhead_rejections.with_label_values(&tool);
     }
-    for spec in crate::tools::actions::ACTIONS {
+    for spec in crate::catalog::ACTIONS {
         let labels = [spec.tool.as_str(), spec.action];
         for status in PROXY_STATUSES {
             proxy

@@ -1,6 +1,7 @@
 //! Step 8 of the pipeline: breaker → bulkhead → retry → (chaos fault or) tool, all inside
 //! the request's deadline. The breaker sees one outcome per request, after the retries.
 
+use crate::catalog::ActionSpec;
 use crate::error::ApiError;
 use crate::error::Refusal as WireRefusal;
 use crate::plugins::bindings::Fault;
@@ -11,7 +12,6 @@ use crate::resilience::breaker::{Outcome, State};
 use crate::resilience::bulkhead::Refusal;
 use crate::resilience::destination_breakers::destination;
 use crate::state::AppState;
-use crate::tools::actions::ActionSpec;
 use crate::tools::{PreparedCall, RedirectCheck, ToolError};
 use serde_json::{json, Value};
 use std::sync::Arc;

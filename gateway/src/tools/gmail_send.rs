@@ -3,7 +3,7 @@
 
 use super::params::Fields;
 use super::{Tool, ToolError, Upstream};
-use crate::catalog::ToolName;
+use crate::catalog::{params::gmail_send, ActionSpec, ToolName};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine;
 use rand::Rng;
@@ -29,25 +29,6 @@ pub struct Params {
     pub cc: Option<String>,
     /// Optional blind-copy recipients.
     pub bcc: Option<String>,
-}
-
-fn is_email(s: &str) -> bool {
-    let mut parts = s.split('@');
-    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-/// True for a character that has no place in a header value: every control character (CR,
-/// LF, vertical tab, form feed, NEL and the rest, tab included) and the Unicode line and
-/// paragraph separators, which some mail software treats as line breaks.
-fn breaks_a_header(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
 /// A header value: RFC 2047-encoded when it is not plain ASCII.
@@ -94,39 +75,21 @@ fn mime_message(p: &Params) -> String {
 impl Tool for GmailSend {
     type Params = Params;
 
-    fn validate(&self, action: &str, params: &Value) -> Result<Params, Vec<String>> {
-        let mut f = Fields::of(params);
-        if action == "profile" {
+    fn validate(&self, action: &ActionSpec, params: &Value) -> Result<Params, Vec<String>> {
+        let f = Fields::of(action, params);
+        if action.action == "profile" {
             return f.finish(Params::default());
         }
+        // The catalog keeps line breaks out of every header field and checks addresses.
         let p = Params {
-            to: f.required_str(&["to"], 320),
-            subject: f.required_str(&["subject"], 200),
-            text: f.required_str(&["text", "body"], 10_000),
-            html: f.optional_str(&["html"], 100_000),
-            from: f.optional_str(&["from"], 320),
-            cc: f.optional_str(&["cc"], 2_000),
-            bcc: f.optional_str(&["bcc"], 2_000),
+            to: f.text(&gmail_send::TO),
+            subject: f.text(&gmail_send::SUBJECT),
+            text: f.text(&gmail_send::TEXT),
+            html: f.optional_text(&gmail_send::HTML),
+            from: f.optional_text(&gmail_send::FROM),
+            cc: f.optional_text(&gmail_send::CC),
+            bcc: f.optional_text(&gmail_send::BCC),
         };
-        let headers = [
-            ("to", Some(&p.to)),
-            ("subject", Some(&p.subject)),
-            ("from", p.from.as_ref()),
-            ("cc", p.cc.as_ref()),
-            ("bcc", p.bcc.as_ref()),
-        ];
-        for (name, value) in headers {
-            if value.is_some_and(|v| v.chars().any(breaks_a_header)) {
-                f.problem(format!(
-                    "{name}: must not contain line breaks or control characters"
-                ));
-            }
-        }
-        for (name, value) in [("to", Some(&p.to)), ("from", p.from.as_ref())] {
-            if value.is_some_and(|v| !v.is_empty() && !is_email(v)) {
-                f.problem(format!("{name}: must be an e-mail address"));
-            }
-        }
         f.finish(p)
     }
 
@@ -195,6 +158,10 @@ fn base36(mut n: u64) -> String {
 mod tests {
     use super::*;
 
+    fn send() -> &'static ActionSpec {
+        crate::catalog::find(ToolName::GmailSend, "send").unwrap()
+    }
+
     #[test]
     fn refuses_line_breaks_and_controls_in_every_header_field() {
         for field in ["subject", "from", "to", "cc", "bcc"] {
@@ -204,7 +171,7 @@ mod tests {
             ] {
                 let mut params = json!({"to": "a@b.co", "subject": "s", "text": "t"});
                 params[field] = json!(format!("x@y.co{separator}Bcc: victim@example.com"));
-                let problems = GmailSend.validate("send", &params).unwrap_err();
+                let problems = GmailSend.validate(send(), &params).unwrap_err();
                 assert!(
                     problems
                         .iter()
@@ -220,7 +187,7 @@ mod tests {
         for key in ["text", "body"] {
             let mut params = json!({"to": "a@b.co", "subject": "s"});
             params[key] = json!("hello");
-            assert_eq!(GmailSend.validate("send", &params).unwrap().text, "hello");
+            assert_eq!(GmailSend.validate(send(), &params).unwrap().text, "hello");
         }
     }
 
@@ -228,7 +195,7 @@ mod tests {
     fn mock_send_matches_the_original_shape() {
         let p = GmailSend
             .validate(
-                "send",
+                send(),
                 &json!({"to": "a@b.co", "subject": "hé", "text": "hello"}),
             )
             .unwrap();

@@ -8,6 +8,7 @@
 use super::params::Fields;
 use super::redirects::send_following;
 use super::{ssrf, RedirectCheck, Tool, ToolError, Upstream};
+use crate::catalog::{params::http_fetch, ActionSpec};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use url::Url;
@@ -75,31 +76,21 @@ pub struct Params {
 impl Tool for HttpFetch {
     type Params = Params;
 
-    fn validate(&self, _action: &str, params: &Value) -> Result<Params, Vec<String>> {
-        let mut f = Fields::of(params);
-        let raw = f.required_str(&["url"], 8192);
+    fn validate(&self, action: &ActionSpec, params: &Value) -> Result<Params, Vec<String>> {
+        let mut f = Fields::of(action, params);
+        let raw = f.text(&http_fetch::URL);
+        // The catalog checked the scheme; what else makes a URL valid is the parser's.
         let url = match Url::parse(&raw) {
             Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(url),
-            Ok(_) => {
-                f.problem("url: must be an http or https URL".into());
-                None
-            }
-            Err(_) if raw.is_empty() => None,
+            Ok(_) => None,
+            Err(_) if raw.is_empty() || !raw.contains("://") => None,
             Err(e) => {
                 f.problem(format!("url: not a valid URL ({e})"));
                 None
             }
         };
-        let timeout = f.optional_int("timeout", 1000, 30_000).unwrap_or(10_000);
-        let max_size = f.optional_int("maxSize", 1, i64::MAX).map(|n| n as u64);
-        if let Some(headers) = f.raw("headers") {
-            let all_strings = headers
-                .as_object()
-                .is_some_and(|m| m.values().all(Value::is_string));
-            if !all_strings {
-                f.problem("headers: must be an object of strings".into());
-            }
-        }
+        let timeout = f.int_or_default(&http_fetch::TIMEOUT).unwrap_or(10_000);
+        let max_size = f.int(&http_fetch::MAX_SIZE).map(|n| n as u64);
         let url = url.unwrap_or_else(|| Url::parse("http://invalid.invalid/").expect("valid"));
         f.finish(Params {
             url,
@@ -189,10 +180,14 @@ impl Tool for HttpFetch {
 mod tests {
     use super::*;
 
+    fn action(name: &str) -> &'static ActionSpec {
+        crate::catalog::find(crate::catalog::ToolName::HttpFetch, name).unwrap()
+    }
+
     #[test]
     fn mock_head_has_no_body() {
         let p = HttpFetch
-            .validate("head", &json!({"url": "https://example.com/a"}))
+            .validate(action("head"), &json!({"url": "https://example.com/a"}))
             .unwrap();
         let head = HttpFetch.mock("head", &p);
         assert!(head.get("body").is_none());
@@ -231,7 +226,10 @@ mod tests {
             json!({"url": "https://example.com", "timeout": 5}),
             json!({"url": "https://example.com", "headers": {"a": 1}}),
         ] {
-            assert!(HttpFetch.validate("get", &params).is_err(), "{params}");
+            assert!(
+                HttpFetch.validate(action("get"), &params).is_err(),
+                "{params}"
+            );
         }
     }
 }

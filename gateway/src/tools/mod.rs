@@ -1,7 +1,6 @@
 //! The tools agents call through the gateway: one file per tool behind one [`Tool`] trait,
 //! each answering with the original gateway's mock payloads or calling its real upstream.
 
-pub mod actions;
 pub mod credentials;
 pub mod gmail_send;
 pub mod http_fetch;
@@ -12,7 +11,7 @@ pub mod serpapi;
 pub mod ssrf;
 mod upstream;
 
-use crate::catalog::ToolName;
+use crate::catalog::{ActionSpec, ToolName};
 use crate::config::{ProxySettings, UpstreamMode};
 use credentials::Credentials;
 use serde_json::Value;
@@ -157,8 +156,9 @@ pub trait Tool: Send + Sync {
     /// Parameters of one call, validated.
     type Params: Send + Sync;
 
-    /// Checks `params` for `action` (an action of this tool); lists every problem.
-    fn validate(&self, action: &str, params: &Value) -> Result<Self::Params, Vec<String>>;
+    /// Checks `params` for `action` (an action of this tool) against its catalog entry;
+    /// lists every problem.
+    fn validate(&self, action: &ActionSpec, params: &Value) -> Result<Self::Params, Vec<String>>;
 
     /// The original gateway's deterministic mock payload.
     fn mock(&self, action: &str, params: &Self::Params) -> Value;
@@ -224,14 +224,13 @@ impl Tools {
             || self.upstream.credentials.has(tool)
     }
 
-    /// Validates the parameters of `tool.action` (a known action).
+    /// Validates the parameters of a call of `action`.
     pub fn prepare(
         &self,
-        tool: ToolName,
-        action: &str,
+        action: &ActionSpec,
         params: &Value,
     ) -> Result<PreparedCall, Vec<String>> {
-        Ok(match tool {
+        Ok(match action.tool {
             ToolName::Serpapi => PreparedCall::Serpapi(self.serpapi.validate(action, params)?),
             ToolName::HttpFetch => {
                 PreparedCall::HttpFetch(self.http_fetch.validate(action, params)?)

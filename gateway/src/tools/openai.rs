@@ -2,7 +2,7 @@
 
 use super::params::Fields;
 use super::{Tool, ToolError, Upstream};
-use crate::catalog::ToolName;
+use crate::catalog::{params::openai, ActionSpec, Param, ToolName};
 use serde_json::{json, Value};
 
 /// The LLM tool.
@@ -46,41 +46,32 @@ impl Params {
     }
 }
 
-fn messages(f: &mut Fields<'_>) -> Vec<Message> {
-    if let Some(input) = f.optional_str(&["input"], 16_000) {
+/// The chat's messages: `input` as one user message, or `messages` (checked by the
+/// catalog: 1 to 50, each with a known role and its content).
+fn messages(f: &Fields<'_>) -> Vec<Message> {
+    if let Some(input) = f.optional_text(&openai::INPUT) {
         return vec![Message {
             role: "user".into(),
             content: input,
         }];
     }
-    let Some(raw) = f.raw("messages") else {
-        f.problem("input or messages: required".into());
-        return Vec::new();
-    };
-    let Some(items) = raw.as_array().filter(|a| (1..=50).contains(&a.len())) else {
-        f.problem("messages: must be a list of 1 to 50 messages".into());
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let role = item.get("role").and_then(Value::as_str).unwrap_or("");
-        let content = item.get("content").and_then(Value::as_str).unwrap_or("");
-        if !matches!(role, "system" | "user" | "assistant") {
-            f.problem(format!(
-                "messages.{i}.role: must be system, user or assistant"
-            ));
-        }
-        if content.is_empty() || content.chars().count() > 4000 {
-            f.problem(format!(
-                "messages.{i}.content: must be 1 to 4000 characters"
-            ));
-        }
-        out.push(Message {
-            role: role.into(),
-            content: content.into(),
-        });
-    }
-    out
+    let items = f.raw(&openai::MESSAGES).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .map(|item| Message {
+            role: text_of(item, &openai::ROLE),
+            content: text_of(item, &openai::CONTENT),
+        })
+        .collect()
+}
+
+fn text_of(item: &Value, field: &Param) -> String {
+    item.as_object()
+        .and_then(|m| field.find(m))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn first_chars(text: &str, n: usize) -> &str {
@@ -97,9 +88,9 @@ fn tokens_estimate(text: &str) -> usize {
 impl Tool for Openai {
     type Params = Params;
 
-    fn validate(&self, action: &str, params: &Value) -> Result<Params, Vec<String>> {
-        let mut f = Fields::of(params);
-        let chat = action == "chat";
+    fn validate(&self, action: &ActionSpec, params: &Value) -> Result<Params, Vec<String>> {
+        let f = Fields::of(action, params);
+        let chat = action.action == "chat";
         let default_model = if chat {
             "gpt-3.5-turbo"
         } else {
@@ -107,16 +98,16 @@ impl Tool for Openai {
         };
         let p = Params {
             model: f
-                .optional_str(&["model"], 100)
+                .optional_text(&openai::MODEL)
                 .unwrap_or_else(|| default_model.into()),
-            messages: if chat { messages(&mut f) } else { Vec::new() },
+            messages: if chat { messages(&f) } else { Vec::new() },
             prompt: if chat {
                 String::new()
             } else {
-                f.required_str(&["prompt", "input"], 4000)
+                f.text(&openai::PROMPT)
             },
-            temperature: f.optional_number("temperature", 0.0, 2.0),
-            max_tokens: f.optional_int("max_tokens", 1, 4000),
+            temperature: f.number(&openai::TEMPERATURE),
+            max_tokens: f.int(&openai::MAX_TOKENS),
         };
         f.finish(p)
     }
@@ -173,12 +164,18 @@ impl Tool for Openai {
 mod tests {
     use super::*;
 
+    fn action(name: &str) -> &'static ActionSpec {
+        crate::catalog::find(ToolName::Openai, name).unwrap()
+    }
+
     #[test]
     fn chat_accepts_input_or_messages() {
-        let a = Openai.validate("chat", &json!({"input": "hello"})).unwrap();
+        let a = Openai
+            .validate(action("chat"), &json!({"input": "hello"}))
+            .unwrap();
         let b = Openai
             .validate(
-                "chat",
+                action("chat"),
                 &json!({"messages": [{"role": "user", "content": "hello"}]}),
             )
             .unwrap();
@@ -188,7 +185,9 @@ mod tests {
     #[test]
     fn mock_chat_summarises_the_first_120_characters() {
         let long = "é".repeat(200);
-        let p = Openai.validate("chat", &json!({"input": long})).unwrap();
+        let p = Openai
+            .validate(action("chat"), &json!({"input": long}))
+            .unwrap();
         let v = Openai.mock("chat", &p);
         assert_eq!(
             v["output"].as_str().unwrap(),
@@ -201,7 +200,7 @@ mod tests {
     #[test]
     fn mock_complete_matches_the_original() {
         let p = Openai
-            .validate("complete", &json!({"prompt": "abc", "model": "m"}))
+            .validate(action("complete"), &json!({"prompt": "abc", "model": "m"}))
             .unwrap();
         assert_eq!(
             Openai.mock("complete", &p),
@@ -213,7 +212,7 @@ mod tests {
     fn refuses_bad_messages() {
         let problems = Openai
             .validate(
-                "chat",
+                action("chat"),
                 &json!({"messages": [{"role": "robot", "content": ""}], "temperature": 3}),
             )
             .unwrap_err();

@@ -2,7 +2,7 @@
 
 use super::params::Fields;
 use super::{Tool, ToolError, Upstream};
-use crate::catalog::ToolName;
+use crate::catalog::{params::serpapi, ActionSpec, ToolName};
 use serde_json::{json, Value};
 
 /// The search tool.
@@ -40,21 +40,16 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 impl Tool for Serpapi {
     type Params = Params;
 
-    fn validate(&self, _action: &str, params: &Value) -> Result<Params, Vec<String>> {
-        let mut f = Fields::of(params);
+    fn validate(&self, action: &ActionSpec, params: &Value) -> Result<Params, Vec<String>> {
+        let f = Fields::of(action, params);
         let p = Params {
-            q: f.required_str(&["q", "query"], 500),
-            engine: f.optional_str(&["engine"], 64),
-            location: f.optional_str(&["location"], 200),
-            num: f.optional_int("num", 1, 100),
-            start: f.optional_int("start", 0, 10_000),
-            safe: f.optional_str(&["safe"], 6),
+            q: f.text(&serpapi::Q),
+            engine: f.optional_text(&serpapi::ENGINE),
+            location: f.optional_text(&serpapi::LOCATION),
+            num: f.int(&serpapi::NUM),
+            start: f.int(&serpapi::START),
+            safe: f.optional_text(&serpapi::SAFE),
         };
-        if let Some(safe) = &p.safe {
-            if safe != "active" && safe != "off" {
-                f.problem("safe: must be active or off".into());
-            }
-        }
         f.finish(p)
     }
 
@@ -115,17 +110,21 @@ impl Tool for Serpapi {
 mod tests {
     use super::*;
 
+    fn search() -> &'static ActionSpec {
+        crate::catalog::find(ToolName::Serpapi, "search").unwrap()
+    }
+
     #[test]
     fn accepts_q_or_query() {
         for params in [json!({"q": "rust"}), json!({"query": "rust"})] {
-            assert_eq!(Serpapi.validate("search", &params).unwrap().q, "rust");
+            assert_eq!(Serpapi.validate(search(), &params).unwrap().q, "rust");
         }
     }
 
     #[test]
     fn mock_matches_the_original_payload() {
         let p = Serpapi
-            .validate("search", &json!({"q": "a b", "num": 3}))
+            .validate(search(), &json!({"q": "a b", "num": 3}))
             .unwrap();
         let v = Serpapi.mock("search", &p);
         assert_eq!(v["source"], "serpapi-mock");
@@ -139,7 +138,7 @@ mod tests {
     #[test]
     fn mock_caps_results_at_ten() {
         let p = Serpapi
-            .validate("search", &json!({"q": "x", "num": 50}))
+            .validate(search(), &json!({"q": "x", "num": 50}))
             .unwrap();
         assert_eq!(
             Serpapi.mock("search", &p)["results"]
@@ -153,7 +152,7 @@ mod tests {
     #[test]
     fn refuses_bad_parameters_listing_each() {
         let problems = Serpapi
-            .validate("search", &json!({"num": 0, "safe": "maybe"}))
+            .validate(search(), &json!({"num": 0, "safe": "maybe"}))
             .unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
     }

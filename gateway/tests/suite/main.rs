@@ -35,6 +35,7 @@ mod plugin_uploads;
 mod policies_and_plugins;
 mod proxy;
 mod proxy_live;
+mod proxy_params_schema;
 mod shutdown_drain;
 mod signature_auth;
 mod signed_plugin_fleet;

@@ -1,6 +1,7 @@
 //! The PolicySpec document (the original gateway's schema, camelCase keys), as this plugin
 //! receives it in its configuration: the merged spec of the request's agent and role.
 
+use gateway_wire::catalog;
 use serde::{Deserialize, Serialize};
 
 /// A merged policy specification. Unknown keys are ignored.
@@ -143,25 +144,12 @@ pub struct TruncateField {
     pub max_length: usize,
 }
 
-/// Tool actions a scope may name.
-const KNOWN_SCOPES: &[&str] = &[
-    "serpapi:search",
-    "http_fetch:get",
-    "http_fetch:head",
-    "openai:chat",
-    "openai:complete",
-    "gmail_send:send",
-    "gmail_send:profile",
-];
-
-/// True when `scope` names a known tool action, or every action of a known tool
-/// (`serpapi:*`, as tokens do).
+/// True when `scope` names a tool action of the gateway's catalog, or every action of one
+/// of its tools (`serpapi:*`, as tokens do).
 fn known_scope(scope: &str) -> bool {
     match scope.strip_suffix(":*") {
-        Some(tool) => KNOWN_SCOPES
-            .iter()
-            .any(|known| known.split(':').next() == Some(tool)),
-        None => KNOWN_SCOPES.contains(&scope),
+        Some(tool) => tool.parse::<catalog::ToolName>().is_ok(),
+        None => catalog::find_scoped(scope).is_some(),
     }
 }
 
@@ -230,7 +218,7 @@ impl PolicySpec {
                     q.window
                 ));
             }
-            if !KNOWN_SCOPES.contains(&q.action.as_str()) {
+            if catalog::find_scoped(&q.action).is_none() {
                 out.push(format!(
                     "quotas[{i}].action: unknown tool:action {:?}",
                     q.action
