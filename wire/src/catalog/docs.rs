@@ -8,7 +8,11 @@ use super::ACTIONS;
 pub fn docs_tables() -> String {
     let mut out = String::new();
     for action in ACTIONS {
-        let retried = if action.idempotent { "retried" } else { "never retried" };
+        let retried = if action.idempotent {
+            "retried"
+        } else {
+            "never retried"
+        };
         let cached = if action.cacheable { ", cached" } else { "" };
         out.push_str(&format!(
             "### `{}` — {}\n\n{} Needs `{}` (or `{}:{}`, `{}:*`); {retried}{cached}.\n\n",
