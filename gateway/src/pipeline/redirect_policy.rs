@@ -38,14 +38,14 @@ impl RedirectCheck for PolicyRedirects<'_> {
                 .plugins
                 .evaluate(self.set, &hop, self.config.as_ref())
                 .await;
-            let subject = super::AuditSubject {
+            let subject = super::policy::AuditSubject {
                 correlation_id: &hop.correlation_id,
                 agent_id: &hop.agent_id,
                 tool: &hop.tool,
                 action: &hop.action,
                 now_ms: hop.now_ms,
             };
-            super::audit_policy(self.state, &subject, &outcome).await;
+            super::policy::audit_policy(self.state, &subject, &outcome).await;
             match outcome {
                 PolicyOutcome::Allow { .. } => Ok(()),
                 PolicyOutcome::Deny { code, reason, .. } => Err(ToolError::RedirectDenied {
