@@ -93,7 +93,10 @@ async fn a_rate_limited_call_is_a_typed_refusal_once_its_retries_are_spent() {
     })
     .await;
     let gw = &f.gateway;
-    let (agent_id, private_key) = gw.create_agent("limited", "scraper").await;
+    gw.allow_any_hour_role().await;
+    let (agent_id, private_key) = gw
+        .create_agent("limited", crate::common::ANY_HOUR_ROLE)
+        .await;
     let base = gw.url("");
     let limited = AgentClient::builder(base.trim_end_matches('/'), &agent_id, &private_key)
         .tools(["serpapi"])

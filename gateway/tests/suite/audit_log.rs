@@ -5,20 +5,24 @@
 //! and the JSON-lines sink keeps every row across rotations and a SIGTERM.
 
 use crate::common::cluster::wait_until;
-use crate::common::{Backend, Fixture};
+use crate::common::{Backend, Fixture, ANY_HOUR_ROLE};
 use gateway::config::Environment;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn development(backend: Backend) -> Fixture {
-    Fixture::with_default_plugins_and(backend, |s| s.environment = Environment::Development).await
+    let f =
+        Fixture::with_default_plugins_and(backend, |s| s.environment = Environment::Development)
+            .await;
+    f.gateway.allow_any_hour_role().await;
+    f
 }
 
 async fn allows_are_listed_from_the_request_rows(backend: Backend) {
     let f = development(backend).await;
     let gw = &f.gateway;
-    let (agent, _) = gw.create_agent("audited", "scraper").await;
+    let (agent, _) = gw.create_agent("audited", ANY_HOUR_ROLE).await;
     let (token, _) = gw.mint(&agent).await;
     for n in 0..3 {
         let response = gw
@@ -71,7 +75,7 @@ async fn allows_are_listed_from_the_request_rows(backend: Backend) {
         .await;
     assert_eq!(by_policy, json!([]));
     // Another agent's listing does not show them.
-    let (other, _) = gw.create_agent("quiet", "scraper").await;
+    let (other, _) = gw.create_agent("quiet", ANY_HOUR_ROLE).await;
     let (_, none) = gw
         .admin(
             Method::GET,
@@ -85,7 +89,7 @@ async fn allows_are_listed_from_the_request_rows(backend: Backend) {
 async fn a_call_whose_client_leaves_still_gets_its_row(backend: Backend) {
     let f = development(backend).await;
     let gw = &f.gateway;
-    let (agent, _) = gw.create_agent("impatient", "scraper").await;
+    let (agent, _) = gw.create_agent("impatient", ANY_HOUR_ROLE).await;
     let (token, _) = gw.mint(&agent).await;
     let (status, body) = gw
         .admin(
@@ -213,11 +217,13 @@ async fn the_row_bound_keeps_the_newest_rows(backend: Backend) {
 }
 
 async fn sampled(backend: Backend, rate: f64) -> Fixture {
-    Fixture::with_default_plugins_and(backend, |s| {
+    let f = Fixture::with_default_plugins_and(backend, |s| {
         s.environment = Environment::Development;
         s.proxy.audit_sample_allowed = rate;
     })
-    .await
+    .await;
+    f.gateway.allow_any_hour_role().await;
+    f
 }
 
 async fn proxy_logs(f: &Fixture) -> Vec<Value> {
@@ -234,7 +240,7 @@ async fn proxy_logs(f: &Fixture) -> Vec<Value> {
 async fn sampling_keeps_every_refusal_failure_and_fault(backend: Backend) {
     let f = sampled(backend, 1e-15).await;
     let gw = &f.gateway;
-    let (agent, _) = gw.create_agent("sampled", "scraper").await;
+    let (agent, _) = gw.create_agent("sampled", ANY_HOUR_ROLE).await;
     let (token, _) = gw.mint(&agent).await;
     let search = |q: &str| json!({"agent_token": token, "tool": "serpapi", "action": "search", "params": {"q": q}});
     for n in 0..5 {
@@ -291,7 +297,7 @@ async fn a_sampled_row_records_its_rate(backend: Backend) {
     let rate = 1.0 - 1e-15;
     let f = sampled(backend, rate).await;
     let gw = &f.gateway;
-    let (agent, _) = gw.create_agent("weighted", "scraper").await;
+    let (agent, _) = gw.create_agent("weighted", ANY_HOUR_ROLE).await;
     let (token, _) = gw.mint(&agent).await;
     let (status, _, _) = crate::common::proxy(
         gw,

@@ -381,7 +381,7 @@ async fn every_answer_matches_its_documented_schema() {
         POST,
         "/api/create-agent",
         "/api/create-agent",
-        Some(json!({"name": "scout", "created_by": "ops", "role": "scraper"})),
+        Some(json!({"name": "scout", "created_by": "ops", "role": crate::common::ANY_HOUR_ROLE})),
         StatusCode::CREATED
     );
     let agent_id = agent["agent_id"].as_str().unwrap().to_string();
@@ -434,6 +434,7 @@ async fn every_answer_matches_its_documented_schema() {
         StatusCode::OK
     );
 
+    gw.allow_any_hour_role().await;
     let (status, _, body) = crate::common::proxy(
         gw,
         json!({"agent_token": token, "tool": "serpapi",
@@ -469,7 +470,7 @@ async fn every_answer_matches_its_documented_schema() {
         "/api/policies",
         "/api/policies",
         Some(
-            json!({"name": "scout-scopes", "role": "scraper", "spec": {"scopes": ["serpapi:search"]}})
+            json!({"name": "scout-scopes", "role": crate::common::ANY_HOUR_ROLE, "spec": {"scopes": ["serpapi:search"]}})
         ),
         StatusCode::CREATED
     );

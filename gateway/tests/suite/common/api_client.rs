@@ -5,6 +5,9 @@ use super::{read, ADMIN_KEY};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// A role no default policy names: see [`ApiClient::allow_any_hour_role`].
+pub const ANY_HOUR_ROLE: &str = "collector";
+
 /// Talks to the gateway at `base`.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -40,6 +43,23 @@ impl ApiClient {
             req = req.json(&body);
         }
         read(req.send().await.expect("request sent")).await
+    }
+
+    /// Gives [`ANY_HOUR_ROLE`] a stored policy allowing `serpapi.search` with no time window
+    /// or schedule, for tests through the default policy plugin that are not about the time
+    /// of day (each default role's policy refuses calls at some hours).
+    pub async fn allow_any_hour_role(&self) {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/policies",
+                Some(serde_json::json!({
+                    "name": "any hour", "role": ANY_HOUR_ROLE,
+                    "spec": {"scopes": ["serpapi:search"]}
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     /// Creates an agent with a generated key; returns (agent_id, private key PEM).

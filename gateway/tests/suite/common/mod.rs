@@ -6,7 +6,7 @@
 mod api_client;
 pub mod cluster;
 
-pub use api_client::ApiClient;
+pub use api_client::{ApiClient, ANY_HOUR_ROLE};
 
 use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
 use gateway::state::AppState;
