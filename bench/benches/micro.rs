@@ -11,9 +11,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use gateway::catalog::{Permission, ToolName};
 use gateway::crypto::token::{Claims, TokenSealer};
 use gateway::plugins::counters::Counters;
-use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
 use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::sandbox::CallContext;
+use gateway::plugins::{CallLimits, Invoker, Plugin, PluginEngine};
 use gateway_sdk::testing::PolicyHarness;
 use spec_policy::SpecPolicy;
 use std::hint::black_box;
@@ -36,7 +36,14 @@ fn runtime() -> tokio::runtime::Runtime {
 fn policy(c: &mut Criterion) {
     let bytes = std::fs::read(root().join("policies-wasm/spec-policy.wasm"))
         .expect("policies-wasm/spec-policy.wasm (run `make plugins`)");
-    let plugin = Arc::new(Plugin::load("spec-policy", &bytes).expect("a valid plugin"));
+    let plugin = Arc::new(
+        Plugin::load(
+            &PluginEngine::new().expect("an engine"),
+            "spec-policy",
+            &bytes,
+        )
+        .expect("a valid plugin"),
+    );
     let spec = PluginConfig::single(&scraper_spec());
     let req = Arc::new(request());
     let limits = CallLimits {

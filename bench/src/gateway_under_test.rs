@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
+use gateway::plugins::PluginEngine;
 use gateway::server::ServerLimits;
 use gateway::state::AppState;
 use std::path::{Path, PathBuf};
@@ -167,7 +168,7 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         ADMIN_KEY,
         false,
     )?;
-    gateway::app::build(Config { settings, secrets })
+    gateway::app::build(Config { settings, secrets }, PluginEngine::new()?)
         .await
         .context("starting the gateway (did `make plugins` run?)")
 }

@@ -3,9 +3,9 @@
 
 use bench::policy_fixture::{request, scraper_spec, sdk_request};
 use gateway::plugins::counters::Counters;
-use gateway::plugins::plugin::{CallLimits, Invoker, Plugin};
 use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::sandbox::CallContext;
+use gateway::plugins::{CallLimits, Invoker, Plugin, PluginEngine};
 use gateway_sdk::testing::PolicyHarness;
 use hdrhistogram::Histogram;
 use spec_policy::SpecPolicy;
@@ -56,7 +56,8 @@ fn histogram() -> Histogram<u64> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.plugin)
         .map_err(|e| anyhow::anyhow!("{}: {e} (run `make plugins`)", args.plugin.display()))?;
-    let spec_plugin = Arc::new(Plugin::load("spec-policy", &bytes)?);
+    let engine = PluginEngine::new()?;
+    let spec_plugin = Arc::new(Plugin::load(&engine, "spec-policy", &bytes)?);
     let spec = PluginConfig::single(&scraper_spec());
     let req = Arc::new(request());
     let warmup = args.iterations / 10;
@@ -72,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let empty_bytes = std::fs::read(&args.empty_plugin).map_err(|e| {
         anyhow::anyhow!("{}: {e} (run `make plugins`)", args.empty_plugin.display())
     })?;
-    let empty = Arc::new(Plugin::load("deny-all", &empty_bytes)?);
+    let empty = Arc::new(Plugin::load(&engine, "deny-all", &empty_bytes)?);
 
     // Native: the plugin's own Rust code in the SDK's harness (configuration parsed once,
     // as a reused instance keeps it).

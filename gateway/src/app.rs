@@ -61,8 +61,12 @@ impl Drop for BackgroundTasks {
     }
 }
 
-/// Connects storage (applying migrations), loads the in-memory state and builds the router.
-pub async fn build(config: Config) -> anyhow::Result<App> {
+/// Connects storage (applying migrations), loads the in-memory state and builds the router;
+/// plugins run on `plugin_engine` (gateways of one process may share one).
+pub async fn build(
+    config: Config,
+    plugin_engine: crate::plugins::PluginEngine,
+) -> anyhow::Result<App> {
     let limits = crate::store::PoolLimits {
         max_connections: config.settings.database_max_connections,
         acquire_timeout: Duration::from_millis(u64::from(config.settings.database_timeout_ms)),
@@ -141,6 +145,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let plugins = Arc::new(
         PluginRegistry::new(
             config.settings.plugins_dir.clone(),
+            plugin_engine,
             counters,
             Arc::clone(&metrics),
         )

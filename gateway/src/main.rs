@@ -321,7 +321,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let address = SocketAddr::new(settings.bind, settings.port);
-    let app = gateway::app::build(config.clone()).await?;
+    let plugin_engine = gateway::plugins::PluginEngine::new()?;
+    let app = gateway::app::build(config.clone(), plugin_engine).await?;
     let listener = gateway::server::listen(address)
         .map_err(|e| anyhow::anyhow!("cannot listen on {address} (PORT/BIND): {e}"))?;
     tracing::info!(%address, environment = ?config.settings.environment,

@@ -18,13 +18,14 @@ pub(crate) async fn admit(
     signature: Option<String>,
 ) -> Result<(crate::plugins::Plugin, Option<Vouched>), ApiError> {
     let policy = state.plugins.signatures().clone();
+    let engine = state.plugins.engine().clone();
     let (name, bytes) = (name.to_string(), wasm.to_vec());
     tokio::task::spawn_blocking(move || {
         policy.admit(
             &name,
             signature.as_deref(),
             &bytes,
-            || crate::plugins::Plugin::load(&name, &bytes).map_err(|e| e.to_string()),
+            || crate::plugins::Plugin::load(&engine, &name, &bytes).map_err(|e| e.to_string()),
             |e| e.to_string(),
         )
     })

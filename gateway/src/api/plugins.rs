@@ -69,7 +69,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
                 file: b.spec.plugin.clone(),
                 world: p.world.as_str(),
                 version: p.info.version.clone(),
-                contract: crate::plugins::plugin::CONTRACT_VERSION,
+                contract: crate::plugins::contract::CONTRACT_VERSION,
                 sha256: p.sha256.clone(),
                 size: p.size as u64,
                 tools: b.spec.tools.clone(),

@@ -4,7 +4,7 @@
 //! a bounded number of instances (memory) and of runnable tasks (the serving threads
 //! interleave those with everything else), and other bindings keep slots of their own.
 
-use super::plugin::{CallFailure, FailureKind};
+use super::failure::{CallFailure, FailureKind};
 use prometheus::IntGauge;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};

@@ -2,11 +2,11 @@
 //! on a request, outside any gateway.
 
 use super::counters::Counters;
-use super::plugin::{CallFailure, CallLimits, Invoker, Plugin, World};
 use super::plugin_config::PluginConfig;
 use super::record::{decision_json, fault_json, RequestRecord};
 use super::sandbox::CallContext;
 use super::signing::{self, SignatureError, SignatureMode, SignaturePolicy};
+use super::{CallFailure, CallLimits, Invoker, Plugin, PluginEngine, World};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,13 +20,15 @@ pub struct Outcome {
     pub answered: bool,
 }
 
+/// Loads the plugin at `path` on an engine of its own (one command, one plugin).
 fn load(path: &Path) -> anyhow::Result<Plugin> {
     let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
-    Plugin::load(name, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Plugin::load(&PluginEngine::new()?, name, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Where `gateway plugin sign` writes a component's signature by default.
@@ -109,7 +111,7 @@ pub fn check(path: &Path, trusted_keys: &str) -> anyhow::Result<String> {
         p.info.version,
         p.world.as_str(),
         p.exports.join(", "),
-        super::plugin::CONTRACT_VERSION,
+        super::contract::CONTRACT_VERSION,
         if p.info.stateless { "yes (instances may be reused)" } else { "no (fresh instance per call)" },
         p.size,
         p.sha256,
@@ -241,7 +243,7 @@ async fn filter_once(
     let filtered = invoker.filter_response(context, response).await?;
     let text = filtered.as_deref().unwrap_or(response);
     serde_json::from_str(text).map_err(|_| CallFailure {
-        kind: super::plugin::FailureKind::Invalid,
+        kind: super::FailureKind::Invalid,
         message: "the filtered response is not JSON".into(),
     })
 }

@@ -22,7 +22,7 @@
 //! `allow-and-filter`: the plugin, not the binding, says when it has work.
 
 use super::engine::MAX_MEMORY_BYTES;
-use super::plugin::CallLimits;
+use super::invoker::CallLimits;
 use crate::catalog::ToolName;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The WebAssembly plugin host: policies and chaos rules as sandboxed components.
 //!
-//! - [`engine`]: the process-wide wasmtime engine (pooling allocator, epoch deadlines).
+//! - [`engine`]: the plugin engine (wasmtime with its pooling allocator and epoch
+//!   deadlines, the linker, the compile cache, the dry-call executor), a value.
+//! - [`contract`]: the contract version, the interfaces and imports a plugin may have.
 //! - [`bindings`]: host-side bindings generated from `sdk/wit`.
 //! - [`call_data`]: one tool call as plugins see it (the contract's `call` resource).
 //! - [`plugin_config`]: a call's configuration documents and the id that names them.
@@ -9,7 +11,9 @@
 //! - [`sandbox`]: what a plugin instance may touch (a WASI context that grants nothing,
 //!   the host imports, the memory cap).
 //! - [`counters`]: the quota counters behind `counter-add`.
-//! - [`plugin`]: one compiled, validated plugin and how it is called.
+//! - [`plugin`]: one compiled, validated plugin and a fresh instance of it.
+//! - [`invoker`]: one binding's calls into a plugin, and its pool of live instances.
+//! - [`failure`]: how a call fails, by kind.
 //! - [`manifest`]: `plugins.toml`, which binds plugins to tools and roles.
 //! - [`registry`]: the live set, swapped atomically on reload.
 //! - [`scaffold`]: `gateway plugin new`, a new plugin crate.
@@ -22,9 +26,12 @@ pub mod call_clock;
 pub mod call_data;
 pub mod call_slots;
 pub mod cli;
+pub mod contract;
 pub mod counters;
 pub mod engine;
+pub mod failure;
 pub mod host_wait;
+pub mod invoker;
 pub mod manifest;
 pub mod plugin;
 pub mod plugin_config;
@@ -37,4 +44,8 @@ pub mod signing;
 pub mod virtual_wasi;
 pub mod watch;
 
-pub use plugin::{CallFailure, FailureKind, Plugin, World};
+pub use contract::{LoadError, World};
+pub use engine::PluginEngine;
+pub use failure::{CallFailure, FailureKind};
+pub use invoker::{CallLimits, Invoker};
+pub use plugin::Plugin;

@@ -78,7 +78,7 @@ pub fn create(name: &str, world: World, parent: &Path, sdk: &Path) -> anyhow::Re
             .replace("{{name}}", name)
             .replace("{{crate}}", name)
             .replace("{{world}}", world.as_str())
-            .replace("{{contract}}", super::plugin::CONTRACT_VERSION)
+            .replace("{{contract}}", super::contract::CONTRACT_VERSION)
             .replace("{{sdk}}", &sdk.display().to_string().replace('\\', "/"))
             .replace("{{file}}", &file)
             .replace("{{config_toml}}", config_toml)

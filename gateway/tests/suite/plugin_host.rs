@@ -7,10 +7,10 @@ use gateway::metrics::Metrics;
 use gateway::plugins::bindings::{Decision, Fault};
 use gateway::plugins::call_data::CallData;
 use gateway::plugins::counters::Counters;
-use gateway::plugins::plugin::{CallFailure, CallLimits, Invoker};
 use gateway::plugins::plugin_config::PluginConfig;
 use gateway::plugins::registry::{PluginRegistry, PolicyOutcome};
 use gateway::plugins::sandbox::CallContext;
+use gateway::plugins::{CallFailure, CallLimits, Invoker};
 use gateway::plugins::{FailureKind, Plugin, World};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,7 +98,8 @@ async fn filter_response(
 const RELAXED: Duration = Duration::from_secs(2);
 
 fn invoker_with(bytes: &[u8], reuse: bool, timeout: Duration) -> Invoker {
-    let plugin = Plugin::load("test", bytes).expect("plugin loads");
+    let plugin =
+        Plugin::load(&crate::common::plugin_engine(), "test", bytes).expect("plugin loads");
     let limits = CallLimits {
         timeout,
         ..CallLimits::default()
@@ -162,7 +163,12 @@ async fn each_hostile_fixture_is_contained_and_the_next_call_is_served() {
 
 #[tokio::test]
 async fn plugin_check_reports_world_contract_and_digest() {
-    let plugin = Plugin::load("spec-policy", &default_plugin("spec-policy")).unwrap();
+    let plugin = Plugin::load(
+        &crate::common::plugin_engine(),
+        "spec-policy",
+        &default_plugin("spec-policy"),
+    )
+    .unwrap();
     assert_eq!(plugin.world, World::Policy);
     assert_eq!(plugin.info.name, "spec-policy");
     assert!(plugin
@@ -171,20 +177,39 @@ async fn plugin_check_reports_world_contract_and_digest() {
         .any(|e| e == "gateway:plugin/policy@2.0.0"));
     assert!(plugin.info.stateless);
     assert_eq!(plugin.sha256.len(), 64);
-    let chaos = Plugin::load("chaos", &default_plugin("chaos")).unwrap();
+    let chaos = Plugin::load(
+        &crate::common::plugin_engine(),
+        "chaos",
+        &default_plugin("chaos"),
+    )
+    .unwrap();
     assert_eq!(chaos.world, World::Chaos);
-    assert!(Plugin::load("garbage", b"not wasm at all").is_err());
+    assert!(Plugin::load(
+        &crate::common::plugin_engine(),
+        "garbage",
+        b"not wasm at all"
+    )
+    .is_err());
 }
 
 #[test]
 fn a_plugin_importing_the_filesystem_is_refused_naming_the_import() {
-    match Plugin::load("reads-files", &fixture("reads-files")) {
-        Err(gateway::plugins::plugin::LoadError::Import(name)) => {
+    match Plugin::load(
+        &crate::common::plugin_engine(),
+        "reads-files",
+        &fixture("reads-files"),
+    ) {
+        Err(gateway::plugins::LoadError::Import(name)) => {
             assert!(name.starts_with("wasi:filesystem/"), "{name}")
         }
         other => panic!("expected a refused import, got {other:?}"),
     }
-    let loaded = Plugin::load("spec-policy", &default_plugin("spec-policy")).unwrap();
+    let loaded = Plugin::load(
+        &crate::common::plugin_engine(),
+        "spec-policy",
+        &default_plugin("spec-policy"),
+    )
+    .unwrap();
     assert!(loaded
         .imports
         .iter()
@@ -361,6 +386,7 @@ async fn chaos_component_is_deterministic_per_seed() {
 fn registry(dir: &std::path::Path) -> Arc<PluginRegistry> {
     Arc::new(PluginRegistry::new(
         dir.to_path_buf(),
+        crate::common::plugin_engine(),
         Counters::local(),
         Arc::new(Metrics::new()),
     ))
@@ -495,14 +521,18 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
                (export "now-ms" (func (result u64))))))"#,
     )
     .unwrap();
-    let error = Plugin::load("old", &old).unwrap_err().to_string();
+    let error = Plugin::load(&crate::common::plugin_engine(), "old", &old)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("gateway:plugin@1.0.0") && error.contains("gateway:plugin@2.0.0"),
         "{error}"
     );
     // A component of this contract that exports neither interface says which it expects.
     let empty = wat::parse_str("(component)").unwrap();
-    let error = Plugin::load("empty", &empty).unwrap_err().to_string();
+    let error = Plugin::load(&crate::common::plugin_engine(), "empty", &empty)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("gateway:plugin/policy@2.0.0"), "{error}");
 }
 
@@ -579,6 +609,7 @@ async fn a_shadow_candidate_is_counted_and_never_enforced() {
     let metrics = Arc::new(Metrics::new());
     let registry = Arc::new(PluginRegistry::new(
         dir.path().to_path_buf(),
+        crate::common::plugin_engine(),
         Counters::local(),
         Arc::clone(&metrics),
     ));

@@ -558,10 +558,13 @@ async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backe
         let mut s = settings(&database.url, database.data_dir());
         s.policy_bindings_required = true;
         tweak(&mut s);
-        gateway::app::build(Config {
-            settings: s,
-            secrets: secrets(SIGNING_SECRET),
-        })
+        gateway::app::build(
+            Config {
+                settings: s,
+                secrets: secrets(SIGNING_SECRET),
+            },
+            crate::common::plugin_engine(),
+        )
     };
     // No plugin directory at all.
     let refused = start(&|s| s.plugins_dir = s.data_dir.join("nowhere")).await;

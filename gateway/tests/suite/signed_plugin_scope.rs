@@ -149,6 +149,7 @@ async fn a_plugin_file_is_held_to_its_signature_and_its_highest_version() {
     let registry = Arc::new(
         PluginRegistry::new(
             dir.path().to_path_buf(),
+            crate::common::plugin_engine(),
             Counters::local(),
             Arc::new(Metrics::new()),
         )

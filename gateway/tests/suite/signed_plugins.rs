@@ -53,6 +53,7 @@ fn requiring_signatures(dir: &std::path::Path) -> Arc<PluginRegistry> {
     Arc::new(
         PluginRegistry::new(
             dir.to_path_buf(),
+            crate::common::plugin_engine(),
             Counters::local(),
             Arc::new(Metrics::new()),
         )

@@ -3,8 +3,8 @@
 
 use super::super::call_slots::CallSlots;
 use super::super::manifest::{BindingSpec, ConfigSource, FailMode};
-use super::super::plugin::{Invoker, Plugin, World};
 use super::super::plugin_config::PluginConfig;
+use super::super::{Invoker, Plugin, World};
 use super::outcomes::ReloadError;
 use super::MAX_IDLE_INSTANCES;
 use crate::metrics::Metrics;

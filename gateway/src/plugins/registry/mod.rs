@@ -58,6 +58,8 @@ pub const QUARANTINE_WINDOW_MS: i64 = 60_000;
 /// The plugin registry.
 pub struct PluginRegistry {
     dir: PathBuf,
+    /// Compiles and runs every plugin of this registry.
+    engine: super::PluginEngine,
     store: Option<crate::store::Store>,
     uploads_seen: Mutex<Fingerprint>,
     /// Where shadow disagreements are stored (with a store).
@@ -80,10 +82,16 @@ pub struct PluginRegistry {
 }
 
 impl PluginRegistry {
-    /// A registry over `dir`, with nothing loaded yet.
-    pub fn new(dir: PathBuf, counters: Counters, metrics: Arc<Metrics>) -> Self {
+    /// A registry over `dir` whose plugins run on `engine`, with nothing loaded yet.
+    pub fn new(
+        dir: PathBuf,
+        engine: super::PluginEngine,
+        counters: Counters,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             dir,
+            engine,
             store: None,
             uploads_seen: Mutex::new(Fingerprint::default()),
             disagreements: None,
@@ -109,6 +117,11 @@ impl PluginRegistry {
     /// The signature policy plugins are loaded under.
     pub fn signatures(&self) -> &SignaturePolicy {
         &self.signatures
+    }
+
+    /// The engine this registry's plugins run on.
+    pub fn engine(&self) -> &super::PluginEngine {
+        &self.engine
     }
 
     /// Also serves the plugins uploaded to `store` (shared by every instance on it), with
@@ -377,12 +390,12 @@ impl PluginRegistry {
                 let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
                 match known.get(sha.as_str()) {
                     Some(plugin) => Ok(Arc::clone(plugin)),
-                    None => Plugin::load(name, &bytes).map(Arc::new).map_err(|cause| {
-                        ReloadError::Plugin {
+                    None => Plugin::load(&self.engine, name, &bytes)
+                        .map(Arc::new)
+                        .map_err(|cause| ReloadError::Plugin {
                             file: file.to_string(),
                             cause,
-                        }
-                    }),
+                        }),
                 }
             },
             |problem| ReloadError::Signature {

@@ -1,6 +1,6 @@
 //! What a reload or a policy call can end in.
 
-use super::super::plugin::{FailureKind, LoadError};
+use super::super::{FailureKind, LoadError};
 use super::MANIFEST_FILE;
 use chrono::{DateTime, Utc};
 

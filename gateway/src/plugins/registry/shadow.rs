@@ -5,7 +5,7 @@
 //! shadow call of the process draws on one [`ShadowBudget`] (slots and CPU time), so that
 //! a hostile candidate cannot take the live calls' CPU.
 
-use super::super::plugin::{CallLimits, Invoker, Plugin};
+use super::super::{CallLimits, Invoker, Plugin};
 use crate::metrics::Metrics;
 use parking_lot::Mutex;
 use prometheus::IntCounter;

@@ -3,8 +3,8 @@
 //! has run in this process unless it says `allow_downgrade`.
 
 use super::super::manifest::BindingSpec;
-use super::super::plugin::Plugin;
 use super::super::signing::{is_downgrade, Vouched};
+use super::super::Plugin;
 use super::{PluginRegistry, PluginSet, ReloadError, Source};
 use std::collections::HashMap;
 use std::sync::Arc;

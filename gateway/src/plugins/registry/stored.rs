@@ -4,7 +4,7 @@
 //! trust, a use outside the signature) does not block the reload: the version of that name
 //! this instance already serves stays, or none when it served none, and it is reported.
 
-use super::super::plugin::Plugin;
+use super::super::Plugin;
 use super::binding::{Binding, PluginSet, Source};
 use super::outcomes::ReloadError;
 use super::{upload_spec, PluginRegistry, Shadow};
@@ -61,7 +61,7 @@ impl PluginRegistry {
             &upload.wasm,
             || match known.get(upload.sha256.as_str()) {
                 Some(p) => Ok(Arc::clone(p)),
-                None => Plugin::load(&upload.name, &upload.wasm)
+                None => Plugin::load(&self.engine, &upload.name, &upload.wasm)
                     .map(Arc::new)
                     .map_err(|e| invalid(e.to_string())),
             },
@@ -86,7 +86,7 @@ impl PluginRegistry {
         binding: &Binding,
         candidate: PluginShadow,
         known: &HashMap<&str, &Arc<Plugin>>,
-        limits: super::super::plugin::CallLimits,
+        limits: super::super::CallLimits,
     ) -> Option<Shadow> {
         let what = format!("{} (shadow candidate)", binding.name);
         let loaded = self
@@ -97,7 +97,7 @@ impl PluginRegistry {
                 &candidate.wasm,
                 || match known.get(candidate.sha256.as_str()) {
                     Some(plugin) => Ok(Arc::clone(plugin)),
-                    None => Plugin::load(&binding.name, &candidate.wasm)
+                    None => Plugin::load(&self.engine, &binding.name, &candidate.wasm)
                         .map(Arc::new)
                         .map_err(|e| e.to_string()),
                 },

@@ -152,6 +152,16 @@ pub fn secrets(signing_secret: &str) -> Secrets {
     .expect("valid test secrets")
 }
 
+/// The plugin engine the suite's gateways share, so that each plugin is compiled once for
+/// the whole run (as the gateways of one process may).
+pub fn plugin_engine() -> gateway::plugins::PluginEngine {
+    static ENGINE: std::sync::LazyLock<gateway::plugins::PluginEngine> =
+        std::sync::LazyLock::new(|| {
+            gateway::plugins::PluginEngine::new().expect("a plugin engine")
+        });
+    ENGINE.clone()
+}
+
 /// A running gateway (its HTTP client through `Deref`).
 pub struct TestGateway {
     api: ApiClient,
@@ -163,7 +173,7 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway with `settings` and `secrets`.
     pub async fn start_with(settings: Settings, secrets: Secrets) -> Self {
-        let app = gateway::app::build(Config { settings, secrets })
+        let app = gateway::app::build(Config { settings, secrets }, plugin_engine())
             .await
             .expect("gateway builds");
         let state = app.state.clone();
