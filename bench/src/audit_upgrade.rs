@@ -72,7 +72,7 @@ fn print_row(database: &str, f: &Figures, calls: u64) {
 async fn measure(url: &str, calls: u64) -> anyhow::Result<Figures> {
     let store = Store::connect(url).await?;
     store.migrate_through(BEFORE_UPGRADE).await?;
-    let now = gateway::store::now_ms();
+    let now = gateway::clock::Clock::SYSTEM.now_ms();
     let started = Instant::now();
     let mut first = 0;
     while first < calls {

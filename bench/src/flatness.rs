@@ -176,7 +176,7 @@ async fn measure(args: &Args, data_dir: &Path) -> anyhow::Result<()> {
 async fn prefill(store: &gateway::store::Store, rows: u64) -> anyhow::Result<()> {
     use gateway::store::request_logs::RequestLogRow;
     const BATCH: u64 = 4_096;
-    let start = gateway::store::now_ms() - 3_600_000;
+    let start = gateway::clock::Clock::SYSTEM.now_ms() - 3_600_000;
     let step = 3_600_000.0 / rows as f64;
     let mut written = 0;
     while written < rows {

@@ -5,7 +5,6 @@
 
 use anyhow::Context;
 use gateway::config::{Config, Environment, LogFormat, ProxySettings, Secrets, Settings};
-use gateway::plugins::PluginEngine;
 use gateway::server::ServerLimits;
 use gateway::state::AppState;
 use std::path::{Path, PathBuf};
@@ -168,7 +167,7 @@ pub async fn build(options: &Options, data_dir: &Path) -> anyhow::Result<gateway
         ADMIN_KEY,
         false,
     )?;
-    gateway::app::build(Config { settings, secrets }, PluginEngine::new()?)
+    gateway::app::build(Config { settings, secrets }, gateway::app::Host::new()?)
         .await
         .context("starting the gateway (did `make plugins` run?)")
 }

@@ -61,24 +61,46 @@ impl Drop for BackgroundTasks {
     }
 }
 
-/// Connects storage (applying migrations), loads the in-memory state and builds the router;
-/// plugins run on `plugin_engine` (gateways of one process may share one).
-pub async fn build(
-    config: Config,
-    plugin_engine: crate::plugins::PluginEngine,
-) -> anyhow::Result<App> {
+/// What a gateway runs on besides its configuration: the plugin engine (the gateways of one
+/// process may share one, so that a plugin compiles once) and the clock rows are stamped with.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Compiles and runs the plugins.
+    pub plugin_engine: crate::plugins::PluginEngine,
+    /// Stamps the rows.
+    pub clock: crate::clock::Clock,
+}
+
+impl Host {
+    /// A new plugin engine and the system clock.
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            plugin_engine: crate::plugins::PluginEngine::new()?,
+            clock: crate::clock::Clock::SYSTEM,
+        })
+    }
+}
+
+/// Connects storage (applying migrations), loads the in-memory state and builds the router,
+/// on `host`.
+pub async fn build(config: Config, host: Host) -> anyhow::Result<App> {
+    let Host {
+        plugin_engine,
+        clock,
+    } = host;
     let limits = crate::store::PoolLimits {
         max_connections: config.settings.database_max_connections,
         acquire_timeout: Duration::from_millis(u64::from(config.settings.database_timeout_ms)),
     };
     let store = Store::connect_with(&config.settings.database_url, limits)
         .await
-        .context("connecting to DATABASE_URL")?;
+        .context("connecting to DATABASE_URL")?
+        .with_clock(clock);
     store.migrate().await.context("applying migrations")?;
     // Before any audit row is written: a partition attached while a write is routed to the
     // default partition makes that write fail (the writer would retry it, but need not).
     store
-        .ensure_partitions(crate::store::now_ms())
+        .ensure_partitions(store.now_ms())
         .await
         .context("creating the audit log's partitions")?;
     // Read before any copy loads: a change made meanwhile is applied again, never missed.

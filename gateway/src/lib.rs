@@ -12,6 +12,7 @@ pub mod auth;
 pub mod catalog;
 pub mod change_feed;
 pub mod chaos_rules;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -292,11 +292,12 @@ const CLOCK_SKEW_VARIABLE: &str = "GATEWAY_TEST_CLOCK_SKEW_MS";
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     gateway::telemetry::init(settings.log_format);
+    let mut host = gateway::app::Host::new()?;
     if let Some(skew) = std::env::var(CLOCK_SKEW_VARIABLE)
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
     {
-        gateway::store::skew_clock(skew);
+        host.clock = gateway::clock::Clock::shifted(skew);
         tracing::warn!(
             skew_ms = skew,
             "{CLOCK_SKEW_VARIABLE} is set: this instance's clock is shifted (for tests only)"
@@ -321,8 +322,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let address = SocketAddr::new(settings.bind, settings.port);
-    let plugin_engine = gateway::plugins::PluginEngine::new()?;
-    let app = gateway::app::build(config.clone(), plugin_engine).await?;
+    let app = gateway::app::build(config.clone(), host).await?;
     let listener = gateway::server::listen(address)
         .map_err(|e| anyhow::anyhow!("cannot listen on {address} (PORT/BIND): {e}"))?;
     tracing::info!(%address, environment = ?config.settings.environment,

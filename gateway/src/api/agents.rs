@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::agents::{Agent, AgentStatus};
-use crate::store::now_ms;
 use crate::tokens::mint_scope::MintScope;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -148,7 +147,7 @@ pub async fn create(
             (Some(pair.private_pem.to_string()), pair.public_pem)
         }
     };
-    let now = now_ms();
+    let now = state.store.now_ms();
     let agent = Agent {
         id: Uuid::new_v4(),
         name,
@@ -303,7 +302,7 @@ pub async fn update(
     }
     let id = Uuid::parse_str(&id).map_err(|_| agent_not_found())?;
     let mut agent = find(&state, &id.to_string()).await?;
-    let now = now_ms();
+    let now = state.store.now_ms();
     if let Some(scope) = &body.max_scope {
         agent = state
             .store

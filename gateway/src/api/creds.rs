@@ -11,7 +11,6 @@ use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::credentials::CredentialRow;
-use crate::store::now_ms;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -139,7 +138,7 @@ pub async fn set(
         ),
         None => None,
     };
-    let now = now_ms();
+    let now = state.store.now_ms();
     let row = CredentialRow {
         id: uuid::Uuid::new_v4().to_string(),
         tool: tool.as_str().into(),
@@ -188,7 +187,7 @@ pub async fn activate(
 ) -> Result<Json<CredentialActivated>, ApiError> {
     let row = state
         .store
-        .activate_credential(&body.id, now_ms())
+        .activate_credential(&body.id, state.store.now_ms())
         .await?
         .ok_or_else(not_found)?;
     state

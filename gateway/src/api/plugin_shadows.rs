@@ -192,7 +192,7 @@ pub async fn put(
             sha256: candidate.sha256.clone(),
             percent,
             signature,
-            created_at: crate::store::now_ms(),
+            created_at: state.store.now_ms(),
         })
         .await?;
     state
@@ -316,7 +316,7 @@ pub async fn promote(
     let sha256 = shadow.invoker.plugin.sha256.clone();
     let version = state
         .store
-        .promote_plugin_shadow(&name, crate::store::now_ms())
+        .promote_plugin_shadow(&name, state.store.now_ms())
         .await?
         .ok_or_else(no_shadow)?;
     if let Err(e) = state.plugins.reload_expecting(&name, version).await {

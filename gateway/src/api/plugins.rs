@@ -413,7 +413,7 @@ pub async fn upload(
             &plugin.sha256,
             &binding_json,
             signature.as_deref(),
-            crate::store::now_ms(),
+            state.store.now_ms(),
         )
         .await?;
     if let Err(e) = state.plugins.reload_expecting(&name, version).await {

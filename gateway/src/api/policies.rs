@@ -10,7 +10,6 @@ use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::policies::normalise;
 use crate::state::AppState;
-use crate::store::now_ms;
 use crate::store::policies::{new_policy_id, PolicyFilter, PolicyLogRow, PolicyRow};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -150,7 +149,7 @@ pub async fn create(
     };
     let (spec, spec_hash) = bounded_normalise(&spec)?;
     crate::policies::validate(&state, &spec).await?;
-    let now = now_ms();
+    let now = state.store.now_ms();
     let policy = PolicyRow {
         id: new_policy_id(),
         name,
@@ -280,7 +279,7 @@ pub async fn update(
     if let Some(active) = body.active {
         policy.active = i64::from(active);
     }
-    policy.updated_at = now_ms().max(policy.updated_at + 1);
+    policy.updated_at = state.store.now_ms().max(policy.updated_at + 1);
     if !state.store.update_policy(&policy).await? {
         return Err(policy_not_found());
     }

@@ -192,7 +192,7 @@ pub async fn logs(
             if !(1..=168).contains(&hours) {
                 return Err(ApiError::validation(vec!["sinceHours: 1 to 168".into()]));
             }
-            let since = crate::store::now_ms() - hours * 3_600_000;
+            let since = state.store.now_ms() - hours * 3_600_000;
             state
                 .store
                 .list_request_logs_of_correlation(agent_id, correlation_id, since, limit)

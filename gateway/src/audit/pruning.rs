@@ -38,7 +38,7 @@ pub struct PassOutcome {
 
 /// Deletes rows older than `retention` now, in batches; returns how many went.
 pub async fn prune(store: &Store, retention: Duration) -> Result<u64, StoreError> {
-    prune_before(store, cutoff(crate::store::now_ms(), retention)).await
+    prune_before(store, cutoff(store.now_ms(), retention)).await
 }
 
 /// The time before which rows are past `retention`, at `now_ms`.
@@ -85,7 +85,7 @@ pub async fn pass(
     bounds: Bounds,
     metrics: &Metrics,
 ) -> Result<PassOutcome, StoreError> {
-    pass_at(store, bounds, metrics, crate::store::now_ms()).await
+    pass_at(store, bounds, metrics, store.now_ms()).await
 }
 
 /// One pass as at `now_ms` (tests move it forward): creates the coming days' partitions,

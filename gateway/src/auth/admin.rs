@@ -65,7 +65,7 @@ pub async fn require_admin(
 /// its client's limit of failed authentications (429 past it).
 pub fn refused(state: &AppState, extensions: &axum::http::Extensions, error: ApiError) -> Response {
     let client = crate::server::client_address(extensions).map(|a| a.ip());
-    match state.auth_failures.record(client, crate::store::now_ms()) {
+    match state.auth_failures.record(client, state.store.now_ms()) {
         Ok(()) => error.into_response(),
         Err(limited) => limited.into_response(),
     }

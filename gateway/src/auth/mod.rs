@@ -32,7 +32,7 @@ pub async fn authorize_minting(
     path: &str,
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let now_ms = crate::store::now_ms();
+    let now_ms = state.store.now_ms();
     let failed = |error: ApiError| match state.auth_failures.record(client, now_ms) {
         Ok(()) => error,
         Err(limited) => limited,

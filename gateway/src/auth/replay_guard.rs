@@ -5,7 +5,7 @@
 //! database anyway, so the guard adds one small insert to a signed request and no new
 //! dependency; expired records are pruned in the background.
 
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -30,7 +30,7 @@ impl ReplayGuard {
 
     /// Records a signature fingerprint; `Ok(true)` the first time it is seen.
     pub async fn first_use(&self, fingerprint: [u8; 32]) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.store.now_ms();
         let expires_at = now + REPLAY_WINDOW.as_millis() as i64;
         self.store
             .record_signature(&hex::encode(fingerprint), expires_at, now)
@@ -45,7 +45,7 @@ impl ReplayGuard {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                while let Ok(pruned) = store.prune_signatures(now_ms(), PRUNE_BATCH).await {
+                while let Ok(pruned) = store.prune_signatures(store.now_ms(), PRUNE_BATCH).await {
                     if pruned < PRUNE_BATCH as u64 {
                         break;
                     }

@@ -35,7 +35,7 @@ pub(super) async fn finish(
                 && failure.status().is_client_error()
                 && !failure.is_quiet() =>
         {
-            match state.auth_failures.record(client, crate::store::now_ms()) {
+            match state.auth_failures.record(client, state.store.now_ms()) {
                 Ok(()) => Err(failure),
                 Err(limited) => Err(limited),
             }

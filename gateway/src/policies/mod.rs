@@ -19,7 +19,7 @@ use crate::plugins::registry::PluginSet;
 use crate::plugins::World;
 use crate::state::AppState;
 use crate::store::policies::{new_policy_id, PolicyFilter, PolicyRow};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -238,7 +238,7 @@ pub async fn seed_defaults(store: &Store) -> Result<usize, StoreError> {
     // Invariant: defaults.json is part of the binary and covered by a test.
     let defaults: Vec<DefaultPolicy> =
         serde_json::from_str(include_str!("defaults.json")).expect("valid default policies");
-    let now = now_ms();
+    let now = store.now_ms();
     for (i, d) in defaults.iter().enumerate() {
         // Distinct creation times keep the listing in this order.
         let created = now + i as i64;

@@ -109,6 +109,8 @@ pub struct Store {
     checkpointer: Option<std::sync::Arc<wal_checkpoints::Checkpointer>>,
     /// PostgreSQL only: where the change feed listens for notifications.
     listen_url: Option<std::sync::Arc<str>>,
+    /// What the times stamped into rows are read from.
+    clock: crate::clock::Clock,
 }
 
 /// How big a [`Store`]'s pool is and how long a caller waits for one of its connections.
@@ -199,6 +201,7 @@ impl Store {
             backend,
             checkpointer,
             listen_url,
+            clock: crate::clock::Clock::SYSTEM,
         })
     }
 
@@ -247,6 +250,22 @@ impl Store {
         let idle = self.pool.num_idle();
         let size = self.pool.size() as usize;
         (idle, size.saturating_sub(idle))
+    }
+
+    /// The same store, stamping rows with `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock rows are stamped with.
+    pub fn clock(&self) -> crate::clock::Clock {
+        self.clock
+    }
+
+    /// Now by [`Store::clock`], in unix milliseconds (as stamped into rows).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Which backend this store uses.
@@ -318,20 +337,6 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     } else {
         format!("{url}?mode=rwc")
     })
-}
-
-/// Shift of [`now_ms`] from the system clock (0 but in cluster tests).
-static CLOCK_SKEW_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// Shifts [`now_ms`] by `ms` for the whole process: a cluster test runs one instance with
-/// a clock that is off, to show that no instance's clock decides what the others see.
-pub fn skew_clock(ms: i64) {
-    CLOCK_SKEW_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Current time in unix milliseconds (as stamped into rows).
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis() + CLOCK_SKEW_MS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Rows per multi-row INSERT (well under both databases' limits on parameters).

@@ -7,7 +7,7 @@
 
 use crate::store::agents::{Agent, AgentStatus};
 use crate::store::tokens::Revocation;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +48,7 @@ impl AccessMirror {
     /// lost track); prunes expired revocations.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let records_before_read = self.records.load(Ordering::SeqCst);
-        let now = now_ms();
+        let now = store.now_ms();
         let agents = store.all_agents().await?;
         let revocations = store.live_revocations(now).await?;
         self.apply(&agents, revocations, records_before_read, now);
@@ -65,7 +65,7 @@ impl AccessMirror {
         let records_before_read = self.records.load(Ordering::SeqCst);
         let agents = store.agents_by_ids(agent_ids).await?;
         let revocations = store.revocations_of(token_ids).await?;
-        self.apply(&agents, revocations, records_before_read, now_ms());
+        self.apply(&agents, revocations, records_before_read, store.now_ms());
         Ok(())
     }
 

@@ -99,7 +99,7 @@ async fn anonymous_junk_is_limited_and_never_evicts_an_agents_row(backend: Backe
 async fn the_row_bound_prunes_anonymous_rows_first(backend: Backend) {
     let f = Fixture::start(backend).await;
     let (store, metrics) = (&f.gateway.state.store, &f.gateway.state.metrics);
-    let start = gateway::store::now_ms() - 3_600_000;
+    let start = gateway::clock::Clock::SYSTEM.now_ms() - 3_600_000;
     let mut rows: Vec<_> = (0..3_010).map(|n| request_row(n, start + n)).collect();
     for row in &mut rows[10..] {
         row.agent_id = None;

@@ -163,7 +163,7 @@ fn denial_row(id: &str, at: i64) -> gateway::store::policies::PolicyLogRow {
 async fn the_row_bound_keeps_the_newest_rows(backend: Backend) {
     let f = Fixture::start(backend).await;
     let (store, metrics) = (&f.gateway.state.store, &f.gateway.state.metrics);
-    let start = gateway::store::now_ms() - 3_600_000;
+    let start = gateway::clock::Clock::SYSTEM.now_ms() - 3_600_000;
     let rows: Vec<_> = (0..5_000).map(|n| request_row(n, start + n)).collect();
     let denials = [
         denial_row("old", start + 10),
@@ -387,7 +387,7 @@ crate::on_both_backends!(
 async fn postgres_partitions_are_created_ahead_and_dropped_past_the_retention() {
     let f = Fixture::start(Backend::Postgres).await;
     let (store, metrics) = (&f.gateway.state.store, &f.gateway.state.metrics);
-    let now = gateway::store::now_ms();
+    let now = gateway::clock::Clock::SYSTEM.now_ms();
     let day = 86_400_000;
     let week = gateway::audit::Bounds {
         retention: Some(Duration::from_secs(7 * 86_400)),

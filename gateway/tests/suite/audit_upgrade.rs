@@ -13,7 +13,7 @@ const BEFORE_UPGRADE: i64 = 13;
 async fn schema_before_upgrade(store: &Store) {
     store.migrate_through(BEFORE_UPGRADE).await.unwrap();
     let pool = store.pool();
-    let now = gateway::store::now_ms();
+    let now = gateway::clock::Clock::SYSTEM.now_ms();
     for sql in [
         // Two calls, each with its allow (then a policy row too), and a denial.
         format!(
@@ -49,7 +49,7 @@ async fn the_audit_upgrade_keeps_what_the_listings_showed(backend: Backend) {
         .await
         .expect("0014 to the last apply over existing rows");
     store
-        .ensure_partitions(gateway::store::now_ms())
+        .ensure_partitions(gateway::clock::Clock::SYSTEM.now_ms())
         .await
         .expect("today's partition takes today's rows");
 

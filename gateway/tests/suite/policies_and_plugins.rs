@@ -563,7 +563,7 @@ async fn production_refuses_to_start_with_a_tool_no_policy_covers(backend: Backe
                 settings: s,
                 secrets: secrets(SIGNING_SECRET),
             },
-            crate::common::plugin_engine(),
+            crate::common::host(),
         )
     };
     // No plugin directory at all.

@@ -381,7 +381,7 @@ async fn audit_rows_past_their_retention_are_pruned(backend: Backend) {
     }
     gw.state.proxy.audit.flush().await;
     let store = &gw.state.store;
-    let ten_days_ago = gateway::store::now_ms() - 10 * 86_400_000;
+    let ten_days_ago = gateway::clock::Clock::SYSTEM.now_ms() - 10 * 86_400_000;
     store
         .insert_audit_batch(
             &[gateway::store::request_logs::RequestLogRow {
@@ -434,7 +434,8 @@ async fn a_nul_in_a_tool_name_costs_no_audit_row(backend: Backend) {
 
 /// When the helper rows below were written: recent, so that the fixture's pruning task (it
 /// runs at start and every minute) never takes them for rows past their retention.
-static WRITTEN_AT: std::sync::LazyLock<i64> = std::sync::LazyLock::new(gateway::store::now_ms);
+static WRITTEN_AT: std::sync::LazyLock<i64> =
+    std::sync::LazyLock::new(|| gateway::clock::Clock::SYSTEM.now_ms());
 
 fn request_row(id: &str, agent: &str) -> gateway::store::request_logs::RequestLogRow {
     gateway::store::request_logs::RequestLogRow {

@@ -73,7 +73,7 @@ impl PluginRegistry {
                 .failures_in_a_row
                 .fetch_add(1, Ordering::Relaxed)
                 + 1;
-            let now_ms = crate::store::now_ms();
+            let now_ms = self.clock().now_ms();
             let met = binding
                 .health
                 .streak
@@ -139,7 +139,7 @@ impl PluginRegistry {
             }))
             .ok(),
             response_data: None,
-            created_at: crate::store::now_ms(),
+            created_at: store.now_ms(),
         };
         let (store, name) = (store.clone(), binding.name.clone());
         tokio::spawn(async move {
@@ -312,6 +312,7 @@ impl PluginRegistry {
         let log = self.disagreements.clone();
         let call = Arc::clone(call);
         let budget = Arc::clone(&self.shadow_budget);
+        let clock = self.clock();
         tokio::spawn(async move {
             let _running = permit;
             let Some(shadow) = &binding.shadow else {
@@ -333,7 +334,7 @@ impl PluginRegistry {
                 log.record(Disagreement {
                     name: binding.name.clone(),
                     candidate_sha256: shadow.invoker.plugin.sha256.clone(),
-                    created_at: crate::store::now_ms(),
+                    created_at: clock.now_ms(),
                     correlation_id: call.correlation_id.clone(),
                     agent_id: call.agent_id.clone(),
                     tool: call.tool.clone(),

@@ -119,6 +119,13 @@ impl PluginRegistry {
         &self.signatures
     }
 
+    /// The clock of this registry's store (the system's without one).
+    pub(crate) fn clock(&self) -> crate::clock::Clock {
+        self.store
+            .as_ref()
+            .map_or(crate::clock::Clock::SYSTEM, |store| store.clock())
+    }
+
     /// The engine this registry's plugins run on.
     pub fn engine(&self) -> &super::PluginEngine {
         &self.engine

@@ -162,6 +162,14 @@ pub fn plugin_engine() -> gateway::plugins::PluginEngine {
     ENGINE.clone()
 }
 
+/// What the suite's in-process gateways run on: the shared plugin engine and the system clock.
+pub fn host() -> gateway::app::Host {
+    gateway::app::Host {
+        plugin_engine: plugin_engine(),
+        clock: gateway::clock::Clock::SYSTEM,
+    }
+}
+
 /// A running gateway (its HTTP client through `Deref`).
 pub struct TestGateway {
     api: ApiClient,
@@ -173,7 +181,7 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway with `settings` and `secrets`.
     pub async fn start_with(settings: Settings, secrets: Secrets) -> Self {
-        let app = gateway::app::build(Config { settings, secrets }, plugin_engine())
+        let app = gateway::app::build(Config { settings, secrets }, host())
             .await
             .expect("gateway builds");
         let state = app.state.clone();
