@@ -2,7 +2,10 @@
 //! policies' and credentials' timestamps, revocations' and signatures' expiry, the audit's
 //! partitions and retention). A value the store carries, not a process-wide setting: the
 //! system clock, or in a cluster test's instance the system clock shifted, to show that no
-//! instance's clock decides what the others see.
+//! instance's clock decides what the others see. Also how times appear on the wire:
+//! ISO 8601 in UTC with milliseconds, as the original did ([`iso`], [`iso_ms`]).
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Unix time in milliseconds, possibly shifted from the system's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,10 +29,20 @@ impl Clock {
 
     /// Now, in unix milliseconds.
     pub fn now_ms(&self) -> i64 {
-        chrono::Utc::now()
-            .timestamp_millis()
-            .saturating_add(self.shift_ms)
+        Utc::now().timestamp_millis().saturating_add(self.shift_ms)
     }
+}
+
+/// Unix milliseconds as `2025-08-15T12:00:00.000Z`.
+pub fn iso_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A time as `2025-08-15T12:00:00.000Z`.
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub struct Shared {
     /// Set when shutdown is requested (`/ready` then answers 503).
     pub draining: crate::server::Draining,
     /// What `/ready` last found, so that it logs changes only.
-    pub readiness_log: crate::api::readiness_log::ReadinessLog,
+    pub readiness_log: crate::telemetry::readiness_log::ReadinessLog,
 }
 
 impl AppState {

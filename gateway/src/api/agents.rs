@@ -3,16 +3,16 @@
 use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
-use crate::api::time::iso_ms;
+use crate::clock::iso_ms;
 use crate::crypto::agent_keys::parse_public_key;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::state::AppState;
 use crate::store::agents::{Agent, AgentStatus};
-use crate::tokens::mint_scope::MintScope;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use gateway_wire::MintScope;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;

@@ -4,13 +4,13 @@
 use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
-use crate::chaos_rules::ChaosRule;
 use crate::config::Environment;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
+use gateway_wire::ChaosRule;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,10 +3,10 @@
 //! Credentials are sealed under the KEK before they are stored and never returned.
 
 use super::json::JsonBody;
-use super::time::iso_ms;
 use crate::api::message::Message;
 use crate::api::path_text::PathText;
 use crate::catalog::ToolName;
+use crate::clock::iso_ms;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::state::AppState;

@@ -1,6 +1,6 @@
 //! Liveness, readiness and the Prometheus endpoint.
 
-use crate::api::time::iso;
+use crate::clock::iso;
 use crate::error::Refusal;
 use crate::state::AppState;
 use axum::extract::{Request, State};

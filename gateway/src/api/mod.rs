@@ -19,9 +19,7 @@ pub mod policies;
 pub mod proxy;
 pub mod proxy_request_schema;
 pub mod query;
-pub mod readiness_log;
 pub mod run_to_end;
-pub mod time;
 pub mod tokens;
 
 use crate::auth::admin::require_admin;

@@ -6,7 +6,7 @@ use super::json::JsonBody;
 use super::path_text::PathText;
 use super::plugins::{admit, check_plugin_name, decode_wasm, plugin_invalid};
 use super::query::QueryParams;
-use super::time::iso_ms;
+use crate::clock::iso_ms;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::plugins::registry::{Binding, Source};

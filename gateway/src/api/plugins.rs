@@ -5,7 +5,7 @@ use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
 use crate::api::plugin_admission::refuse_downgrade;
 pub(crate) use crate::api::plugin_admission::{admit, decode_wasm};
-use crate::api::time::iso;
+use crate::clock::iso;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::plugins::bindings::Fault;

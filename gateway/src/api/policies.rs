@@ -5,7 +5,7 @@ use crate::api::agents::find as find_agent;
 use crate::api::json::JsonBody;
 use crate::api::path_text::PathText;
 use crate::api::query::QueryParams;
-use crate::api::time::iso_ms;
+use crate::clock::iso_ms;
 use crate::error::ApiError;
 use crate::error::Refusal;
 use crate::policies::normalise;

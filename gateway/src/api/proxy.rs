@@ -3,9 +3,9 @@
 
 use super::json::read_body;
 use super::query::QueryParams;
-use super::time::{iso, iso_ms};
 use crate::catalog as actions;
 use crate::catalog::ToolName;
+use crate::clock::{iso, iso_ms};
 use crate::error::{ApiError, Refusal};
 use crate::state::AppState;
 use crate::store::request_logs::RequestLogRow;

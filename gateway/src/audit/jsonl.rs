@@ -15,7 +15,7 @@
 //!   "at","id","policy"|null,"agent_id","tool","action","decision","reason"|null,
 //!   "correlation_id"|null}`.
 
-use crate::api::time::iso_ms;
+use crate::clock::iso_ms;
 use crate::store::policies::PolicyLogRow;
 use crate::store::request_logs::RequestLogRow;
 use file_rotate::compression::Compression;

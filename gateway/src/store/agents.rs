@@ -1,7 +1,7 @@
 //! The `agents` table.
 
 use super::{Store, StoreError};
-use crate::tokens::mint_scope::MintScope;
+use gateway_wire::MintScope;
 use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;

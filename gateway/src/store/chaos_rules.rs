@@ -2,7 +2,7 @@
 //! instance on the database and kept across restarts.
 
 use super::{Store, StoreError};
-use crate::chaos_rules::ChaosRule;
+use gateway_wire::ChaosRule;
 
 type RuleRow = (String, String, f64, i64, i64);
 

@@ -8,7 +8,6 @@
 //! bounded cache keyed by the whole token text: a repeat skips the open (base64, AES-GCM,
 //! JSON), never the expiry, revocation and agent checks.
 
-pub mod mint_scope;
 pub mod mirror;
 
 use crate::catalog::{Permission, ToolName};

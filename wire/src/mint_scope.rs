@@ -6,7 +6,8 @@ use crate::catalog::{Permission, ToolName};
 use serde::{Deserialize, Serialize};
 
 /// An agent's maximum token scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MintScope {
     /// Tools its tokens may grant.

@@ -1,4 +1,7 @@
-//! Logging set-up: `tracing` to stderr, as text or JSON lines, filtered by `RUST_LOG`.
+//! Logging set-up: `tracing` to stderr, as text or JSON lines, filtered by `RUST_LOG`;
+//! [`readiness_log`] logs the readiness probe's findings only when they change.
+
+pub mod readiness_log;
 
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
